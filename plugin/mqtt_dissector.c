@@ -1,0 +1,296 @@
+/* mqtt_dissector.c — framing of MQTT over TCP/TLS, per-connection and
+ * per-packet bookkeeping, and the protocol's registration.
+ *
+ * One TCP segment may hold several MQTT packets, a packet may span many
+ * segments, and even the Remaining Length field may be split: the framing
+ * asks TCP for one more segment until the field is complete.  A Remaining
+ * Length with a fifth byte cannot be framed; everything that follows it in
+ * that direction is shown as unframed data.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "mqtt_dissector.h"
+
+#include <epan/conversation.h>
+#include <epan/expert.h>
+#include <epan/prefs.h>
+#include <epan/proto_data.h>
+#include <epan/dissectors/packet-tcp.h>
+#include <epan/dissectors/packet-tls.h>
+
+#include "mqtt_checks.h"
+#include "mqtt_conn.h"
+#include "mqtt_tree.h"
+#include "mqtt_wire.h"
+
+#define MQTT_TCP_PORT 1883
+#define MQTT_TLS_PORT 8883
+
+static int proto_mqttlens = -1;
+static int hf_unframed = -1;
+static gint ett_unframed = -1;
+static expert_field ei_unframed = EI_INIT;
+
+static dissector_handle_t mqttlens_handle;
+static dissector_handle_t builtin_handle;
+
+/* Preferences */
+static gboolean pref_desegment = TRUE;
+static gint pref_default_version = MQTT_V311;
+static gboolean pref_mask_passwords = FALSE;
+
+static const enum_val_t version_enum[] = {
+    {"3.1.1", "MQTT 3.1.1 (and 3.1)", MQTT_V311},
+    {"5.0", "MQTT 5.0", MQTT_V5},
+    {NULL, NULL, 0},
+};
+
+/* ---- per TCP conversation ------------------------------------------------- */
+
+/* The two endpoints of the conversation are told apart by their address
+ * and port; endpoint 0 is the first one seen sending MQTT bytes. */
+typedef struct {
+    address addr;
+    guint32 port;
+} endpoint_t;
+
+typedef struct {
+    mqtt_conn_t *conn;
+    endpoint_t ep[2];
+    guint8 neps;
+    gint8 client_ep;          /* index of the client endpoint, -1 until known */
+    guint32 unframed_from[2]; /* frame after which an endpoint's bytes cannot be framed */
+} mqtt_stream_t;
+
+static mqtt_stream_t *stream_get(packet_info *pinfo)
+{
+    conversation_t *conv = find_or_create_conversation(pinfo);
+    mqtt_stream_t *st = (mqtt_stream_t *)conversation_get_proto_data(conv, proto_mqttlens);
+    if (!st) {
+        st = wmem_new0(wmem_file_scope(), mqtt_stream_t);
+        st->conn = mqtt_conn_new(wmem_file_scope());
+        st->client_ep = -1;
+        conversation_add_proto_data(conv, proto_mqttlens, st);
+    }
+    return st;
+}
+
+static int endpoint_index(mqtt_stream_t *st, const packet_info *pinfo, gboolean add)
+{
+    for (int i = 0; i < st->neps; i++)
+        if (st->ep[i].port == pinfo->srcport && addresses_equal(&st->ep[i].addr, &pinfo->src))
+            return i;
+    if (!add || st->neps == 2)
+        return st->neps == 2 ? 1 : 0;
+    copy_address_wmem(wmem_file_scope(), &st->ep[st->neps].addr, &pinfo->src);
+    st->ep[st->neps].port = pinfo->srcport;
+    return st->neps++;
+}
+
+/* Which side is the client, decided once per connection on the first
+ * pass: the sender of a client-only packet (CONNECT, SUBSCRIBE, ...), the
+ * receiver of a server-only one, else the side that is not on the port
+ * the dissector was selected by, else the side with the higher port. */
+static gboolean sender_is_client(const packet_info *pinfo, unsigned type)
+{
+    const mqtt_type_spec_t *ts = mqtt_type_spec(type);
+    guint8 senders = ts->dir_v5 | ts->dir_v3;
+    if (senders == MQTT_FROM_CLIENT)
+        return TRUE;
+    if (senders == MQTT_FROM_SERVER)
+        return FALSE;
+    if (pinfo->match_uint == pinfo->destport && pinfo->destport != pinfo->srcport)
+        return TRUE;
+    if (pinfo->match_uint == pinfo->srcport && pinfo->destport != pinfo->srcport)
+        return FALSE;
+    return pinfo->srcport > pinfo->destport;
+}
+
+static void pick_direction(mqtt_stream_t *st, const packet_info *pinfo, unsigned type, int ep,
+                           mqtt_snapshot_t *snap)
+{
+    if (st->client_ep < 0)
+        st->client_ep = (gint8)(sender_is_client(pinfo, type) ? ep : !ep);
+    snap->dir = ep == st->client_ep ? MQTT_C2S : MQTT_S2C;
+    snap->dir_known = true;
+}
+
+/* ---- per packet ---------------------------------------------------------- */
+
+/* Several MQTT packets can share a frame: each gets its own index, counted
+ * in the same order on every pass. */
+#define KEY_PACKET_COUNT 0xFFFFFFFFu
+
+static guint32 next_packet_index(packet_info *pinfo)
+{
+    guint32 n = GPOINTER_TO_UINT(p_get_proto_data(pinfo->pool, pinfo, proto_mqttlens, KEY_PACKET_COUNT));
+    p_add_proto_data(pinfo->pool, pinfo, proto_mqttlens, KEY_PACKET_COUNT, GUINT_TO_POINTER(n + 1));
+    return n;
+}
+
+/* First pass: decide direction and version, update the connection, and
+ * keep the snapshot for every later pass. */
+static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, const guint8 *bytes, guint len,
+                                   int ep, guint32 index, mqtt_pkt_t **pkt)
+{
+    mqtt_snapshot_t *snap = wmem_new0(wmem_file_scope(), mqtt_snapshot_t);
+    pick_direction(st, pinfo, len ? bytes[0] >> 4 : 0, ep, snap);
+    mqtt_conn_pick_version(st->conn, pinfo->pool, bytes, len, pinfo->num, (unsigned)pref_default_version,
+                           snap);
+    *pkt = mqtt_decode(pinfo->pool, bytes, len, snap->version);
+    mqtt_conn_update(st->conn, *pkt, pinfo->num, snap);
+    p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, index, snap);
+    return snap;
+}
+
+static void set_columns(packet_info *pinfo, guint32 index, const char *line)
+{
+    col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
+    if (index == 0)
+        col_clear(pinfo->cinfo, COL_INFO);
+    col_append_sep_str(pinfo->cinfo, COL_INFO, ", ", line);
+}
+
+static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
+{
+    mqtt_stream_t *st = stream_get(pinfo);
+    guint32 index = next_packet_index(pinfo);
+    guint len = tvb_captured_length(tvb);
+    const guint8 *bytes = tvb_get_ptr(tvb, 0, len);
+    int ep = endpoint_index(st, pinfo, !PINFO_FD_VISITED(pinfo));
+    mqtt_pkt_t *pkt = NULL;
+    mqtt_snapshot_t *snap = (mqtt_snapshot_t *)p_get_proto_data(wmem_file_scope(), pinfo, proto_mqttlens,
+                                                                 index);
+    if (!snap && !PINFO_FD_VISITED(pinfo)) {
+        snap = first_pass(st, pinfo, bytes, len, ep, index, &pkt);
+    } else if (!snap) {
+        /* Not seen on the first pass (should not happen): show the packet
+         * without connection context rather than change the state. */
+        snap = wmem_new0(pinfo->pool, mqtt_snapshot_t);
+        snap->version = (guint8)pref_default_version;
+        snap->version_source = MQTT_VS_DEFAULT;
+    }
+    if (!pkt)
+        pkt = mqtt_decode(pinfo->pool, bytes, len, snap->version);
+    mqtt_check_packet(pinfo->pool, pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
+
+    mqtt_frame_t fr;
+    if (mqtt_frame(bytes, len, &fr) == MQTT_FRAME_BAD && !PINFO_FD_VISITED(pinfo) && !st->unframed_from[ep])
+        st->unframed_from[ep] = pinfo->num;
+
+    mqtt_tree_prefs_t prefs = {pref_mask_passwords};
+    set_columns(pinfo, index, mqtt_info_line(pinfo->pool, pkt, snap, &prefs));
+    mqtt_tree_add(tvb, pinfo, tree, pkt, snap, &prefs);
+    return (int)len;
+}
+
+/* ---- framing ---------------------------------------------------------------- */
+
+static guint get_mqtt_pdu_len(packet_info *pinfo _U_, tvbuff_t *tvb, int offset, void *data _U_)
+{
+    guint avail = (guint)tvb_captured_length_remaining(tvb, offset);
+    mqtt_frame_t fr;
+    const guint8 *p = tvb_get_ptr(tvb, offset, MIN(avail, 5u));
+    switch (mqtt_frame(p, MIN(avail, 5u), &fr)) {
+    case MQTT_FRAME_NEED_MORE:
+        return 0; /* the Remaining Length continues in the next segment */
+    case MQTT_FRAME_BAD:
+        /* Not a length we can trust: take the rest of this segment and
+         * do not start a reassembly. */
+        return (guint)tvb_reported_length_remaining(tvb, offset);
+    case MQTT_FRAME_OK:
+        break;
+    }
+    return (guint)fr.total_len;
+}
+
+/* Bytes from an endpoint whose stream lost its framing. */
+static int dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, guint32 since)
+{
+    col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
+    col_set_str(pinfo->cinfo, COL_INFO, "Unframed data (Remaining Length error earlier in the stream)");
+    proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
+    proto_tree *sub = proto_item_add_subtree(ti, ett_unframed);
+    proto_item *item = proto_tree_add_item(sub, hf_unframed, tvb, 0, -1, ENC_NA);
+    expert_add_info_format(pinfo, item, &ei_unframed,
+                           "MQTT packet boundaries are lost since the Remaining Length error in frame %u",
+                           since);
+    return (int)tvb_captured_length(tvb);
+}
+
+static int dissect_mqttlens(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
+{
+    mqtt_stream_t *st = stream_get(pinfo);
+    int ep = endpoint_index(st, pinfo, !PINFO_FD_VISITED(pinfo));
+    if (st->unframed_from[ep] && pinfo->num > st->unframed_from[ep])
+        return dissect_unframed(tvb, pinfo, tree, st->unframed_from[ep]);
+    tcp_dissect_pdus(tvb, pinfo, tree, pref_desegment, 2, get_mqtt_pdu_len, dissect_mqtt_packet, data);
+    return (int)tvb_captured_length(tvb);
+}
+
+/* ---- registration ---------------------------------------------------------------- */
+
+/* At every (re)dissection: when mqttlens is enabled it holds the MQTT
+ * ports, when disabled the built-in dissector gets them back.  A user's
+ * own Decode As choice is left alone. */
+static void switch_ports(void)
+{
+    if (!builtin_handle)
+        return;
+    gboolean on = proto_is_protocol_enabled(find_protocol_by_id(proto_mqttlens));
+    dissector_handle_t want = on ? mqttlens_handle : builtin_handle;
+    static const struct {
+        const char *table;
+        guint port;
+    } ports[] = {{"tcp.port", MQTT_TCP_PORT}, {"tls.port", MQTT_TLS_PORT}};
+    for (unsigned i = 0; i < G_N_ELEMENTS(ports); i++) {
+        dissector_handle_t cur = dissector_get_uint_handle(find_dissector_table(ports[i].table), ports[i].port);
+        if (cur == mqttlens_handle || cur == builtin_handle)
+            dissector_change_uint(ports[i].table, ports[i].port, want);
+    }
+}
+
+void proto_register_mqttlens(void)
+{
+    static hf_register_info hf[] = {
+        {&hf_unframed, {"Unframed data", "mqttlens.unframed", FT_BYTES, BASE_NONE, NULL, 0,
+                        "Bytes after a Remaining Length that could not be decoded", HFILL}},
+    };
+    static gint *ett[] = {&ett_unframed};
+    static ei_register_info ei[] = {
+        {&ei_unframed, {"mqttlens.analysis.unframed", PI_MALFORMED, PI_ERROR,
+                        "MQTT packet boundaries are lost in this direction", EXPFILL}},
+    };
+
+    proto_mqttlens = proto_register_protocol("MQ Telemetry Transport (mqttlens)", "MQTTlens", "mqttlens");
+    proto_register_field_array(proto_mqttlens, hf, array_length(hf));
+    proto_register_subtree_array(ett, array_length(ett));
+    expert_register_field_array(expert_register_protocol(proto_mqttlens), ei, array_length(ei));
+    mqtt_tree_register(proto_mqttlens);
+
+    module_t *prefs = prefs_register_protocol(proto_mqttlens, NULL);
+    prefs_register_bool_preference(prefs, "desegment",
+                                   "Reassemble MQTT packets spanning multiple TCP segments",
+                                   "Whether mqttlens reassembles packets that span TCP segments "
+                                   "(needs TCP's \"Allow subdissector to reassemble TCP streams\").",
+                                   &pref_desegment);
+    prefs_register_enum_preference(prefs, "default_version", "Default version",
+                                   "The version to decode with when the connection's CONNECT is not "
+                                   "in the capture and the packet's bytes do not tell 3.1.1 from 5.0.",
+                                   &pref_default_version, version_enum, FALSE);
+    prefs_register_bool_preference(prefs, "mask_passwords", "Mask passwords",
+                                   "Show CONNECT passwords as ******** in the tree, the Info column "
+                                   "and exports.",
+                                   &pref_mask_passwords);
+
+    mqttlens_handle = register_dissector("mqttlens", dissect_mqttlens, proto_mqttlens);
+    register_init_routine(switch_ports);
+}
+
+void proto_reg_handoff_mqttlens(void)
+{
+    builtin_handle = find_dissector("mqtt");
+    dissector_add_uint_with_preference("tcp.port", MQTT_TCP_PORT, mqttlens_handle);
+    ssl_dissector_add(MQTT_TLS_PORT, mqttlens_handle);
+    dissector_add_string("tls.alpn", "mqtt", mqttlens_handle);
+}

@@ -1,0 +1,11 @@
+/* mqtt_dissector.h — registration entry points of the mqttlens protocol.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef MQTT_DISSECTOR_H
+#define MQTT_DISSECTOR_H
+
+void proto_register_mqttlens(void);
+void proto_reg_handoff_mqttlens(void);
+
+#endif

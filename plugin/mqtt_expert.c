@@ -1,0 +1,73 @@
+/* mqtt_expert.c — expert fields built from the rule catalogue
+ * (see mqtt_expert.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "mqtt_expert.h"
+
+#include <epan/expert.h>
+
+static expert_field ei_rule[MQTT_RULE_COUNT];
+
+static int group_of(enum mqtt_group g)
+{
+    switch (g) {
+    case MQTT_G_MALFORMED: return PI_MALFORMED;
+    case MQTT_G_PROTOCOL: return PI_PROTOCOL;
+    case MQTT_G_SEQUENCE: return PI_SEQUENCE;
+    case MQTT_G_RESPONSE: return PI_RESPONSE_CODE;
+    case MQTT_G_SECURITY: return PI_SECURITY;
+    case MQTT_G_UNDECODED: return PI_UNDECODED;
+    case MQTT_G_ASSUMPTION: return PI_ASSUMPTION;
+    case MQTT_G_COMMENT: break;
+    }
+    return PI_PROTOCOL;
+}
+
+static int severity_of(enum mqtt_severity s)
+{
+    switch (s) {
+    case MQTT_S_ERROR: return PI_ERROR;
+    case MQTT_S_WARN: return PI_WARN;
+    case MQTT_S_NOTE: return PI_NOTE;
+    case MQTT_S_CHAT: break;
+    }
+    return PI_CHAT;
+}
+
+void mqtt_expert_register(int proto)
+{
+    /* Registered once for the life of the program, hence never freed. */
+    ei_register_info *ei = g_new0(ei_register_info, MQTT_RULE_COUNT);
+    for (unsigned i = 0; i < MQTT_RULE_COUNT; i++) {
+        const mqtt_rule_spec_t *r = &mqtt_rule_specs[i];
+        ei_register_info row = {&ei_rule[i],
+                                {g_strconcat("mqttlens.", r->abbrev, NULL), group_of(r->group),
+                                 severity_of(r->severity), r->summary, EXPFILL}};
+        ei[i] = row;
+    }
+    expert_module_t *module = expert_register_protocol(proto);
+    expert_register_field_array(module, ei, MQTT_RULE_COUNT);
+}
+
+void mqtt_expert_report(packet_info *pinfo, proto_tree *tree, proto_item *item, tvbuff_t *tvb,
+                        int base, const mqtt_finding_t *f, unsigned version)
+{
+    const mqtt_rule_spec_t *r = &mqtt_rule_specs[f->rule];
+    const char *ref = mqtt_rule_ref((enum mqtt_rule)f->rule, version);
+    char *msg = wmem_strdup_printf(pinfo->pool, "%s%s%s%s%s%s", r->summary, f->detail ? ": " : "",
+                                   f->detail ? f->detail : "", ref ? " [" : "", ref ? ref : "",
+                                   ref ? "]" : "");
+    if (item) {
+        expert_add_info_format(pinfo, item, &ei_rule[f->rule], "%s", msg);
+        return;
+    }
+    int len = (int)f->span.len;
+    int avail = tvb_captured_length_remaining(tvb, base + (int)f->span.off);
+    if (avail < 0)
+        avail = 0;
+    if (len > avail)
+        len = avail;
+    proto_tree_add_expert_format(tree, pinfo, &ei_rule[f->rule], tvb,
+                                 avail ? base + (int)f->span.off : 0, len, "%s", msg);
+}

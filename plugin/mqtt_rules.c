@@ -1,0 +1,25 @@
+/* mqtt_rules.c — the catalogue of rules and findings (see mqtt_rules.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "mqtt_rules.h"
+
+#include <stddef.h>
+
+const mqtt_rule_spec_t mqtt_rule_specs[MQTT_RULE_COUNT] = {
+#define MQTT_RULE_ROW(e, abbrev, grp, sev, id3, id5, text) \
+    [MQTT_R_##e] = {abbrev, MQTT_G_##grp, MQTT_S_##sev, id3, id5, text},
+    MQTT_RULES(MQTT_RULE_ROW)
+#undef MQTT_RULE_ROW
+};
+
+const char *mqtt_rule_ref(enum mqtt_rule rule, unsigned version)
+{
+    const mqtt_rule_spec_t *r = &mqtt_rule_specs[rule];
+    if (version == MQTT_V5)
+        return r->id_v5;
+    if (version == MQTT_V311 || version == MQTT_V31)
+        return r->id_v311;
+    /* Version unknown: cite whichever exists, 5.0 first. */
+    return r->id_v5 ? r->id_v5 : r->id_v311;
+}

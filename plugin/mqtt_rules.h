@@ -1,0 +1,225 @@
+/* mqtt_rules.h — the catalogue of everything mqttlens can report, and the
+ * stateless checks of one decoded packet.
+ *
+ * Each row of MQTT_RULES becomes one expert field, "mqttlens.<abbrev>",
+ * so every rule can be filtered and counted on its own.  A row names the
+ * statement id (or, where the specification has none, the section) that it
+ * enforces, separately for 3.1.1 and for 5.0 because the same id string
+ * means different rules in the two versions.  NULL means the rule does not
+ * exist in that version.  MQTT 3.1 has no statement ids; it is checked
+ * against the 3.1.1 rules that it shares.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef MQTT_RULES_H
+#define MQTT_RULES_H
+
+#include "mqtt_spec.h"
+
+/* What kind of problem a rule describes; mapped onto Wireshark's expert
+ * groups by the presentation layer. */
+enum mqtt_group {
+    MQTT_G_MALFORMED,   /* the bytes cannot be what the specification says */
+    MQTT_G_PROTOCOL,    /* parses, but a value is not allowed */
+    MQTT_G_SEQUENCE,    /* wrong in the order of the conversation */
+    MQTT_G_RESPONSE,    /* about a request/response exchange or a result */
+    MQTT_G_SECURITY,    /* weakness an auditor cares about */
+    MQTT_G_COMMENT,     /* analysis remark */
+    MQTT_G_UNDECODED,   /* bytes that were not decoded */
+    MQTT_G_ASSUMPTION,  /* decoded on an assumption (e.g. an inferred version) */
+};
+
+enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
+
+/* X(ENUM, abbrev, group, severity, id 3.1.1, id 5.0, summary) */
+#define MQTT_RULES(X)                                                                                  \
+    /* --- framing and data representation ------------------------------------------------- */       \
+    X(RL_TOO_LONG, "malformed.remaining_length_too_long", MALFORMED, ERROR, "§2.2.3", "§1.5.5",           \
+      "Remaining Length has more than 4 bytes; the rest of this direction cannot be framed")            \
+    X(VBI_TOO_LONG, "malformed.vbi_too_long", MALFORMED, ERROR, NULL, "§1.5.5",                          \
+      "Variable Byte Integer has more than 4 bytes")                                                     \
+    X(RL_NOT_MINIMAL, "rule.remaining_length_not_minimal", PROTOCOL, WARN, "§2.2.3", NULL,               \
+      "Remaining Length is not encoded in the fewest bytes")                                             \
+    X(VBI_NOT_MINIMAL, "rule.vbi_not_minimal", MALFORMED, ERROR, NULL, "MQTT-1.5.5-1",                   \
+      "Variable Byte Integer is not encoded in the fewest bytes")                                        \
+    X(TRUNCATED, "malformed.truncated", MALFORMED, ERROR, NULL, NULL,                                    \
+      "Packet ends before a field that must be present")                                                 \
+    X(TRAILING, "malformed.trailing_bytes", MALFORMED, ERROR, NULL, NULL,                                \
+      "Bytes left over after the last field of the packet")                                              \
+    X(CAPTURE_TRUNCATED, "analysis.capture_truncated", UNDECODED, NOTE, NULL, NULL,                      \
+      "Packet is cut short by the capture's snapshot length")                                            \
+    X(UTF8_INVALID, "rule.utf8_invalid", MALFORMED, ERROR, "MQTT-1.5.3-1", "MQTT-1.5.4-1",                \
+      "String is not well-formed UTF-8")                                                                 \
+    X(UTF8_NUL, "rule.utf8_nul", MALFORMED, ERROR, "MQTT-1.5.3-2", "MQTT-1.5.4-2",                        \
+      "String contains the null character U+0000")                                                       \
+    X(UTF8_CONTROL, "rule.utf8_control", PROTOCOL, NOTE, "§1.5.3", "§1.5.4",                             \
+      "String contains a control character or a Unicode non-character")                                  \
+    /* --- fixed header ------------------------------------------------------------------------ */       \
+    X(TYPE_RESERVED, "rule.type_reserved", MALFORMED, ERROR, "§2.2.1", "§2.1.2",                        \
+      "Reserved control packet type")                                                                    \
+    X(FLAGS_RESERVED, "rule.fixed_header_flags", MALFORMED, ERROR, "MQTT-2.2.2-1", "MQTT-2.1.3-1",       \
+      "Reserved fixed-header flags have the wrong value")                                                \
+    X(FLAGS_PUBREL, "rule.fixed_header_flags_pubrel", MALFORMED, ERROR, "MQTT-3.6.1-1", "MQTT-3.6.1-1",  \
+      "PUBREL fixed-header flags are not 0010")                                                          \
+    X(FLAGS_SUBSCRIBE, "rule.fixed_header_flags_subscribe", MALFORMED, ERROR, "MQTT-3.8.1-1",            \
+      "MQTT-3.8.1-1", "SUBSCRIBE fixed-header flags are not 0010")                                       \
+    X(FLAGS_UNSUBSCRIBE, "rule.fixed_header_flags_unsubscribe", MALFORMED, ERROR, "MQTT-3.10.1-1",       \
+      "MQTT-3.10.1-1", "UNSUBSCRIBE fixed-header flags are not 0010")                                    \
+    X(FLAGS_DISCONNECT, "rule.fixed_header_flags_disconnect", MALFORMED, ERROR, "MQTT-3.14.1-1",         \
+      "MQTT-3.14.1-1", "DISCONNECT fixed-header flags are not 0000")                                     \
+    X(FLAGS_AUTH, "rule.fixed_header_flags_auth", MALFORMED, ERROR, NULL, "MQTT-3.15.1-1",               \
+      "AUTH fixed-header flags are not 0000")                                                            \
+    X(FLAGS_V31, "rule.fixed_header_flags_v31", PROTOCOL, NOTE, "3.1 §2.1", NULL,                        \
+      "MQTT 3.1 fixed-header flags differ from the values 3.1.1 requires")                               \
+    X(QOS_3, "rule.publish_qos_3", MALFORMED, ERROR, "MQTT-3.3.1-4", "MQTT-3.3.1-4",                      \
+      "PUBLISH QoS bits are 11")                                                                         \
+    X(DUP_QOS0, "rule.publish_dup_qos0", PROTOCOL, WARN, "MQTT-3.3.1-2", "MQTT-3.3.1-2",                  \
+      "DUP flag is set on a QoS 0 PUBLISH")                                                              \
+    X(FIXED_LENGTH, "rule.remaining_length_fixed", MALFORMED, ERROR, "§3.x fixed lengths", NULL,         \
+      "Remaining Length differs from the fixed value of this packet type")                               \
+    X(PACKET_ID_ZERO, "rule.packet_id_zero", PROTOCOL, WARN, "MQTT-2.3.1-1", "MQTT-2.2.1-3",             \
+      "Packet Identifier is 0")                                                                          \
+    /* --- properties (5.0) ------------------------------------------------------------------- */       \
+    X(PROPS_MISSING, "rule.property_length_missing", MALFORMED, ERROR, NULL, "MQTT-2.2.2-1",             \
+      "Property Length is missing")                                                                      \
+    X(PROPS_OVERRUN, "malformed.property_length", MALFORMED, ERROR, NULL, "§2.2.2.1",                    \
+      "Property Length runs past the end of the packet")                                                 \
+    X(PROP_UNKNOWN, "rule.property_unknown", MALFORMED, ERROR, NULL, "§2.2.2.2",                         \
+      "Unknown property identifier; the rest of this property block is not decoded")                     \
+    X(PROP_NOT_ALLOWED, "rule.property_not_allowed", MALFORMED, ERROR, NULL, "§2.2.2.2",                 \
+      "Property is not allowed in this packet")                                                          \
+    X(PROP_DUPLICATE, "rule.property_duplicate", PROTOCOL, WARN, NULL, "§3 property subsections",        \
+      "Property appears more than once")                                                                 \
+    X(PROP_VALUE, "rule.property_value", PROTOCOL, WARN, NULL, "§3 property subsections",                \
+      "Property value is not allowed")                                                                   \
+    X(PROP_TRUNCATED, "malformed.property_truncated", MALFORMED, ERROR, NULL, "§2.2.2.2",                \
+      "Property value runs past the end of the property block")                                          \
+    X(USER_PROPERTY_UTF8, "rule.user_property_utf8", MALFORMED, ERROR, NULL, "MQTT-1.5.7-1",             \
+      "User Property name or value is not a valid UTF-8 string")                                        \
+    X(PROP_NOT_BOOLEAN, "rule.property_not_boolean", PROTOCOL, WARN, NULL, "§3 property subsections",    \
+      "Property value must be 0 or 1")                                                                   \
+    X(PROP_ZERO, "rule.property_zero", PROTOCOL, WARN, NULL, "§3 property subsections",                  \
+      "Property value 0 is a Protocol Error")                                                            \
+    X(TOPIC_ALIAS_ZERO, "rule.topic_alias_zero", PROTOCOL, WARN, NULL, "MQTT-3.3.2-8",                   \
+      "Topic Alias is 0")                                                                                \
+    X(SUB_ID_FROM_CLIENT, "rule.publish_subscription_id_from_client", PROTOCOL, WARN, NULL,             \
+      "MQTT-3.3.4-6", "Client PUBLISH carries a Subscription Identifier")                                \
+    X(AUTH_DATA_WITHOUT_METHOD, "rule.authentication_data_without_method", PROTOCOL, WARN, NULL,         \
+      "§3.1.2.11.10", "Authentication Data without Authentication Method")                               \
+    X(PAYLOAD_NOT_UTF8, "rule.payload_format_not_utf8", PROTOCOL, WARN, NULL, "§3.3.2.3.2",              \
+      "Payload Format Indicator says UTF-8 but the payload is not well-formed UTF-8")                    \
+    /* --- direction ---------------------------------------------------------------------------- */     \
+    X(WRONG_DIRECTION, "rule.wrong_direction", PROTOCOL, WARN, "§2.2.1", "§2.1.2",                       \
+      "Packet type is not allowed in this direction")                                                    \
+    /* --- CONNECT ------------------------------------------------------------------------------ */     \
+    X(PROTOCOL_NAME, "rule.connect_protocol_name", PROTOCOL, WARN, "MQTT-3.1.2-1", "MQTT-3.1.2-1",      \
+      "Protocol Name does not match the Protocol Level")                                                 \
+    X(PROTOCOL_LEVEL, "rule.connect_protocol_level", PROTOCOL, NOTE, "MQTT-3.1.2-2", "MQTT-3.1.2-2",    \
+      "Protocol Level is not one that this specification defines")                                       \
+    X(CONNECT_RESERVED, "rule.connect_flags_reserved", MALFORMED, ERROR, "MQTT-3.1.2-3", "MQTT-3.1.2-3", \
+      "Connect Flags reserved bit is set")                                                               \
+    X(WILL_QOS_3, "rule.connect_will_qos_3", MALFORMED, ERROR, "MQTT-3.1.2-14", "MQTT-3.1.2-12",         \
+      "Will QoS is 3")                                                                                   \
+    X(WILL_QOS_NO_WILL, "rule.connect_will_qos_without_will", PROTOCOL, WARN, "MQTT-3.1.2-13",          \
+      "MQTT-3.1.2-11", "Will QoS is not 0 although the Will Flag is 0")                                  \
+    X(WILL_RETAIN_NO_WILL, "rule.connect_will_retain_without_will", PROTOCOL, WARN, "MQTT-3.1.2-15",    \
+      "MQTT-3.1.2-13", "Will Retain is set although the Will Flag is 0")                                 \
+    X(PASSWORD_NO_USERNAME, "rule.connect_password_without_username", PROTOCOL, WARN, "MQTT-3.1.2-22",  \
+      NULL, "Password Flag is set without the User Name Flag")                                           \
+    X(EMPTY_CLIENTID_PERSISTENT, "rule.connect_empty_clientid_persistent", PROTOCOL, WARN,              \
+      "MQTT-3.1.3-7", NULL, "Zero-length Client Identifier with CleanSession 0")                         \
+    X(V31_CLIENTID_LENGTH, "rule.connect_clientid_length_v31", PROTOCOL, NOTE, "3.1 §3.1", NULL,        \
+      "MQTT 3.1 Client Identifier must be 1 to 23 characters")                                           \
+    X(WILL_TOPIC_WILDCARD, "rule.will_topic_wildcard", PROTOCOL, WARN, "MQTT-4.7.1-1", "MQTT-4.7.0-1",  \
+      "Will Topic contains a wildcard character")                                                        \
+    X(WILL_PAYLOAD_NOT_UTF8, "rule.will_payload_format_not_utf8", PROTOCOL, WARN, NULL, "§3.1.3.2.3",   \
+      "Will Payload Format Indicator says UTF-8 but the Will Payload is not well-formed UTF-8")          \
+    /* --- CONNACK ------------------------------------------------------------------------------ */     \
+    X(CONNACK_RESERVED, "rule.connack_flags_reserved", MALFORMED, ERROR, "§3.2.2.1", "MQTT-3.2.2-1",    \
+      "CONNACK Acknowledge Flags bits 7-1 are not 0")                                                    \
+    X(CONNACK_RETURN_CODE, "rule.connack_return_code_reserved", PROTOCOL, WARN, "§3.2.2.3", NULL,       \
+      "CONNACK return code is reserved")                                                                 \
+    X(SESSION_PRESENT_REFUSED, "rule.connack_session_present_refused", PROTOCOL, WARN, "MQTT-3.2.2-4",  \
+      "MQTT-3.2.2-6", "Session Present is 1 on a refused connection")                                    \
+    /* --- reason codes -------------------------------------------------------------------------- */    \
+    X(REASON_CONNACK, "rule.reason_code_connack", PROTOCOL, WARN, NULL, "MQTT-3.2.2-8",                 \
+      "Reason Code is not allowed in CONNACK")                                                           \
+    X(REASON_PUBACK, "rule.reason_code_puback", PROTOCOL, WARN, NULL, "MQTT-3.4.2-1",                   \
+      "Reason Code is not allowed in PUBACK from this sender")                                           \
+    X(REASON_PUBREC, "rule.reason_code_pubrec", PROTOCOL, WARN, NULL, "MQTT-3.5.2-1",                   \
+      "Reason Code is not allowed in PUBREC from this sender")                                           \
+    X(REASON_PUBREL, "rule.reason_code_pubrel", PROTOCOL, WARN, NULL, "MQTT-3.6.2-1",                   \
+      "Reason Code is not allowed in PUBREL")                                                            \
+    X(REASON_PUBCOMP, "rule.reason_code_pubcomp", PROTOCOL, WARN, NULL, "MQTT-3.7.2-1",                 \
+      "Reason Code is not allowed in PUBCOMP")                                                           \
+    X(REASON_SUBACK, "rule.reason_code_suback", PROTOCOL, WARN, "MQTT-3.9.3-2", "MQTT-3.9.3-2",         \
+      "Return / Reason Code is not allowed in SUBACK")                                                   \
+    X(REASON_UNSUBACK, "rule.reason_code_unsuback", PROTOCOL, WARN, NULL, "MQTT-3.11.3-2",              \
+      "Reason Code is not allowed in UNSUBACK")                                                          \
+    X(REASON_DISCONNECT, "rule.reason_code_disconnect", PROTOCOL, WARN, NULL, "MQTT-3.14.2-1",          \
+      "Reason Code is not allowed in DISCONNECT from this sender")                                       \
+    X(REASON_DISCONNECT_8C, "rule.reason_code_disconnect_0x8c", PROTOCOL, NOTE, NULL,                   \
+      "Table 2-6 vs Table 3-10", "DISCONNECT 0x8C is listed in Table 2-6 but not in Table 3-10")         \
+    X(REASON_AUTH, "rule.reason_code_auth", PROTOCOL, WARN, NULL, "MQTT-3.15.2-1",                      \
+      "Reason Code is not allowed in AUTH from this sender")                                             \
+    /* --- PUBLISH ------------------------------------------------------------------------------ */     \
+    X(TOPIC_WILDCARD, "rule.publish_topic_wildcard", PROTOCOL, WARN, "MQTT-3.3.2-2", "MQTT-3.3.2-2",    \
+      "Topic Name in PUBLISH contains a wildcard character")                                             \
+    X(TOPIC_EMPTY, "rule.publish_topic_empty", PROTOCOL, WARN, "MQTT-4.7.3-1", "§3.3.2.1",              \
+      "Topic Name is empty")                                                                             \
+    X(RESPONSE_TOPIC_WILDCARD, "rule.response_topic_wildcard", PROTOCOL, WARN, NULL, "MQTT-3.3.2-14",   \
+      "Response Topic contains a wildcard character")                                                    \
+    /* --- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------------------------------- */ \
+    X(SUBSCRIBE_EMPTY, "rule.subscribe_no_filter", PROTOCOL, WARN, "MQTT-3.8.3-3", "MQTT-3.8.3-2",      \
+      "SUBSCRIBE has no Topic Filter")                                                                   \
+    X(UNSUBSCRIBE_EMPTY, "rule.unsubscribe_no_filter", PROTOCOL, WARN, "MQTT-3.10.3-2", "MQTT-3.10.3-2", \
+      "UNSUBSCRIBE has no Topic Filter")                                                                 \
+    X(SUB_OPTIONS_RESERVED, "rule.subscribe_options_reserved", MALFORMED, ERROR, "MQTT-3-8.3-4",        \
+      "MQTT-3.8.3-5", "Subscription options reserved bits are not 0")                                    \
+    X(SUB_QOS_3, "rule.subscribe_qos_3", PROTOCOL, WARN, "MQTT-3-8.3-4", "§3.8.3.1",                    \
+      "Requested QoS is 3")                                                                              \
+    X(SUB_RETAIN_HANDLING_3, "rule.subscribe_retain_handling_3", PROTOCOL, WARN, NULL, "§3.8.3.1",       \
+      "Retain Handling is 3")                                                                            \
+    X(FILTER_EMPTY, "rule.filter_empty", PROTOCOL, WARN, "MQTT-4.7.3-1", "MQTT-4.7.3-1",                \
+      "Topic Filter is empty")                                                                           \
+    X(FILTER_HASH, "rule.filter_multilevel_wildcard", PROTOCOL, WARN, "MQTT-4.7.1-2", "MQTT-4.7.1-1",   \
+      "Multi-level wildcard '#' is not alone in the last level of the Topic Filter")                    \
+    X(FILTER_PLUS, "rule.filter_single_level_wildcard", PROTOCOL, WARN, "MQTT-4.7.1-3",                 \
+      "MQTT-4.7.1-2", "Single-level wildcard '+' does not occupy a whole level of the Topic Filter")    \
+    X(SHARE_NAME_EMPTY, "rule.shared_subscription_name_empty", PROTOCOL, WARN, NULL, "MQTT-4.8.2-1",    \
+      "Shared Subscription has no ShareName")                                                            \
+    X(SHARE_NAME_INVALID, "rule.shared_subscription_name_invalid", PROTOCOL, WARN, NULL, "MQTT-4.8.2-2", \
+      "ShareName contains '/', '+' or '#', or no Topic Filter follows it")                              \
+    X(SHARE_NO_LOCAL, "rule.shared_subscription_no_local", PROTOCOL, WARN, NULL, "MQTT-3.8.3-4",        \
+      "No Local is set on a Shared Subscription")                                                        \
+    /* --- DISCONNECT / AUTH ---------------------------------------------------------------------- */   \
+    X(SERVER_DISCONNECT_SESSION_EXPIRY, "rule.disconnect_server_session_expiry", PROTOCOL, WARN, NULL,   \
+      "MQTT-3.14.2-2", "Server DISCONNECT carries a Session Expiry Interval")                            \
+    X(AUTH_NO_METHOD, "rule.auth_without_method", PROTOCOL, WARN, NULL, "§3.15.2.2.2",                   \
+      "AUTH does not carry an Authentication Method")                                                    \
+    X(AUTH_ABBREVIATED, "rule.auth_abbreviated", PROTOCOL, NOTE, NULL, "§3.15.2.1 vs MQTT-4.12.0-5",     \
+      "AUTH with Remaining Length 0 carries no Authentication Method")
+
+enum mqtt_rule {
+#define MQTT_RULE_ENUM(e, abbrev, grp, sev, id3, id5, text) MQTT_R_##e,
+    MQTT_RULES(MQTT_RULE_ENUM)
+#undef MQTT_RULE_ENUM
+    MQTT_RULE_COUNT
+};
+
+typedef struct {
+    const char *abbrev;      /* after "mqttlens." */
+    enum mqtt_group group;
+    enum mqtt_severity severity;
+    const char *id_v311;     /* statement id or section for 3.1/3.1.1, NULL if n/a */
+    const char *id_v5;       /* statement id or section for 5.0, NULL if n/a */
+    const char *summary;
+} mqtt_rule_spec_t;
+
+extern const mqtt_rule_spec_t mqtt_rule_specs[MQTT_RULE_COUNT];
+
+/* The reference to cite for `rule` on a connection of protocol level
+ * `version` (0 when unknown): "MQTT-3.3.2-2", "§2.2.2.2", or NULL. */
+const char *mqtt_rule_ref(enum mqtt_rule rule, unsigned version);
+
+#endif

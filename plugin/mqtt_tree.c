@@ -1,0 +1,836 @@
+/* mqtt_tree.c — presentation of a decoded MQTT packet (see mqtt_tree.h).
+ *
+ * The tree shows every field of the model at its bytes.  Findings are put
+ * on the item that holds the offending bytes when there is one, otherwise
+ * on an expert item of their own covering those bytes.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "mqtt_tree.h"
+
+#include <epan/expert.h>
+#include <epan/strutil.h>
+#include <epan/unit_strings.h>
+#include <wsutil/to_str.h>
+
+#include "mqtt_expert.h"
+
+static int proto_mqttlens = -1;
+
+static int hf_hdrflags = -1;
+static int hf_type = -1;
+static int hf_dup = -1;
+static int hf_qos = -1;
+static int hf_retain = -1;
+static int hf_flags = -1;
+static int hf_length = -1;
+static int hf_protocol_name = -1;
+static int hf_version = -1;
+static int hf_version_frame = -1;
+static int hf_connect_flags = -1;
+static int hf_cf_username = -1;
+static int hf_cf_password = -1;
+static int hf_cf_will_retain = -1;
+static int hf_cf_will_qos = -1;
+static int hf_cf_will = -1;
+static int hf_cf_clean = -1;
+static int hf_cf_reserved = -1;
+static int hf_keepalive = -1;
+static int hf_properties = -1;
+static int hf_will_properties = -1;
+static int hf_prop_length = -1;
+static int hf_prop_id = -1;
+static int hf_prop_undecoded = -1;
+static int hf_user_property_key = -1;
+static int hf_user_property_value = -1;
+static int hf_clientid = -1;
+static int hf_will_topic = -1;
+static int hf_will_payload = -1;
+static int hf_will_payload_text = -1;
+static int hf_username = -1;
+static int hf_password = -1;
+static int hf_password_bytes = -1;
+static int hf_string_length = -1;
+static int hf_connack_flags = -1;
+static int hf_session_present = -1;
+static int hf_connack_reserved = -1;
+static int hf_reason_code = -1;
+static int hf_topic = -1;
+static int hf_id = -1;
+static int hf_payload = -1;
+static int hf_payload_text = -1;
+static int hf_filter = -1;
+static int hf_sub_options = -1;
+static int hf_sub_qos = -1;
+static int hf_sub_no_local = -1;
+static int hf_sub_rap = -1;
+static int hf_sub_retain_handling = -1;
+static int hf_sub_reserved = -1;
+static int hf_undecoded = -1;
+
+/* One typed field per 5.0 property, indexed like mqtt_props[]. */
+static int *hf_prop;
+
+static gint ett_mqtt = -1;
+static gint ett_hdrflags = -1;
+static gint ett_connect_flags = -1;
+static gint ett_connack_flags = -1;
+static gint ett_props = -1;
+static gint ett_prop = -1;
+static gint ett_string = -1;
+static gint ett_filter = -1;
+static gint ett_sub_options = -1;
+static gint ett_will = -1;
+
+static const value_string type_vals[] = {
+    {MQTT_RESERVED0, "Reserved"},  {MQTT_CONNECT, "CONNECT"},   {MQTT_CONNACK, "CONNACK"},
+    {MQTT_PUBLISH, "PUBLISH"},     {MQTT_PUBACK, "PUBACK"},     {MQTT_PUBREC, "PUBREC"},
+    {MQTT_PUBREL, "PUBREL"},       {MQTT_PUBCOMP, "PUBCOMP"},   {MQTT_SUBSCRIBE, "SUBSCRIBE"},
+    {MQTT_SUBACK, "SUBACK"},       {MQTT_UNSUBSCRIBE, "UNSUBSCRIBE"}, {MQTT_UNSUBACK, "UNSUBACK"},
+    {MQTT_PINGREQ, "PINGREQ"},     {MQTT_PINGRESP, "PINGRESP"}, {MQTT_DISCONNECT, "DISCONNECT"},
+    {MQTT_AUTH, "AUTH"},           {0, NULL}};
+
+static const value_string qos_vals[] = {
+    {0, "At most once delivery (QoS 0)"},
+    {1, "At least once delivery (QoS 1)"},
+    {2, "Exactly once delivery (QoS 2)"},
+    {3, "Reserved (QoS 3)"},
+    {0, NULL}};
+
+static const value_string version_vals[] = {
+    {MQTT_V31, "3.1"}, {MQTT_V311, "3.1.1"}, {MQTT_V5, "5.0"}, {0, NULL}};
+
+static const value_string retain_handling_vals[] = {
+    {0, "Send retained messages at subscribe"},
+    {1, "Send retained messages only for a new subscription"},
+    {2, "Do not send retained messages"},
+    {3, "Reserved"},
+    {0, NULL}};
+
+/* ---- the context of one packet's presentation ---------------------------- */
+
+typedef struct {
+    mqtt_span_t span;
+    proto_item *item;
+} placed_t;
+
+typedef struct {
+    tvbuff_t *tvb;
+    packet_info *pinfo;
+    const mqtt_pkt_t *pkt;
+    const mqtt_snapshot_t *snap;
+    const mqtt_tree_prefs_t *prefs;
+    placed_t *placed;
+    unsigned nplaced;
+    unsigned capplaced;
+} ctx_t;
+
+/* Remembers that `item` shows the bytes of `span`, so that a finding about
+ * exactly those bytes can be put on it. */
+static void place(ctx_t *c, mqtt_span_t span, proto_item *item)
+{
+    if (!item)
+        return;
+    if (c->nplaced == c->capplaced) {
+        c->capplaced = c->capplaced ? c->capplaced * 2 : 32;
+        c->placed = wmem_realloc(c->pinfo->pool, c->placed, c->capplaced * sizeof *c->placed);
+    }
+    c->placed[c->nplaced++] = (placed_t){span, item};
+}
+
+static proto_item *placed_item(const ctx_t *c, mqtt_span_t span)
+{
+    for (unsigned i = c->nplaced; i-- > 0;)
+        if (c->placed[i].span.off == span.off && c->placed[i].span.len == span.len)
+            return c->placed[i].item;
+    return NULL;
+}
+
+static bool present(const mqtt_str_t *s)
+{
+    return (s->flags & MQTT_STR_PRESENT) != 0;
+}
+
+static char *str_value(const ctx_t *c, const mqtt_str_t *s)
+{
+    return (char *)tvb_get_string_enc(c->pinfo->pool, c->tvb, (int)s->data.off, (int)s->data.len,
+                                      ENC_UTF_8);
+}
+
+/* A string's value with unprintable characters escaped, for labels. */
+static const char *printable(const ctx_t *c, const mqtt_str_t *s)
+{
+    const char *v = str_value(c, s);
+    return format_text(c->pinfo->pool, (const guchar *)v, strlen(v));
+}
+
+/* A UTF-8 Encoded String: one item over length and data, the length below. */
+static proto_item *add_str(ctx_t *c, proto_tree *tree, int hf, const mqtt_str_t *s, const char *shown)
+{
+    if (!present(s))
+        return NULL;
+    proto_item *item = proto_tree_add_string(tree, hf, c->tvb, (int)s->field.off, (int)s->field.len,
+                                             shown ? shown : str_value(c, s));
+    proto_tree *sub = proto_item_add_subtree(item, ett_string);
+    proto_tree_add_item(sub, hf_string_length, c->tvb, (int)s->field.off, 2, ENC_BIG_ENDIAN);
+    place(c, s->field, item);
+    place(c, s->data, item);
+    return item;
+}
+
+/* Binary Data: the value is the data, the item spans length and data. */
+static proto_item *add_bin(ctx_t *c, proto_tree *tree, int hf, const mqtt_str_t *s)
+{
+    if (!present(s))
+        return NULL;
+    proto_item *item = proto_tree_add_bytes_with_length(tree, hf, c->tvb, (int)s->field.off,
+                                                        (int)s->field.len, s->bytes, (int)s->data.len);
+    proto_tree *sub = proto_item_add_subtree(item, ett_string);
+    proto_tree_add_item(sub, hf_string_length, c->tvb, (int)s->field.off, 2, ENC_BIG_ENDIAN);
+    place(c, s->field, item);
+    place(c, s->data, item);
+    return item;
+}
+
+/* A text view of bytes that are well-formed UTF-8. */
+static void add_text_view(ctx_t *c, proto_tree *tree, int hf, mqtt_span_t data)
+{
+    if (data.len == 0 || c->pkt->capture_short)
+        return;
+    if (mqtt_utf8_check(c->pkt->raw + data.off, data.len) & (MQTT_UTF8_BAD | MQTT_UTF8_NUL))
+        return;
+    proto_tree_add_item(tree, hf, c->tvb, (int)data.off, (int)data.len, ENC_UTF_8);
+}
+
+/* ---- properties ---------------------------------------------------------- */
+
+static int prop_hf(const mqtt_prop_spec_t *spec)
+{
+    return hf_prop[spec - mqtt_props];
+}
+
+static const char *prop_value_text(ctx_t *c, const mqtt_prop_t *p)
+{
+    wmem_allocator_t *pool = c->pinfo->pool;
+    switch (p->spec->type) {
+    case MQTT_PT_UTF8:
+        return wmem_strdup_printf(pool, "\"%s\"", printable(c, &p->str));
+    case MQTT_PT_BINARY:
+        return wmem_strdup_printf(pool, "%u bytes: %s", p->str.data.len,
+                                  bytes_to_str_maxlen(pool, p->str.bytes, p->str.data.len, 24));
+    case MQTT_PT_PAIR:
+        return wmem_strdup_printf(pool, "\"%s\" = \"%s\"",
+                                  printable(c, &p->str), printable(c, &p->str2));
+    default:
+        if (p->id == MQTT_PROP_SESSION_EXPIRY_INTERVAL && p->num == 0xFFFFFFFFu)
+            return "4294967295 (never expires)";
+        if (p->id == MQTT_PROP_PAYLOAD_FORMAT_INDICATOR)
+            return wmem_strdup_printf(pool, "%u (%s)", p->num,
+                                      p->num == 0 ? "unspecified bytes"
+                                      : p->num == 1 ? "UTF-8 encoded character data" : "undefined");
+        return wmem_strdup_printf(pool, "%u", p->num);
+    }
+}
+
+static proto_item *add_prop_value(ctx_t *c, proto_tree *tree, const mqtt_prop_t *p)
+{
+    int hf = prop_hf(p->spec);
+    int off = (int)p->span.off, len = (int)p->span.len;
+    switch (p->spec->type) {
+    case MQTT_PT_UTF8:
+        return proto_tree_add_string(tree, hf, c->tvb, off, len, str_value(c, &p->str));
+    case MQTT_PT_BINARY:
+        return proto_tree_add_bytes_with_length(tree, hf, c->tvb, off, len, p->str.bytes,
+                                                (int)p->str.data.len);
+    case MQTT_PT_PAIR:
+        return proto_tree_add_item(tree, hf, c->tvb, off, len, ENC_NA);
+    default:
+        return proto_tree_add_uint(tree, hf, c->tvb, off, len, p->num);
+    }
+}
+
+static void add_prop(ctx_t *c, proto_tree *tree, const mqtt_prop_t *p)
+{
+    proto_item *item = add_prop_value(c, tree, p);
+    proto_item_set_text(item, "%s (0x%02x): %s", p->spec->name, p->id, prop_value_text(c, p));
+    proto_tree *sub = proto_item_add_subtree(item, ett_prop);
+    proto_tree_add_uint(sub, hf_prop_id, c->tvb, (int)p->id_span.off, (int)p->id_span.len, p->id);
+    if (p->spec->type == MQTT_PT_PAIR) {
+        add_str(c, sub, hf_user_property_key, &p->str, NULL);
+        add_str(c, sub, hf_user_property_value, &p->str2, NULL);
+    } else if (p->spec->type == MQTT_PT_UTF8 || p->spec->type == MQTT_PT_BINARY) {
+        proto_tree_add_item(sub, hf_string_length, c->tvb, (int)p->str.field.off, 2, ENC_BIG_ENDIAN);
+    }
+    place(c, p->span, item);
+    place(c, p->value_span, item);
+}
+
+static void add_props(ctx_t *c, proto_tree *tree, int hf, const mqtt_props_t *props)
+{
+    if (!props->present)
+        return;
+    mqtt_span_t all = {props->len_span.off, props->len_span.len + props->span.len};
+    proto_item *item = proto_tree_add_item(tree, hf, c->tvb, (int)all.off, (int)all.len, ENC_NA);
+    proto_item_append_text(item, " (%u)", props->count);
+    proto_tree *sub = proto_item_add_subtree(item, ett_props);
+    proto_item *len_item = proto_tree_add_uint(sub, hf_prop_length, c->tvb, (int)props->len_span.off,
+                                               (int)props->len_span.len, props->length);
+    place(c, props->len_span, len_item);
+    for (uint32_t i = 0; i < props->count; i++)
+        add_prop(c, sub, &props->items[i]);
+    if (props->stopped && props->undecoded.len)
+        place(c, props->undecoded,
+              proto_tree_add_item(sub, hf_prop_undecoded, c->tvb, (int)props->undecoded.off,
+                                  (int)props->undecoded.len, ENC_NA));
+}
+
+/* ---- reason codes ------------------------------------------------------------ */
+
+static const char *reason_text(unsigned version, unsigned type, uint8_t code)
+{
+    const char *name;
+    if (version == MQTT_V5)
+        name = mqtt_reason_name(code, type);
+    else if (type == MQTT_CONNACK)
+        name = mqtt_v3_connack_name(code);
+    else
+        name = mqtt_v3_suback_name(code);
+    return name ? name : "Unknown";
+}
+
+static proto_item *add_reason(ctx_t *c, proto_tree *tree, uint8_t code, uint32_t off)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    const char *label = pkt->version == MQTT_V5 ? "Reason Code"
+                        : pkt->type == MQTT_CONNACK ? "Return Code"
+                                                    : "Granted QoS / Return Code";
+    proto_item *item = proto_tree_add_uint_format(tree, hf_reason_code, c->tvb, (int)off, 1, code,
+                                                  "%s: %s (0x%02x)", label,
+                                                  reason_text(pkt->version, pkt->type, code), code);
+    place(c, (mqtt_span_t){off, 1}, item);
+    return item;
+}
+
+/* ---- packet types ---------------------------------------------------------------- */
+
+static void add_fixed_header(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    proto_item *item = proto_tree_add_item(tree, hf_hdrflags, c->tvb, 0, 1, ENC_NA);
+    proto_tree *sub = proto_item_add_subtree(item, ett_hdrflags);
+    proto_tree_add_item(sub, hf_type, c->tvb, 0, 1, ENC_NA);
+    if (pkt->type == MQTT_PUBLISH) {
+        proto_tree_add_item(sub, hf_dup, c->tvb, 0, 1, ENC_NA);
+        proto_tree_add_item(sub, hf_qos, c->tvb, 0, 1, ENC_NA);
+        proto_tree_add_item(sub, hf_retain, c->tvb, 0, 1, ENC_NA);
+    } else {
+        proto_tree_add_item(sub, hf_flags, c->tvb, 0, 1, ENC_NA);
+    }
+    place(c, (mqtt_span_t){0, 1}, item);
+    if (pkt->rl_span.len && pkt->total_len > pkt->rl_span.len) {
+        proto_item *rl = proto_tree_add_uint(tree, hf_length, c->tvb, (int)pkt->rl_span.off,
+                                             (int)pkt->rl_span.len, pkt->remaining_length);
+        place(c, pkt->rl_span, rl);
+    }
+}
+
+static void add_connect_flags(ctx_t *c, proto_tree *tree)
+{
+    static int *const bits[] = {&hf_cf_username, &hf_cf_password, &hf_cf_will_retain,
+                                &hf_cf_will_qos, &hf_cf_will, &hf_cf_clean, &hf_cf_reserved, NULL};
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (!pkt->connect_flags_span.len)
+        return;
+    proto_item *item = proto_tree_add_bitmask(tree, c->tvb, (int)pkt->connect_flags_span.off,
+                                              hf_connect_flags, ett_connect_flags, bits, ENC_NA);
+    place(c, pkt->connect_flags_span, item);
+}
+
+static void add_password(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_str_t *pw = &c->pkt->password;
+    if (!present(pw))
+        return;
+    bool text = !(mqtt_utf8_check(pw->bytes, pw->data.len) & (MQTT_UTF8_BAD | MQTT_UTF8_NUL));
+    if (c->prefs->mask_passwords) {
+        add_str(c, tree, hf_password, pw, "********");
+        return;
+    }
+    add_str(c, tree, hf_password, pw, NULL);
+    if (!text)
+        add_bin(c, tree, hf_password_bytes, pw);
+}
+
+static void add_connect(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    add_str(c, tree, hf_protocol_name, &pkt->protocol_name, NULL);
+    if (pkt->level_span.len)
+        place(c, pkt->level_span,
+              proto_tree_add_uint(tree, hf_version, c->tvb, (int)pkt->level_span.off, 1, pkt->level));
+    add_connect_flags(c, tree);
+    if (pkt->keepalive_span.len)
+        place(c, pkt->keepalive_span,
+              proto_tree_add_uint(tree, hf_keepalive, c->tvb, (int)pkt->keepalive_span.off, 2,
+                                  pkt->keepalive));
+    add_props(c, tree, hf_properties, &pkt->props);
+    add_str(c, tree, hf_clientid, &pkt->client_id, NULL);
+    if (pkt->connect_flags & MQTT_CF_WILL) {
+        add_props(c, tree, hf_will_properties, &pkt->will_props);
+        add_str(c, tree, hf_will_topic, &pkt->will_topic, NULL);
+        proto_item *wp = add_bin(c, tree, hf_will_payload, &pkt->will_payload);
+        if (wp)
+            add_text_view(c, proto_item_get_subtree(wp), hf_will_payload_text, pkt->will_payload.data);
+    }
+    add_str(c, tree, hf_username, &pkt->username, NULL);
+    add_password(c, tree);
+}
+
+static void add_connack(ctx_t *c, proto_tree *tree)
+{
+    static int *const bits[] = {&hf_connack_reserved, &hf_session_present, NULL};
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (pkt->ack_flags_span.len)
+        place(c, pkt->ack_flags_span,
+              proto_tree_add_bitmask(tree, c->tvb, (int)pkt->ack_flags_span.off, hf_connack_flags,
+                                     ett_connack_flags, bits, ENC_NA));
+    if (pkt->has_reason)
+        add_reason(c, tree, pkt->reason, pkt->reason_span.off);
+    add_props(c, tree, hf_properties, &pkt->props);
+}
+
+static void add_packet_id(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (pkt->has_packet_id)
+        place(c, pkt->packet_id_span,
+              proto_tree_add_uint(tree, hf_id, c->tvb, (int)pkt->packet_id_span.off, 2, pkt->packet_id));
+}
+
+static void add_publish(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    add_str(c, tree, hf_topic, &pkt->topic, NULL);
+    add_packet_id(c, tree);
+    add_props(c, tree, hf_properties, &pkt->props);
+    if (!pkt->topic.field.len || (pkt->version == MQTT_V5 && !pkt->props.present))
+        return;
+    if (pkt->payload.len == 0) {
+        proto_tree_add_bytes_format_value(tree, hf_payload, c->tvb, (int)pkt->payload.off, 0, NULL,
+                                          "(empty)");
+        return;
+    }
+    proto_item *item = proto_tree_add_item(tree, hf_payload, c->tvb, (int)pkt->payload.off,
+                                           (int)pkt->payload.len, ENC_NA);
+    place(c, pkt->payload, item);
+    add_text_view(c, tree, hf_payload_text, pkt->payload);
+}
+
+static void add_ack(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    add_packet_id(c, tree);
+    if (pkt->has_reason)
+        add_reason(c, tree, pkt->reason, pkt->reason_span.off);
+    add_props(c, tree, hf_properties, &pkt->props);
+}
+
+static void add_sub_options(ctx_t *c, proto_tree *tree, const mqtt_filter_t *f)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    int off = (int)f->options_span.off;
+    proto_item *item = proto_tree_add_item(tree, hf_sub_options, c->tvb, off, 1, ENC_NA);
+    proto_tree *sub = proto_item_add_subtree(item, ett_sub_options);
+    proto_tree_add_item(sub, hf_sub_qos, c->tvb, off, 1, ENC_NA);
+    if (pkt->version == MQTT_V5) {
+        proto_tree_add_item(sub, hf_sub_no_local, c->tvb, off, 1, ENC_NA);
+        proto_tree_add_item(sub, hf_sub_rap, c->tvb, off, 1, ENC_NA);
+        proto_tree_add_item(sub, hf_sub_retain_handling, c->tvb, off, 1, ENC_NA);
+    }
+    proto_tree_add_uint(sub, hf_sub_reserved, c->tvb, off, 1,
+                        f->options & (pkt->version == MQTT_V5 ? 0xC0 : 0xFC));
+    place(c, f->options_span, item);
+}
+
+static void add_filters(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    add_packet_id(c, tree);
+    add_props(c, tree, hf_properties, &pkt->props);
+    for (uint32_t i = 0; i < pkt->filter_count; i++) {
+        const mqtt_filter_t *f = &pkt->filters[i];
+        proto_item *item = add_str(c, tree, hf_filter, &f->filter, NULL);
+        if (f->has_options) {
+            proto_item_set_len(item, (int)(f->filter.field.len + 1));
+            proto_item_append_text(item, " (QoS %u)", f->options & 3);
+            add_sub_options(c, proto_item_get_subtree(item), f);
+        }
+    }
+}
+
+static void add_codes(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    add_packet_id(c, tree);
+    add_props(c, tree, hf_properties, &pkt->props);
+    for (uint32_t i = 0; i < pkt->code_count; i++)
+        add_reason(c, tree, pkt->codes[i].code, pkt->codes[i].off);
+}
+
+static void add_reason_props(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (pkt->has_reason)
+        add_reason(c, tree, pkt->reason, pkt->reason_span.off);
+    add_props(c, tree, hf_properties, &pkt->props);
+}
+
+static void add_body(ctx_t *c, proto_tree *tree)
+{
+    switch (c->pkt->type) {
+    case MQTT_CONNECT: add_connect(c, tree); break;
+    case MQTT_CONNACK: add_connack(c, tree); break;
+    case MQTT_PUBLISH: add_publish(c, tree); break;
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBREL:
+    case MQTT_PUBCOMP: add_ack(c, tree); break;
+    case MQTT_SUBSCRIBE:
+    case MQTT_UNSUBSCRIBE: add_filters(c, tree); break;
+    case MQTT_SUBACK:
+    case MQTT_UNSUBACK: add_codes(c, tree); break;
+    case MQTT_DISCONNECT:
+    case MQTT_AUTH: add_reason_props(c, tree); break;
+    default: break;
+    }
+}
+
+/* Bytes no field covers: reserved packet types, or what follows a field
+ * that could not be decoded. */
+static void add_undecoded(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    uint32_t header = 1 + pkt->rl_span.len;
+    int captured = tvb_captured_length(c->tvb);
+    const mqtt_type_spec_t *ts = mqtt_type_spec(pkt->type);
+    bool reserved = pkt->version == MQTT_V5 ? !ts->dir_v5 : !ts->dir_v3;
+    if (reserved && captured > (int)header)
+        proto_tree_add_item(tree, hf_undecoded, c->tvb, (int)header, captured - (int)header, ENC_NA);
+}
+
+/* ---- connection context ---------------------------------------------------------- */
+
+static const char *version_source_text(wmem_allocator_t *pool, const mqtt_snapshot_t *snap)
+{
+    switch ((enum mqtt_version_source)snap->version_source) {
+    case MQTT_VS_CONNECT:
+        return wmem_strdup_printf(pool, "from the CONNECT in frame %u", snap->version_frame);
+    case MQTT_VS_INFERRED:
+        return wmem_strdup_printf(pool, "inferred from the bytes of frame %u", snap->version_frame);
+    case MQTT_VS_THIS:
+        return "inferred from this packet's bytes";
+    case MQTT_VS_DEFAULT:
+        break;
+    }
+    return "CONNECT not seen; assumed from the \"Default version\" preference";
+}
+
+static void add_context(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_snapshot_t *snap = c->snap;
+    wmem_allocator_t *pool = c->pinfo->pool;
+    proto_item *item;
+    if (c->pkt->type != MQTT_CONNECT) {
+        item = proto_tree_add_uint(tree, hf_version, c->tvb, 0, 0, snap->version);
+        proto_item_append_text(item, " (%s)", version_source_text(pool, snap));
+        proto_item_set_generated(item);
+        if (snap->version_frame) {
+            item = proto_tree_add_uint(tree, hf_version_frame, c->tvb, 0, 0, snap->version_frame);
+            proto_item_set_generated(item);
+        }
+        if (snap->client_id) {
+            item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, snap->client_id);
+            proto_item_set_generated(item);
+        }
+        if (snap->username) {
+            item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, snap->username);
+            proto_item_set_generated(item);
+        }
+    }
+}
+
+/* ---- entry points ------------------------------------------------------------------ */
+
+static void report_findings(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_findings_t *fs = &c->pkt->findings;
+    for (uint32_t i = 0; i < fs->count; i++) {
+        const mqtt_finding_t *f = &fs->items[i];
+        mqtt_expert_report(c->pinfo, tree, placed_item(c, f->span), c->tvb, 0, f, c->pkt->version);
+    }
+}
+
+void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
+                   const mqtt_snapshot_t *snap, const mqtt_tree_prefs_t *prefs)
+{
+    ctx_t c = {tvb, pinfo, pkt, snap, prefs, NULL, 0, 0};
+    proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
+    proto_item_append_text(ti, ", %s", mqtt_info_line(pinfo->pool, pkt, snap, prefs));
+    proto_tree *sub = proto_item_add_subtree(ti, ett_mqtt);
+    add_fixed_header(&c, sub);
+    add_body(&c, sub);
+    add_undecoded(&c, sub);
+    add_context(&c, sub);
+    report_findings(&c, sub);
+}
+
+/* ---- Info column ----------------------------------------------------------------- */
+
+static void info_str(wmem_strbuf_t *b, const mqtt_str_t *s)
+{
+    if (!present(s)) {
+        wmem_strbuf_append(b, "?");
+        return;
+    }
+    wmem_strbuf_append_c(b, '"');
+    for (uint32_t i = 0; i < s->data.len && i < 64; i++) {
+        uint8_t ch = s->bytes[i];
+        if (ch >= 0x20 && ch != 0x7F && ch != '"' && ch != '\\')
+            wmem_strbuf_append_c(b, (char)ch);
+        else
+            wmem_strbuf_append_printf(b, "\\x%02x", ch);
+    }
+    if (s->data.len > 64)
+        wmem_strbuf_append(b, "...");
+    wmem_strbuf_append_c(b, '"');
+}
+
+static void info_reason(wmem_strbuf_t *b, const mqtt_pkt_t *pkt, uint8_t code)
+{
+    wmem_strbuf_append_printf(b, "%s (0x%02x)", reason_text(pkt->version, pkt->type, code), code);
+}
+
+static void info_filters(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
+{
+    wmem_strbuf_append(b, " [");
+    for (uint32_t i = 0; i < pkt->filter_count && i < 8; i++) {
+        if (i)
+            wmem_strbuf_append(b, ", ");
+        info_str(b, &pkt->filters[i].filter);
+        if (pkt->filters[i].has_options)
+            wmem_strbuf_append_printf(b, " QoS %u", pkt->filters[i].options & 3);
+    }
+    if (pkt->filter_count > 8)
+        wmem_strbuf_append_printf(b, ", ... %u filters", pkt->filter_count);
+    wmem_strbuf_append_c(b, ']');
+}
+
+static void info_codes(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
+{
+    if (!pkt->code_count)
+        return;
+    wmem_strbuf_append(b, " [");
+    for (uint32_t i = 0; i < pkt->code_count && i < 8; i++) {
+        uint8_t code = pkt->codes[i].code;
+        if (i)
+            wmem_strbuf_append(b, ", ");
+        if (code < 0x80 && pkt->type == MQTT_SUBACK)
+            wmem_strbuf_append_printf(b, "QoS %u", code);
+        else if (code == 0 && pkt->type == MQTT_UNSUBACK)
+            wmem_strbuf_append(b, "Success");
+        else
+            info_reason(b, pkt, code);
+    }
+    if (pkt->code_count > 8)
+        wmem_strbuf_append_printf(b, ", ... %u codes", pkt->code_count);
+    wmem_strbuf_append_c(b, ']');
+}
+
+static void info_publish(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
+{
+    unsigned qos = (pkt->flags >> 1) & 3;
+    wmem_strbuf_append_printf(b, " QoS %u", qos);
+    if (pkt->has_packet_id)
+        wmem_strbuf_append_printf(b, " id=%u", pkt->packet_id);
+    if (pkt->flags & 0x08)
+        wmem_strbuf_append(b, " DUP");
+    if (pkt->flags & 0x01)
+        wmem_strbuf_append(b, " RETAIN");
+    wmem_strbuf_append(b, " ");
+    info_str(b, &pkt->topic);
+    const mqtt_prop_t *alias = mqtt_props_find(&pkt->props, MQTT_PROP_TOPIC_ALIAS);
+    if (alias)
+        wmem_strbuf_append_printf(b, " (alias %u)", alias->num);
+}
+
+const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,
+                           const mqtt_tree_prefs_t *prefs)
+{
+    (void)snap;
+    (void)prefs;
+    wmem_strbuf_t *b = wmem_strbuf_new(pool, mqtt_type_name(pkt->type));
+    switch (pkt->type) {
+    case MQTT_CONNECT:
+        wmem_strbuf_append(b, " client_id=");
+        info_str(b, &pkt->client_id);
+        if (present(&pkt->username)) {
+            wmem_strbuf_append(b, " user=");
+            info_str(b, &pkt->username);
+        }
+        break;
+    case MQTT_CONNACK:
+        if (pkt->has_reason && pkt->reason != 0) {
+            wmem_strbuf_append(b, " refused: ");
+            info_reason(b, pkt, pkt->reason);
+        } else if (pkt->has_reason) {
+            wmem_strbuf_append(b, " accepted");
+        }
+        break;
+    case MQTT_PUBLISH:
+        info_publish(b, pkt);
+        break;
+    case MQTT_SUBSCRIBE:
+    case MQTT_UNSUBSCRIBE:
+        if (pkt->has_packet_id)
+            wmem_strbuf_append_printf(b, " id=%u", pkt->packet_id);
+        info_filters(b, pkt);
+        break;
+    case MQTT_SUBACK:
+    case MQTT_UNSUBACK:
+        if (pkt->has_packet_id)
+            wmem_strbuf_append_printf(b, " id=%u", pkt->packet_id);
+        info_codes(b, pkt);
+        break;
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBREL:
+    case MQTT_PUBCOMP:
+        if (pkt->has_packet_id)
+            wmem_strbuf_append_printf(b, " id=%u", pkt->packet_id);
+        /* fall through */
+    case MQTT_DISCONNECT:
+    case MQTT_AUTH:
+        if (pkt->has_reason && (pkt->reason != 0 || pkt->type == MQTT_AUTH)) {
+            wmem_strbuf_append_c(b, ' ');
+            info_reason(b, pkt, pkt->reason);
+        }
+        break;
+    default:
+        break;
+    }
+    return wmem_strbuf_finalize(b);
+}
+
+/* ---- registration ------------------------------------------------------------------ */
+
+static void register_prop_fields(int proto)
+{
+    hf_register_info *hf = g_new0(hf_register_info, mqtt_props_count);
+    hf_prop = g_new(int, mqtt_props_count);
+    for (unsigned i = 0; i < mqtt_props_count; i++) {
+        const mqtt_prop_spec_t *spec = &mqtt_props[i];
+        enum ftenum ft = FT_UINT32;
+        switch (spec->type) {
+        case MQTT_PT_BYTE: ft = FT_UINT8; break;
+        case MQTT_PT_TWO: ft = FT_UINT16; break;
+        case MQTT_PT_FOUR:
+        case MQTT_PT_VBI: ft = FT_UINT32; break;
+        case MQTT_PT_UTF8: ft = FT_STRING; break;
+        case MQTT_PT_BINARY: ft = FT_BYTES; break;
+        case MQTT_PT_PAIR: ft = FT_NONE; break;
+        }
+        int display = (ft == FT_STRING || ft == FT_BYTES || ft == FT_NONE) ? BASE_NONE : BASE_DEC;
+        hf_prop[i] = -1;
+        hf_register_info row = {&hf_prop[i],
+                                {spec->name, g_strconcat("mqttlens.prop.", spec->field, NULL), ft,
+                                 display, NULL, 0, NULL, HFILL}};
+        hf[i] = row;
+    }
+    proto_register_field_array(proto, hf, (int)mqtt_props_count);
+}
+
+static const value_string *prop_id_vals(void)
+{
+    value_string *vals = g_new0(value_string, mqtt_props_count + 1);
+    for (unsigned i = 0; i < mqtt_props_count; i++) {
+        vals[i].value = mqtt_props[i].id;
+        vals[i].strptr = mqtt_props[i].name;
+    }
+    return vals;
+}
+
+void mqtt_tree_register(int proto)
+{
+    static hf_register_info hf[] = {
+        {&hf_hdrflags, {"Header Flags", "mqttlens.hdrflags", FT_UINT8, BASE_HEX, NULL, 0, NULL, HFILL}},
+        {&hf_type, {"Message Type", "mqttlens.type", FT_UINT8, BASE_DEC, VALS(type_vals), 0xF0, NULL, HFILL}},
+        {&hf_dup, {"DUP Flag", "mqttlens.dup", FT_BOOLEAN, 8, NULL, 0x08, NULL, HFILL}},
+        {&hf_qos, {"QoS Level", "mqttlens.qos", FT_UINT8, BASE_DEC, VALS(qos_vals), 0x06, NULL, HFILL}},
+        {&hf_retain, {"Retain", "mqttlens.retain", FT_BOOLEAN, 8, NULL, 0x01, NULL, HFILL}},
+        {&hf_flags, {"Flags", "mqttlens.flags", FT_UINT8, BASE_HEX, NULL, 0x0F,
+                     "Low nibble of the fixed header (fixed per packet type)", HFILL}},
+        {&hf_length, {"Remaining Length", "mqttlens.length", FT_UINT32, BASE_DEC, NULL, 0, NULL, HFILL}},
+        {&hf_protocol_name, {"Protocol Name", "mqttlens.protocol_name", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_version, {"Version", "mqttlens.version", FT_UINT8, BASE_DEC, VALS(version_vals), 0,
+                       "Protocol Level (3 = 3.1, 4 = 3.1.1, 5 = 5.0)", HFILL}},
+        {&hf_version_frame, {"Version decided in", "mqttlens.version_frame", FT_FRAMENUM, BASE_NONE, NULL, 0,
+                             "The frame whose packet decided the protocol version", HFILL}},
+        {&hf_connect_flags, {"Connect Flags", "mqttlens.connect_flags", FT_UINT8, BASE_HEX, NULL, 0, NULL, HFILL}},
+        {&hf_cf_username, {"User Name Flag", "mqttlens.connect_flags.username", FT_BOOLEAN, 8, NULL, MQTT_CF_USERNAME, NULL, HFILL}},
+        {&hf_cf_password, {"Password Flag", "mqttlens.connect_flags.password", FT_BOOLEAN, 8, NULL, MQTT_CF_PASSWORD, NULL, HFILL}},
+        {&hf_cf_will_retain, {"Will Retain", "mqttlens.connect_flags.will_retain", FT_BOOLEAN, 8, NULL, MQTT_CF_WILL_RETAIN, NULL, HFILL}},
+        {&hf_cf_will_qos, {"Will QoS", "mqttlens.connect_flags.will_qos", FT_UINT8, BASE_DEC, VALS(qos_vals), MQTT_CF_WILL_QOS, NULL, HFILL}},
+        {&hf_cf_will, {"Will Flag", "mqttlens.connect_flags.will", FT_BOOLEAN, 8, NULL, MQTT_CF_WILL, NULL, HFILL}},
+        {&hf_cf_clean, {"Clean Session / Clean Start", "mqttlens.connect_flags.clean_session", FT_BOOLEAN, 8, NULL, MQTT_CF_CLEAN, NULL, HFILL}},
+        {&hf_cf_reserved, {"Reserved", "mqttlens.connect_flags.reserved", FT_UINT8, BASE_DEC, NULL, MQTT_CF_RESERVED, NULL, HFILL}},
+        {&hf_keepalive, {"Keep Alive", "mqttlens.keepalive", FT_UINT16, BASE_DEC | BASE_UNIT_STRING, &units_second_seconds, 0, NULL, HFILL}},
+        {&hf_properties, {"Properties", "mqttlens.properties", FT_NONE, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_will_properties, {"Will Properties", "mqttlens.will.properties", FT_NONE, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_prop_length, {"Property Length", "mqttlens.prop_length", FT_UINT32, BASE_DEC, NULL, 0, NULL, HFILL}},
+        {&hf_prop_id, {"Property Identifier", "mqttlens.prop.id", FT_UINT8, BASE_HEX, NULL, 0, NULL, HFILL}},
+        {&hf_prop_undecoded, {"Undecoded properties", "mqttlens.prop.undecoded", FT_BYTES, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_user_property_key, {"Name", "mqttlens.prop.user_property.key", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_user_property_value, {"Value", "mqttlens.prop.user_property.value", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_clientid, {"Client ID", "mqttlens.clientid", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_will_topic, {"Will Topic", "mqttlens.will.topic", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_will_payload, {"Will Payload", "mqttlens.will.payload", FT_BYTES, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_will_payload_text, {"Will Payload (UTF-8 text)", "mqttlens.will.payload_text", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_username, {"User Name", "mqttlens.username", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_password, {"Password", "mqttlens.password", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_password_bytes, {"Password (bytes)", "mqttlens.password_bytes", FT_BYTES, BASE_NONE, NULL, 0,
+                              "The password's bytes when they are not UTF-8 text", HFILL}},
+        {&hf_string_length, {"Length", "mqttlens.string_length", FT_UINT16, BASE_DEC, NULL, 0,
+                             "Length prefix of a UTF-8 string or binary data field", HFILL}},
+        {&hf_connack_flags, {"Acknowledge Flags", "mqttlens.connack_flags", FT_UINT8, BASE_HEX, NULL, 0, NULL, HFILL}},
+        {&hf_session_present, {"Session Present", "mqttlens.session_present", FT_BOOLEAN, 8, NULL, 0x01, NULL, HFILL}},
+        {&hf_connack_reserved, {"Reserved", "mqttlens.connack_flags.reserved", FT_UINT8, BASE_HEX, NULL, 0xFE, NULL, HFILL}},
+        {&hf_reason_code, {"Reason Code", "mqttlens.reason_code", FT_UINT8, BASE_HEX, NULL, 0,
+                           "CONNACK return code, 5.0 reason code, or a SUBACK/UNSUBACK entry", HFILL}},
+        {&hf_topic, {"Topic", "mqttlens.topic", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_id, {"Packet Identifier", "mqttlens.id", FT_UINT16, BASE_DEC, NULL, 0, NULL, HFILL}},
+        {&hf_payload, {"Payload", "mqttlens.payload", FT_BYTES, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_payload_text, {"Payload (UTF-8 text)", "mqttlens.payload_text", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_filter, {"Topic Filter", "mqttlens.filter", FT_STRING, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_sub_options, {"Subscription Options", "mqttlens.sub.options", FT_UINT8, BASE_HEX, NULL, 0,
+                           "5.0 Subscription Options, or the 3.1.1 Requested QoS byte", HFILL}},
+        {&hf_sub_qos, {"QoS", "mqttlens.sub.qos", FT_UINT8, BASE_DEC, VALS(qos_vals), 0x03,
+                       "Requested (maximum) QoS", HFILL}},
+        {&hf_sub_no_local, {"No Local", "mqttlens.sub.no_local", FT_BOOLEAN, 8, NULL, 0x04, NULL, HFILL}},
+        {&hf_sub_rap, {"Retain As Published", "mqttlens.sub.retain_as_published", FT_BOOLEAN, 8, NULL, 0x08, NULL, HFILL}},
+        {&hf_sub_retain_handling, {"Retain Handling", "mqttlens.sub.retain_handling", FT_UINT8, BASE_DEC,
+                                   VALS(retain_handling_vals), 0x30, NULL, HFILL}},
+        {&hf_sub_reserved, {"Reserved bits", "mqttlens.sub.reserved", FT_UINT8, BASE_HEX, NULL, 0,
+                            "Bits 7-6 (5.0) or 7-2 (3.1.1) of the options byte", HFILL}},
+        {&hf_undecoded, {"Undecoded bytes", "mqttlens.undecoded", FT_BYTES, BASE_NONE, NULL, 0, NULL, HFILL}},
+    };
+    static gint *ett[] = {&ett_mqtt, &ett_hdrflags, &ett_connect_flags, &ett_connack_flags, &ett_props,
+                          &ett_prop, &ett_string, &ett_filter, &ett_sub_options, &ett_will};
+    proto_mqttlens = proto;
+    proto_register_field_array(proto, hf, array_length(hf));
+    proto_register_subtree_array(ett, array_length(ett));
+    register_prop_fields(proto);
+    /* The identifier field gets the property names once they exist. */
+    header_field_info *id_info = proto_registrar_get_nth(hf_prop_id);
+    id_info->strings = prop_id_vals();
+    mqtt_expert_register(proto);
+}

@@ -1,0 +1,29 @@
+/* mqtt_tree.h — presentation: protocol tree, Info column and expert items
+ * of one decoded MQTT packet.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef MQTT_TREE_H
+#define MQTT_TREE_H
+
+#include <epan/packet.h>
+
+#include "mqtt_conn.h"
+#include "mqtt_wire.h"
+
+typedef struct {
+    bool mask_passwords;     /* show "********" instead of passwords */
+} mqtt_tree_prefs_t;
+
+void mqtt_tree_register(int proto);
+
+/* Adds the packet's subtree under `tree` and reports its findings.
+ * `tvb` starts at the packet's first byte. */
+void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
+                   const mqtt_snapshot_t *snap, const mqtt_tree_prefs_t *prefs);
+
+/* One line for the Info column, e.g. `PUBLISH id=3 QoS 1 "a/b"`. */
+const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,
+                           const mqtt_tree_prefs_t *prefs);
+
+#endif
