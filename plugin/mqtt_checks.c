@@ -494,7 +494,7 @@ static void check_auth(check_t *c)
 void mqtt_check_packet(wmem_allocator_t *scope, mqtt_pkt_t *pkt, enum mqtt_dir dir, bool dir_known)
 {
     check_t c = {scope, pkt, dir, dir_known};
-    if (pkt->rl_span.len == 0 || pkt->total_len == 0)
+    if (!pkt->framed)
         return;
     check_fixed_header(&c);
     switch (pkt->type) {

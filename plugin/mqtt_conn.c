@@ -1,10 +1,64 @@
 /* mqtt_conn.c — per-connection analysis (see mqtt_conn.h).
  *
+ * The connection keeps, per direction, the flows that direction has opened
+ * (QoS 1 and 2 PUBLISH, SUBSCRIBE, UNSUBSCRIBE) keyed by Packet
+ * Identifier, its topic aliases, and what CONNECT and CONNACK announced.
+ * Each packet is checked against that state, links itself to the packet it
+ * answers, and then updates the state.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "mqtt_conn.h"
 
 #include <string.h>
+
+#include "mqtt_checks.h"
+
+/* ---- flows ------------------------------------------------------------------ */
+
+enum flow_kind { FLOW_PUB1, FLOW_PUB2, FLOW_SUB, FLOW_UNSUB };
+
+enum flow_state {
+    AWAIT_ACK,      /* PUBACK, PUBREC, SUBACK or UNSUBACK */
+    AWAIT_PUBREL,   /* QoS 2: PUBREC received, PUBREL to be sent */
+    AWAIT_PUBCOMP,  /* QoS 2: PUBREL sent */
+    FAILED,         /* closed by an acknowledgement with a failure code */
+};
+
+typedef struct {
+    uint8_t kind;
+    uint8_t state;
+    uint8_t qos;
+    uint32_t nfilters;
+    mqtt_snapshot_t *start; /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
+    mqtt_snapshot_t *last;  /* the latest step, awaiting the next one */
+} flow_t;
+
+/* Per direction: what the packets sent in that direction opened. */
+typedef struct {
+    wmem_map_t *flows;        /* Packet Identifier + 1 -> flow_t */
+    uint32_t inflight;        /* open QoS 1 and 2 PUBLISH flows (Receive Maximum) */
+    wmem_map_t *aliases;      /* Topic Alias -> alias_t */
+    uint32_t alias_bytes;
+    bool alias_cap_reported;
+    bool disconnected;        /* this side sent DISCONNECT */
+    bool published;           /* sent a PUBLISH since CONNACK */
+    bool has_last;
+    nstime_t last_time;       /* of this side's previous packet */
+} side_t;
+
+typedef struct {
+    const char *topic;
+    uint32_t frame;
+} alias_t;
+
+/* What CONNECT and CONNACK announced. */
+typedef struct {
+    bool present;
+    uint32_t receive_maximum;     /* 65535 when absent */
+    uint32_t maximum_packet_size; /* 0 = no limit */
+    uint32_t topic_alias_maximum; /* 0 when absent */
+} limits_t;
 
 struct mqtt_conn {
     wmem_allocator_t *scope;
@@ -13,14 +67,69 @@ struct mqtt_conn {
     uint32_t version_frame;
     const char *client_id;
     const char *username;
+
+    uint32_t npackets;
+    bool mid_connection;      /* the capture did not see the connection start */
+    mqtt_snapshot_t *connect;
+    mqtt_snapshot_t *connack;
+    mqtt_snapshot_t *last;
+    bool refused;
+    uint8_t connect_flags;
+    uint16_t keepalive;
+    bool has_server_keepalive;
+    uint16_t server_keepalive;
+    bool session_present;     /* CONNACK resumed a session */
+    const char *auth_method;  /* CONNECT's Authentication Method */
+    bool request_problem_info;   /* CONNECT 0x17, default 1 */
+    bool request_response_info;  /* CONNECT 0x19, default 0 */
+    bool session_expiry_zero;    /* CONNECT had no or a zero Session Expiry Interval */
+    bool client_id_empty;
+    bool will_qos_known;
+
+    /* what the server said it supports (CONNACK) */
+    bool has_max_qos;
+    uint8_t max_qos;
+    bool retain_unavailable;
+    bool wildcard_unavailable;
+    bool sub_id_unavailable;
+    bool shared_unavailable;
+
+    limits_t announced[2];    /* [MQTT_C2S] by CONNECT, [MQTT_S2C] by CONNACK */
+    side_t side[2];
+
+    mqtt_snapshot_t *pings[MQTT_MAX_PENDING_PINGS];
+    uint32_t npings;
+    mqtt_snapshot_t *auth_last;  /* the latest step of an authentication exchange */
+    wmem_map_t *sub_ids;         /* Subscription Identifiers the client used */
+    uint32_t nsub_ids;
 };
 
 mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope)
 {
     mqtt_conn_t *conn = wmem_new0(scope, mqtt_conn_t);
     conn->scope = scope;
+    for (int d = 0; d < 2; d++) {
+        conn->side[d].flows = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+        conn->side[d].aliases = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+        conn->announced[d].receive_maximum = 65535;
+    }
+    conn->sub_ids = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+    conn->request_problem_info = true;
+    conn->session_expiry_zero = true;
     return conn;
 }
+
+const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn)
+{
+    return conn->last;
+}
+
+bool mqtt_conn_ended_properly(const mqtt_conn_t *conn)
+{
+    return conn->side[MQTT_C2S].disconnected || conn->side[MQTT_S2C].disconnected || conn->refused;
+}
+
+/* ---- version --------------------------------------------------------------- */
 
 void mqtt_conn_pick_version(mqtt_conn_t *conn, wmem_allocator_t *tmp, const uint8_t *p, uint32_t len,
                             uint32_t frame, unsigned default_version, mqtt_snapshot_t *snap)
@@ -57,6 +166,43 @@ void mqtt_conn_pick_version(mqtt_conn_t *conn, wmem_allocator_t *tmp, const uint
     snap->version_frame = 0;
 }
 
+/* ---- helpers ------------------------------------------------------------------- */
+
+typedef struct {
+    mqtt_conn_t *conn;
+    const mqtt_pkt_t *pkt;
+    const mqtt_event_t *ev;
+    mqtt_snapshot_t *snap;
+    enum mqtt_dir dir;        /* sender */
+    side_t *me;               /* the sender's side */
+    side_t *peer;             /* the receiver's side */
+} ctx_t;
+
+static void find(ctx_t *c, enum mqtt_rule rule, mqtt_span_t span, const char *detail)
+{
+    mqtt_finding_add(c->conn->scope, &c->snap->findings, rule, span, detail);
+}
+
+static mqtt_span_t whole(const ctx_t *c)
+{
+    return (mqtt_span_t){0, c->pkt->total_len};
+}
+
+static mqtt_span_t first_byte(void)
+{
+    return (mqtt_span_t){0, 1};
+}
+
+static const char *printf_s(ctx_t *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static const char *printf_s(ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = wmem_strdup_vprintf(c->conn->scope, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 static const char *str_dup(wmem_allocator_t *scope, const mqtt_str_t *s)
 {
     if (!(s->flags & MQTT_STR_PRESENT))
@@ -64,13 +210,760 @@ static const char *str_dup(wmem_allocator_t *scope, const mqtt_str_t *s)
     return wmem_strndup(scope, (const char *)s->bytes, s->data.len);
 }
 
-void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, uint32_t frame, mqtt_snapshot_t *snap)
+static bool is_v5(const ctx_t *c)
 {
-    (void)frame;
-    if (pkt->type == MQTT_CONNECT) {
-        conn->client_id = str_dup(conn->scope, &pkt->client_id);
-        conn->username = str_dup(conn->scope, &pkt->username);
+    return c->snap->version == MQTT_V5;
+}
+
+static unsigned qos_of(const mqtt_pkt_t *pkt)
+{
+    return (pkt->flags >> 1) & 3;
+}
+
+/* Whether the capture holds the connection's beginning, so that rules
+ * about what comes first can be judged. */
+static bool from_start(const ctx_t *c)
+{
+    return !c->conn->mid_connection;
+}
+
+/* Records that `snap` answers `prev` (response_to and the time). */
+static void link_back(ctx_t *c, const mqtt_snapshot_t *prev)
+{
+    c->snap->response_to = prev->frame;
+    nstime_delta(&c->snap->response_time, &c->snap->time, &prev->time);
+}
+
+/* Links `snap` as the answer to `prev`, both ways. */
+static void link_response(ctx_t *c, mqtt_snapshot_t *prev)
+{
+    if (!prev)
+        return;
+    if (!prev->response_in)
+        prev->response_in = c->snap->frame;
+    link_back(c, prev);
+}
+
+static void expect(mqtt_snapshot_t *snap, const char *what)
+{
+    snap->expects_response = true;
+    snap->awaited = what;
+}
+
+static flow_t *flow_get(side_t *side, uint16_t id)
+{
+    return (flow_t *)wmem_map_lookup(side->flows, GUINT_TO_POINTER((guint)id + 1));
+}
+
+static void flow_close(side_t *side, uint16_t id, flow_t *f)
+{
+    if ((f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2) && f->state != FAILED && side->inflight)
+        side->inflight--;
+    wmem_map_remove(side->flows, GUINT_TO_POINTER((guint)id + 1));
+}
+
+static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
+{
+    flow_t *f = wmem_new0(c->conn->scope, flow_t);
+    f->kind = (uint8_t)kind;
+    f->state = AWAIT_ACK;
+    f->qos = (uint8_t)qos_of(c->pkt);
+    f->start = c->snap;
+    f->last = c->snap;
+    wmem_map_insert(c->me->flows, GUINT_TO_POINTER((guint)c->pkt->packet_id + 1), f);
+    if (kind == FLOW_PUB1 || kind == FLOW_PUB2)
+        c->me->inflight++;
+    return f;
+}
+
+static void ack_unknown(ctx_t *c, enum mqtt_rule rule)
+{
+    /* With a resumed session the flow may come from the previous
+     * connection; without the connection's start it may predate the
+     * capture.  Only a fresh, fully captured session proves a fault. */
+    if (c->conn->session_present)
+        find(c, MQTT_R_RESUMED_SESSION_ACK, c->pkt->packet_id_span, NULL);
+    else if (!from_start(c) || !c->conn->connect)
+        find(c, MQTT_R_UNSOLICITED, c->pkt->packet_id_span,
+             printf_s(c, "%s id=%u", mqtt_type_name(c->pkt->type), c->pkt->packet_id));
+    else
+        find(c, rule, c->pkt->packet_id_span, printf_s(c, "id=%u", c->pkt->packet_id));
+}
+
+/* ---- CONNECT and CONNACK ------------------------------------------------------------ */
+
+static void on_connect(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (conn->connect) {
+        find(c, MQTT_R_SECOND_CONNECT, first_byte(), printf_s(c, "first in frame %u", conn->connect->frame));
+        return;
+    }
+    conn->connect = c->snap;
+    conn->connect_flags = pkt->connect_flags;
+    conn->keepalive = pkt->keepalive;
+    conn->client_id = str_dup(conn->scope, &pkt->client_id);
+    conn->username = str_dup(conn->scope, &pkt->username);
+    conn->client_id_empty = (pkt->client_id.flags & MQTT_STR_PRESENT) && pkt->client_id.data.len == 0;
+    expect(c->snap, "CONNACK");
+
+    const mqtt_props_t *props = &pkt->props;
+    const mqtt_prop_t *p;
+    limits_t *lim = &conn->announced[MQTT_C2S];
+    lim->present = true;
+    if ((p = mqtt_props_find(props, MQTT_PROP_RECEIVE_MAXIMUM)) && p->num)
+        lim->receive_maximum = p->num;
+    if ((p = mqtt_props_find(props, MQTT_PROP_MAXIMUM_PACKET_SIZE)))
+        lim->maximum_packet_size = p->num;
+    if ((p = mqtt_props_find(props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM)))
+        lim->topic_alias_maximum = p->num;
+    if ((p = mqtt_props_find(props, MQTT_PROP_AUTHENTICATION_METHOD)))
+        conn->auth_method = str_dup(conn->scope, &p->str);
+    if ((p = mqtt_props_find(props, MQTT_PROP_REQUEST_PROBLEM_INFORMATION)))
+        conn->request_problem_info = p->num != 0;
+    if ((p = mqtt_props_find(props, MQTT_PROP_REQUEST_RESPONSE_INFORMATION)))
+        conn->request_response_info = p->num == 1;
+    if ((p = mqtt_props_find(props, MQTT_PROP_SESSION_EXPIRY_INTERVAL)))
+        conn->session_expiry_zero = p->num == 0;
+    if (conn->auth_method)
+        conn->auth_last = c->snap;
+    if ((pkt->connect_flags & MQTT_CF_PASSWORD) && (pkt->password.flags & MQTT_STR_PRESENT) &&
+        !c->ev->over_tls)
+        find(c, MQTT_R_CLEARTEXT_PASSWORD, pkt->password.field, NULL);
+}
+
+static uint8_t connack_code_failure(const ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (!pkt->has_reason)
+        return 0;
+    return is_v5(c) ? mqtt_reason_is_failure(pkt->reason) : pkt->reason != 0;
+}
+
+static bool is_auth_failure(const ctx_t *c)
+{
+    uint8_t code = c->pkt->reason;
+    if (!is_v5(c))
+        return code == 4 || code == 5;
+    return code == 0x86 || code == 0x87 || code == 0x8C || code == 0x8A;
+}
+
+static const char *who(ctx_t *c)
+{
+    return printf_s(c, "client id \"%s\", user name %s%s%s", c->conn->client_id ? c->conn->client_id : "?",
+                    c->conn->username ? "\"" : "", c->conn->username ? c->conn->username : "(none)",
+                    c->conn->username ? "\"" : "");
+}
+
+static void connack_limits(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_props_t *props = &c->pkt->props;
+    const mqtt_prop_t *p;
+    limits_t *lim = &conn->announced[MQTT_S2C];
+    lim->present = true;
+    if ((p = mqtt_props_find(props, MQTT_PROP_RECEIVE_MAXIMUM)) && p->num)
+        lim->receive_maximum = p->num;
+    if ((p = mqtt_props_find(props, MQTT_PROP_MAXIMUM_PACKET_SIZE)))
+        lim->maximum_packet_size = p->num;
+    if ((p = mqtt_props_find(props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM)))
+        lim->topic_alias_maximum = p->num;
+    if ((p = mqtt_props_find(props, MQTT_PROP_SERVER_KEEP_ALIVE))) {
+        conn->has_server_keepalive = true;
+        conn->server_keepalive = (uint16_t)p->num;
+    }
+    if ((p = mqtt_props_find(props, MQTT_PROP_MAXIMUM_QOS))) {
+        conn->has_max_qos = true;
+        conn->max_qos = (uint8_t)p->num;
+    }
+    conn->retain_unavailable = (p = mqtt_props_find(props, MQTT_PROP_RETAIN_AVAILABLE)) && p->num == 0;
+    conn->wildcard_unavailable =
+        (p = mqtt_props_find(props, MQTT_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE)) && p->num == 0;
+    conn->sub_id_unavailable =
+        (p = mqtt_props_find(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE)) && p->num == 0;
+    conn->shared_unavailable =
+        (p = mqtt_props_find(props, MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE)) && p->num == 0;
+    if ((p = mqtt_props_find(props, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER)) && conn->client_id_empty)
+        conn->client_id = str_dup(conn->scope, &p->str);
+}
+
+/* What a successful CONNACK must agree with in its CONNECT. */
+static void connack_against_connect(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_pkt_t *pkt = c->pkt;
+    const mqtt_prop_t *p;
+    uint8_t f = conn->connect_flags;
+    if (!is_v5(c)) {
+        if (conn->version == MQTT_V311 && conn->client_id_empty && !(f & MQTT_CF_CLEAN))
+            find(c, MQTT_R_EMPTY_CLIENTID_REFUSAL, pkt->reason_span, NULL);
+        return;
+    }
+    if (conn->client_id_empty && !mqtt_props_find(&pkt->props, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER))
+        find(c, MQTT_R_NO_ASSIGNED_CLIENTID, pkt->reason_span, NULL);
+    if ((p = mqtt_props_find(&pkt->props, MQTT_PROP_RESPONSE_INFORMATION)) && !conn->request_response_info)
+        find(c, MQTT_R_RESPONSE_INFO_UNREQUESTED, p->span, NULL);
+    if ((f & MQTT_CF_WILL) && conn->has_max_qos && ((f & MQTT_CF_WILL_QOS) >> 3) > conn->max_qos)
+        find(c, MQTT_R_WILL_QOS_ABOVE_MAXIMUM, pkt->reason_span,
+             printf_s(c, "Will QoS %u, Maximum QoS %u", (f & MQTT_CF_WILL_QOS) >> 3, conn->max_qos));
+    if ((f & MQTT_CF_WILL) && (f & MQTT_CF_WILL_RETAIN) && conn->retain_unavailable)
+        find(c, MQTT_R_WILL_RETAIN_UNAVAILABLE, pkt->reason_span, NULL);
+    p = mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD);
+    if (conn->auth_method && (!p || strlen(conn->auth_method) != p->str.data.len ||
+                              memcmp(conn->auth_method, p->str.bytes, p->str.data.len) != 0))
+        find(c, MQTT_R_AUTH_METHOD_CHANGED, p ? p->span : pkt->reason_span,
+             printf_s(c, "CONNECT used \"%s\"", conn->auth_method));
+}
+
+static void on_connack(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (conn->connack) {
+        find(c, MQTT_R_SECOND_CONNACK, first_byte(), printf_s(c, "first in frame %u", conn->connack->frame));
+        return;
+    }
+    conn->connack = c->snap;
+    link_response(c, conn->connect);
+    if (conn->auth_last && conn->auth_last != conn->connect)
+        link_response(c, conn->auth_last);
+    conn->auth_last = NULL;
+    if (!pkt->has_reason)
+        return;
+    bool refused = connack_code_failure(c);
+    conn->session_present = !refused && (pkt->ack_flags & 1) && conn->version != MQTT_V31;
+    if (conn->connect && conn->version != MQTT_V31 && (pkt->ack_flags & 1) &&
+        (conn->connect_flags & MQTT_CF_CLEAN))
+        find(c, MQTT_R_SESSION_PRESENT_CLEAN, pkt->ack_flags_span, NULL);
+    if (!conn->auth_method && mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD) && conn->connect)
+        find(c, MQTT_R_AUTH_WITHOUT_METHOD_IN_CONNECT,
+             mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD)->span, NULL);
+    if (refused) {
+        conn->refused = true;
+        if (is_auth_failure(c))
+            find(c, MQTT_R_AUTH_FAILED, pkt->reason_span, who(c));
+        return;
+    }
+    connack_limits(c);
+    if (conn->connect) {
+        connack_against_connect(c);
+        if (!conn->username && !conn->auth_method)
+            find(c, MQTT_R_ANONYMOUS_ACCEPTED, pkt->reason_span,
+                 printf_s(c, "client id \"%s\"", conn->client_id ? conn->client_id : "?"));
+    }
+}
+
+/* ---- PUBLISH and its flows ---------------------------------------------------------- */
+
+/* Topic Alias: the sender's table, limited by what the receiver announced
+ * (CONNECT for server aliases, CONNACK for client aliases). */
+static void resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_pkt_t *pkt = c->pkt;
+    uint16_t alias = (uint16_t)ap->num;
+    limits_t *receiver = &conn->announced[c->dir == MQTT_C2S ? MQTT_S2C : MQTT_C2S];
+    c->snap->alias = alias;
+    if (alias == 0)
+        return; /* a stateless rule already reports it */
+    if (receiver->present && receiver->topic_alias_maximum == 0)
+        find(c, MQTT_R_ALIAS_NOT_ALLOWED, ap->span,
+             c->dir == MQTT_C2S ? "CONNACK allows no Topic Alias [MQTT-3.2.2-18]"
+                                : "CONNECT allows no Topic Alias [MQTT-3.1.2-27]");
+    else if (receiver->present && alias > receiver->topic_alias_maximum)
+        find(c, MQTT_R_ALIAS_ABOVE_MAXIMUM, ap->span,
+             printf_s(c, "alias %u, maximum %u %s", alias, receiver->topic_alias_maximum,
+                      c->dir == MQTT_C2S ? "[MQTT-3.3.2-9]" : "[MQTT-3.3.2-11]"));
+
+    if (pkt->topic.data.len > 0) {
+        /* A non-empty Topic Name sets (or replaces) the mapping (§3.3.4). */
+        side_t *me = c->me;
+        if (me->alias_bytes + pkt->topic.data.len > MQTT_MAX_ALIAS_BYTES) {
+            if (!me->alias_cap_reported)
+                find(c, MQTT_R_STATE_CAP, ap->span, "topic alias table is full; aliases no longer tracked");
+            me->alias_cap_reported = true;
+            return;
+        }
+        alias_t *a = wmem_new(conn->scope, alias_t);
+        a->topic = str_dup(conn->scope, &pkt->topic);
+        a->frame = c->snap->frame;
+        me->alias_bytes += pkt->topic.data.len;
+        wmem_map_insert(me->aliases, GUINT_TO_POINTER((guint)alias), a);
+        c->snap->alias_frame = a->frame;
+        return;
+    }
+    alias_t *a = (alias_t *)wmem_map_lookup(c->me->aliases, GUINT_TO_POINTER((guint)alias));
+    if (a) {
+        c->snap->alias_topic = a->topic;
+        c->snap->alias_frame = a->frame;
+    } else if (!from_start(c) || c->me->alias_cap_reported) {
+        find(c, MQTT_R_ALIAS_UNRESOLVED, ap->span, printf_s(c, "alias %u", alias));
+    } else {
+        find(c, MQTT_R_ALIAS_UNKNOWN, ap->span, printf_s(c, "alias %u", alias));
+    }
+}
+
+static void publish_against_connack(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (c->dir != MQTT_C2S || !conn->connack || conn->refused)
+        return;
+    if (conn->has_max_qos && qos_of(pkt) > conn->max_qos && qos_of(pkt) != 3)
+        find(c, MQTT_R_QOS_ABOVE_MAXIMUM, first_byte(),
+             printf_s(c, "QoS %u, Maximum QoS %u", qos_of(pkt), conn->max_qos));
+    if (conn->retain_unavailable && (pkt->flags & 1))
+        find(c, MQTT_R_RETAIN_UNAVAILABLE, first_byte(), NULL);
+}
+
+static void publish_subscription_ids(ctx_t *c)
+{
+    const mqtt_props_t *props = &c->pkt->props;
+    if (c->dir != MQTT_S2C || !from_start(c) || c->conn->session_present ||
+        c->conn->nsub_ids >= MQTT_MAX_SUB_IDS)
+        return;
+    for (uint32_t i = 0; i < props->count; i++) {
+        const mqtt_prop_t *p = &props->items[i];
+        if (p->id == MQTT_PROP_SUBSCRIPTION_IDENTIFIER && p->num &&
+            !wmem_map_contains(c->conn->sub_ids, GUINT_TO_POINTER((guint)p->num)))
+            find(c, MQTT_R_SUB_ID_UNKNOWN, p->span, printf_s(c, "identifier %u", p->num));
+    }
+}
+
+/* A DUP PUBLISH on an identifier that is open. */
+static void publish_resent(ctx_t *c, flow_t *f)
+{
+    mqtt_snapshot_t *snap = c->snap;
+    snap->retransmission_of = f->start->frame;
+    find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
+    if (f->state == FAILED) {
+        find(c, MQTT_R_RETRANSMIT_AFTER_ERROR, first_byte(), NULL);
+    } else if (f->state == AWAIT_PUBCOMP) {
+        find(c, MQTT_R_PUBLISH_AFTER_PUBREL, first_byte(), NULL);
+    } else if (is_v5(c) && !(c->conn->session_present && !c->me->published)) {
+        /* 5.0 resends only when a session is resumed, before anything new
+         * ([MQTT-4.4.0-1]). */
+        find(c, MQTT_R_DUP_RETRANSMISSION_V5, first_byte(), NULL);
+    }
+    if (f->state == AWAIT_ACK)
+        expect(snap, f->kind == FLOW_PUB1 ? "PUBACK" : "PUBREC");
+}
+
+static void receive_maximum(ctx_t *c)
+{
+    const limits_t *receiver = &c->conn->announced[c->dir == MQTT_C2S ? MQTT_S2C : MQTT_C2S];
+    if (!is_v5(c) || !receiver->present || c->me->inflight <= receiver->receive_maximum)
+        return;
+    find(c, MQTT_R_RECEIVE_MAXIMUM, first_byte(),
+         printf_s(c, "%u in flight, Receive Maximum %u %s", c->me->inflight, receiver->receive_maximum,
+                  c->dir == MQTT_C2S ? "[MQTT-3.3.4-7]" : "[MQTT-3.3.4-9]"));
+}
+
+static void on_publish(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    const mqtt_prop_t *ap = mqtt_props_find(&pkt->props, MQTT_PROP_TOPIC_ALIAS);
+    if (ap && is_v5(c))
+        resolve_alias(c, ap);
+    publish_against_connack(c);
+    publish_subscription_ids(c);
+    unsigned qos = qos_of(pkt);
+    if (qos == 0 || qos == 3 || !pkt->has_packet_id) {
+        c->me->published = true;
+        return;
+    }
+    flow_t *f = flow_get(c->me, pkt->packet_id);
+    if (f && (pkt->flags & 0x08) && (f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2)) {
+        publish_resent(c, f);
+        return;
+    }
+    if (f && f->state != FAILED)
+        find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
+             printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame));
+    if (f)
+        flow_close(c->me, pkt->packet_id, f);
+    if ((pkt->flags & 0x08) && !(c->conn->session_present && !c->me->published))
+        find(c, MQTT_R_RETRANSMISSION, first_byte(), "original not in the capture");
+    flow_open(c, qos == 1 ? FLOW_PUB1 : FLOW_PUB2);
+    expect(c->snap, qos == 1 ? "PUBACK" : "PUBREC");
+    c->me->published = true;
+    receive_maximum(c);
+}
+
+static void on_puback(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    flow_t *f = pkt->has_packet_id ? flow_get(c->peer, pkt->packet_id) : NULL;
+    if (!pkt->has_packet_id)
+        return;
+    if (!f || f->kind != FLOW_PUB1 || f->state == FAILED) {
+        ack_unknown(c, MQTT_R_ACK_UNKNOWN_ID);
+        return;
+    }
+    link_response(c, f->last);
+    flow_close(c->peer, pkt->packet_id, f);
+}
+
+static void on_pubrec(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    flow_t *f = pkt->has_packet_id ? flow_get(c->peer, pkt->packet_id) : NULL;
+    if (!pkt->has_packet_id)
+        return;
+    if (!f || f->kind != FLOW_PUB2 || f->state == FAILED) {
+        ack_unknown(c, MQTT_R_ACK_UNKNOWN_ID);
+        return;
+    }
+    if (f->state != AWAIT_ACK) {
+        /* A repeated PUBREC answers a DUP PUBLISH ([MQTT-4.3.3-10]). */
+        find(c, MQTT_R_DUPLICATE_RESPONSE, pkt->packet_id_span, printf_s(c, "PUBREC id=%u", pkt->packet_id));
+        link_back(c, f->start);
+        return;
+    }
+    link_response(c, f->last);
+    f->last = c->snap;
+    if (is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason)) {
+        /* The flow ends here; no PUBREL follows (§4.3.3). */
+        c->peer->inflight--;
+        f->state = FAILED;
+        return;
+    }
+    f->state = AWAIT_PUBREL;
+    expect(c->snap, "PUBREL");
+}
+
+static void on_pubrel(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    flow_t *f = pkt->has_packet_id ? flow_get(c->me, pkt->packet_id) : NULL;
+    if (!pkt->has_packet_id)
+        return;
+    if (f && f->kind == FLOW_PUB2 && f->state == FAILED) {
+        find(c, MQTT_R_PUBREL_AFTER_ERROR, pkt->packet_id_span, NULL);
+        flow_close(c->me, pkt->packet_id, f);
+        return;
+    }
+    if (f && f->kind == FLOW_PUB2 && f->state == AWAIT_PUBCOMP) {
+        find(c, MQTT_R_DUPLICATE_RESPONSE, pkt->packet_id_span, printf_s(c, "PUBREL id=%u", pkt->packet_id));
+        expect(c->snap, "PUBCOMP");
+        return;
+    }
+    if (!f || f->kind != FLOW_PUB2 || f->state != AWAIT_PUBREL) {
+        ack_unknown(c, MQTT_R_ACK_UNKNOWN_ID);
+        if (c->conn->session_present) {
+            /* A PUBREL resent after reconnecting opens the flow's last
+             * step here. */
+            f = flow_open(c, FLOW_PUB2);
+            f->state = AWAIT_PUBCOMP;
+            expect(c->snap, "PUBCOMP");
+        }
+        return;
+    }
+    link_response(c, f->last);
+    f->last = c->snap;
+    f->state = AWAIT_PUBCOMP;
+    expect(c->snap, "PUBCOMP");
+}
+
+static void on_pubcomp(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    flow_t *f = pkt->has_packet_id ? flow_get(c->peer, pkt->packet_id) : NULL;
+    if (!pkt->has_packet_id)
+        return;
+    if (!f || f->kind != FLOW_PUB2 || f->state != AWAIT_PUBCOMP) {
+        ack_unknown(c, MQTT_R_ACK_UNKNOWN_ID);
+        return;
+    }
+    link_response(c, f->last);
+    c->snap->flow_start = f->start->frame;
+    nstime_delta(&c->snap->flow_time, &c->snap->time, &f->start->time);
+    flow_close(c->peer, pkt->packet_id, f);
+}
+
+/* ---- SUBSCRIBE and UNSUBSCRIBE -------------------------------------------------------- */
+
+static bool filter_has_wildcard(const mqtt_str_t *s)
+{
+    uint32_t off;
+    return mqtt_topic_has_wildcard(s->bytes, s->data.len, &off);
+}
+
+static bool filter_is_shared(const mqtt_str_t *s)
+{
+    return s->data.len >= 7 && memcmp(s->bytes, "$share/", 7) == 0;
+}
+
+static void subscribe_against_connack(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_pkt_t *pkt = c->pkt;
+    const mqtt_prop_t *sid = mqtt_props_find(&pkt->props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
+    if (sid && sid->num && conn->nsub_ids < MQTT_MAX_SUB_IDS &&
+        !wmem_map_contains(conn->sub_ids, GUINT_TO_POINTER((guint)sid->num))) {
+        wmem_map_insert(conn->sub_ids, GUINT_TO_POINTER((guint)sid->num), GUINT_TO_POINTER(1));
+        conn->nsub_ids++;
+    }
+    if (!is_v5(c) || pkt->type != MQTT_SUBSCRIBE)
+        return;
+    if (sid && conn->sub_id_unavailable)
+        find(c, MQTT_R_CAPABILITY_UNAVAILABLE, sid->span, "Subscription Identifier Available is 0");
+    for (uint32_t i = 0; i < pkt->filter_count; i++) {
+        const mqtt_str_t *s = &pkt->filters[i].filter;
+        if (!(s->flags & MQTT_STR_PRESENT))
+            continue;
+        if (conn->shared_unavailable && filter_is_shared(s))
+            find(c, MQTT_R_CAPABILITY_UNAVAILABLE, s->data, "Shared Subscription Available is 0");
+        else if (conn->wildcard_unavailable && filter_has_wildcard(s))
+            find(c, MQTT_R_CAPABILITY_UNAVAILABLE, s->data, "Wildcard Subscription Available is 0");
+    }
+}
+
+static void on_subscribe(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    subscribe_against_connack(c);
+    if (!pkt->has_packet_id)
+        return;
+    flow_t *f = flow_get(c->me, pkt->packet_id);
+    if (f && f->state != FAILED)
+        find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
+             printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame));
+    if (f)
+        flow_close(c->me, pkt->packet_id, f);
+    f = flow_open(c, pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB);
+    f->nfilters = pkt->filter_count;
+    expect(c->snap, pkt->type == MQTT_SUBSCRIBE ? "SUBACK" : "UNSUBACK");
+}
+
+static void on_suback(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    bool sub = pkt->type == MQTT_SUBACK;
+    flow_t *f = pkt->has_packet_id ? flow_get(c->peer, pkt->packet_id) : NULL;
+    if (!pkt->has_packet_id)
+        return;
+    if (!f || f->kind != (sub ? FLOW_SUB : FLOW_UNSUB)) {
+        ack_unknown(c, MQTT_R_SUBACK_UNKNOWN_ID);
+        return;
+    }
+    link_response(c, f->last);
+    bool counts = sub || is_v5(c);
+    if (counts && pkt->code_count != f->nfilters && !pkt->capture_short)
+        find(c, sub ? MQTT_R_SUBACK_COUNT : MQTT_R_UNSUBACK_COUNT, whole(c),
+             printf_s(c, "%u codes for %u filters", pkt->code_count, f->nfilters));
+    flow_close(c->peer, pkt->packet_id, f);
+}
+
+/* ---- PINGREQ, AUTH, DISCONNECT -------------------------------------------------------- */
+
+static void on_pingreq(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    expect(c->snap, "PINGRESP");
+    if (conn->npings == MQTT_MAX_PENDING_PINGS) {
+        /* Forget the oldest: it will be reported as unanswered. */
+        memmove(conn->pings, conn->pings + 1, (MQTT_MAX_PENDING_PINGS - 1) * sizeof conn->pings[0]);
+        conn->npings--;
+    }
+    conn->pings[conn->npings++] = c->snap;
+}
+
+static void on_pingresp(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    if (conn->npings == 0) {
+        find(c, MQTT_R_UNSOLICITED, first_byte(), "PINGRESP without PINGREQ");
+        return;
+    }
+    link_response(c, conn->pings[0]);
+    memmove(conn->pings, conn->pings + 1, (conn->npings - 1) * sizeof conn->pings[0]);
+    conn->npings--;
+}
+
+static bool same_method(const mqtt_conn_t *conn, const mqtt_prop_t *p)
+{
+    return strlen(conn->auth_method) == p->str.data.len &&
+           memcmp(conn->auth_method, p->str.bytes, p->str.data.len) == 0;
+}
+
+static void on_auth(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_pkt_t *pkt = c->pkt;
+    uint8_t code = pkt->has_reason ? pkt->reason : 0;
+    const mqtt_prop_t *m = mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD);
+    if (conn->connect && !conn->auth_method) {
+        find(c, MQTT_R_AUTH_WITHOUT_METHOD_IN_CONNECT, first_byte(), NULL);
+    } else if (conn->auth_method && m && !same_method(conn, m)) {
+        find(c, MQTT_R_AUTH_METHOD_CHANGED, m->span, printf_s(c, "CONNECT used \"%s\"", conn->auth_method));
+    }
+    if (conn->connect && !conn->connack && code != 0x18)
+        find(c, MQTT_R_AUTH_CODE_DURING_CONNECT, pkt->has_reason ? pkt->reason_span : first_byte(),
+             printf_s(c, "0x%02x", code));
+    /* Re-authentication starts a new exchange. */
+    if (code == 0x19)
+        conn->auth_last = NULL;
+    /* The CONNECT's own response is the CONNACK: the first AUTH only
+     * points back to it. */
+    if (conn->auth_last && conn->auth_last != conn->connect)
+        link_response(c, conn->auth_last);
+    else if (conn->auth_last)
+        link_back(c, conn->connect);
+    if (code == 0x18 || code == 0x19) {
+        expect(c->snap, "AUTH");
+        conn->auth_last = c->snap;
+    } else {
+        conn->auth_last = NULL;
+    }
+}
+
+static void on_disconnect(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (is_v5(c) && c->dir == MQTT_S2C && conn->connect && (!conn->connack || conn->refused))
+        find(c, MQTT_R_SERVER_DISCONNECT_EARLY, first_byte(), NULL);
+    const mqtt_prop_t *sei = mqtt_props_find(&pkt->props, MQTT_PROP_SESSION_EXPIRY_INTERVAL);
+    if (is_v5(c) && c->dir == MQTT_C2S && sei && sei->num && conn->connect && conn->session_expiry_zero)
+        find(c, MQTT_R_SESSION_EXPIRY_RAISED, sei->span, NULL);
+    c->me->disconnected = true;
+}
+
+/* ---- order of the conversation ---------------------------------------------------------- */
+
+static void check_order(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    unsigned type = c->pkt->type;
+    if (c->me->disconnected)
+        find(c, MQTT_R_AFTER_DISCONNECT, first_byte(), NULL);
+    if (c->dir == MQTT_C2S) {
+        if (!conn->connect && from_start(c) && type != MQTT_CONNECT && !c->me->has_last)
+            find(c, MQTT_R_FIRST_NOT_CONNECT, first_byte(), mqtt_type_name(type));
+        if (conn->auth_method && !conn->connack && type != MQTT_AUTH && type != MQTT_DISCONNECT &&
+            type != MQTT_CONNECT)
+            find(c, MQTT_R_BEFORE_CONNACK_WITH_AUTH, first_byte(), mqtt_type_name(type));
+        return;
+    }
+    if (type == MQTT_CONNACK)
+        return;
+    if (conn->refused && type != MQTT_DISCONNECT)
+        find(c, MQTT_R_SERVER_AFTER_REFUSAL, first_byte(), mqtt_type_name(type));
+    else if (!conn->connack && (conn->connect || from_start(c)) && !(is_v5(c) && type == MQTT_AUTH) &&
+             type != MQTT_DISCONNECT)
+        find(c, MQTT_R_SERVER_BEFORE_CONNACK, first_byte(), mqtt_type_name(type));
+}
+
+static void check_size(ctx_t *c)
+{
+    const limits_t *receiver = &c->conn->announced[c->dir == MQTT_C2S ? MQTT_S2C : MQTT_C2S];
+    if (!is_v5(c) || !receiver->present || !receiver->maximum_packet_size)
+        return;
+    if (c->pkt->total_len > receiver->maximum_packet_size)
+        find(c, MQTT_R_PACKET_TOO_LARGE, whole(c),
+             printf_s(c, "%u bytes, the %s allows %u %s", c->pkt->total_len,
+                      c->dir == MQTT_C2S ? "server" : "client", receiver->maximum_packet_size,
+                      c->dir == MQTT_C2S ? "[MQTT-3.2.2-15]" : "[MQTT-3.1.2-24]"));
+}
+
+/* With Request Problem Information 0 the server may put Reason String and
+ * User Property only on PUBLISH, CONNACK and DISCONNECT ([MQTT-3.1.2-29]). */
+static void check_problem_info(ctx_t *c)
+{
+    unsigned type = c->pkt->type;
+    if (c->dir != MQTT_S2C || c->conn->request_problem_info || !is_v5(c) || type == MQTT_PUBLISH ||
+        type == MQTT_CONNACK || type == MQTT_DISCONNECT)
+        return;
+    const mqtt_prop_t *p = mqtt_props_find(&c->pkt->props, MQTT_PROP_REASON_STRING);
+    if (!p)
+        p = mqtt_props_find(&c->pkt->props, MQTT_PROP_USER_PROPERTY);
+    if (p)
+        find(c, MQTT_R_PROBLEM_INFO_UNREQUESTED, p->span, p->spec->name);
+}
+
+/* The client's packets must not be further apart than Keep Alive; the
+ * server must close after 1.5 x Keep Alive.  A second or a tenth of the
+ * interval is allowed for timing on the path. */
+static void check_keepalive(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    side_t *client = &conn->side[MQTT_C2S];
+    if (c->dir != MQTT_C2S)
+        return;
+    if (client->has_last) {
+        c->snap->has_idle = true;
+        nstime_delta(&c->snap->client_idle, &c->snap->time, &client->last_time);
+    }
+    client->has_last = true;
+    client->last_time = c->snap->time;
+    unsigned ka = conn->has_server_keepalive ? conn->server_keepalive : conn->keepalive;
+    if (!c->snap->has_idle || ka == 0 || !conn->connect || c->pkt->type == MQTT_CONNECT)
+        return;
+    double idle = nstime_to_sec(&c->snap->client_idle);
+    double tolerance = ka / 10.0 > 1.0 ? ka / 10.0 : 1.0;
+    if (idle > ka + tolerance)
+        find(c, MQTT_R_KEEPALIVE_EXCEEDED, first_byte(),
+             printf_s(c, "%.3f s since the client's previous packet, Keep Alive %u s", idle, ka));
+    if (idle > 1.5 * ka + tolerance)
+        find(c, MQTT_R_KEEPALIVE_NOT_ENFORCED, first_byte(),
+             printf_s(c, "%.3f s > 1.5 x %u s", idle, ka));
+}
+
+/* ---- entry point -------------------------------------------------------------------- */
+
+static void dispatch(ctx_t *c)
+{
+    switch (c->pkt->type) {
+    case MQTT_CONNECT: on_connect(c); break;
+    case MQTT_CONNACK: on_connack(c); break;
+    case MQTT_PUBLISH: on_publish(c); break;
+    case MQTT_PUBACK: on_puback(c); break;
+    case MQTT_PUBREC: on_pubrec(c); break;
+    case MQTT_PUBREL: on_pubrel(c); break;
+    case MQTT_PUBCOMP: on_pubcomp(c); break;
+    case MQTT_SUBSCRIBE:
+    case MQTT_UNSUBSCRIBE: on_subscribe(c); break;
+    case MQTT_SUBACK:
+    case MQTT_UNSUBACK: on_suback(c); break;
+    case MQTT_PINGREQ: on_pingreq(c); break;
+    case MQTT_PINGRESP: on_pingresp(c); break;
+    case MQTT_DISCONNECT: on_disconnect(c); break;
+    case MQTT_AUTH:
+        if (is_v5(c))
+            on_auth(c);
+        break;
+    default: break;
+    }
+}
+
+void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event_t *ev,
+                      mqtt_snapshot_t *snap)
+{
+    ctx_t c = {conn, pkt, ev, snap, (enum mqtt_dir)snap->dir, &conn->side[snap->dir],
+               &conn->side[!snap->dir]};
+    snap->frame = ev->frame;
+    snap->time = ev->time;
+    snap->type = pkt->type;
+    if (conn->npackets == 0 && !ev->saw_connection_start) {
+        conn->mid_connection = true;
+        if (pkt->type != MQTT_CONNECT)
+            find(&c, MQTT_R_MID_CONNECTION, first_byte(), NULL);
+    }
+    if (snap->version_source == MQTT_VS_THIS)
+        find(&c, MQTT_R_VERSION_INFERRED, first_byte(), mqtt_version_name(snap->version));
+    /* A packet whose Remaining Length could not be read says nothing. */
+    if (pkt->framed) {
+        check_order(&c);
+        check_size(&c);
+        check_problem_info(&c);
+        check_keepalive(&c);
+        dispatch(&c);
     }
     snap->client_id = conn->client_id;
     snap->username = conn->username;
+    snap->clean_start = (conn->connect_flags & MQTT_CF_CLEAN) != 0;
+    conn->last = snap;
+    conn->npackets++;
 }

@@ -3,13 +3,19 @@
  * A connection is one TCP (or TLS) conversation between an MQTT client and
  * a server.  Its state is built on the first pass only, packet by packet,
  * and each packet gets a snapshot of what was known when it was seen; later
- * passes read the snapshots and never recompute.  This module depends on
- * wmem only, so that it can be unit-tested without tshark.
+ * passes read the snapshots and never recompute.  The only thing a later
+ * packet writes into an earlier snapshot is the link to its response
+ * (response_in), which is why one-pass output lacks exactly those links.
+ *
+ * This module depends on wsutil only (wmem, nstime), so that it can be
+ * unit-tested and fuzzed without tshark.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #ifndef MQTT_CONN_H
 #define MQTT_CONN_H
+
+#include <wsutil/nstime.h>
 
 #include "mqtt_wire.h"
 
@@ -21,19 +27,61 @@ enum mqtt_version_source {
     MQTT_VS_DEFAULT,   /* nothing decided it: the preference */
 };
 
+/* Bounds on per-connection state (see docs/analysis.md). */
+#define MQTT_MAX_PENDING_PINGS 64u
+#define MQTT_MAX_ALIAS_BYTES (1u << 20)  /* topic bytes kept for aliases per direction */
+#define MQTT_MAX_SUB_IDS 4096u           /* Subscription Identifiers remembered */
+
 typedef struct mqtt_conn mqtt_conn_t;
+typedef struct mqtt_snapshot mqtt_snapshot_t;
 
 /* What is known about one MQTT packet in its connection, as of the moment
  * it was seen.  Stored per packet in file scope. */
-typedef struct {
+struct mqtt_snapshot {
+    uint32_t frame;
+    nstime_t time;
     uint8_t dir;              /* enum mqtt_dir */
     bool dir_known;
+    uint8_t type;
     uint8_t version;          /* protocol level the packet is decoded with */
     uint8_t version_source;   /* enum mqtt_version_source */
     uint32_t version_frame;   /* the frame that decided it (CONNECT / inference) */
     const char *client_id;    /* NULL until known */
     const char *username;     /* NULL when none was given */
-} mqtt_snapshot_t;
+
+    /* request / response links */
+    bool expects_response;    /* a request, or a step of a flow that continues */
+    const char *awaited;      /* what it waits for, e.g. "PUBACK" */
+    uint32_t response_in;     /* filled in when the response arrives */
+    uint32_t response_to;
+    nstime_t response_time;   /* since response_to */
+    uint32_t flow_start;      /* QoS 2: the PUBLISH that started the flow (on PUBCOMP) */
+    nstime_t flow_time;
+    uint32_t retransmission_of; /* DUP PUBLISH: the original */
+
+    /* topic aliases */
+    uint16_t alias;
+    const char *alias_topic;  /* resolved topic of an alias-only PUBLISH */
+    uint32_t alias_frame;     /* the frame that set the alias */
+
+    /* timing */
+    bool has_idle;
+    nstime_t client_idle;     /* since the client's previous packet */
+
+    /* what the connection knew about the session (CONNACK) */
+    bool clean_start;
+
+    /* findings about the sequence, found on the first pass */
+    mqtt_findings_t findings;
+};
+
+/* Facts about the packet's surroundings that the dissector knows. */
+typedef struct {
+    uint32_t frame;
+    nstime_t time;
+    bool over_tls;           /* carried inside TLS */
+    bool saw_connection_start; /* the TCP handshake is in the capture */
+} mqtt_event_t;
 
 mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope);
 
@@ -43,7 +91,14 @@ void mqtt_conn_pick_version(mqtt_conn_t *conn, wmem_allocator_t *tmp, const uint
                             uint32_t frame, unsigned default_version, mqtt_snapshot_t *snap);
 
 /* First pass: updates the connection with a decoded packet and completes
- * its snapshot. */
-void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, uint32_t frame, mqtt_snapshot_t *snap);
+ * its snapshot (snap->dir and the version must already be set). */
+void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event_t *ev,
+                      mqtt_snapshot_t *snap);
+
+/* The last packet the connection saw, and whether either side sent
+ * DISCONNECT or the server refused the connection (final after the first
+ * pass). */
+const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn);
+bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
 
 #endif

@@ -22,11 +22,13 @@
 #include "mqtt_conn.h"
 #include "mqtt_tree.h"
 #include "mqtt_wire.h"
+#include "ws_compat.h"
 
 #define MQTT_TCP_PORT 1883
 #define MQTT_TLS_PORT 8883
 
 static int proto_mqttlens = -1;
+static int proto_tcp = -1;
 static int hf_unframed = -1;
 static gint ett_unframed = -1;
 static expert_field ei_unframed = EI_INIT;
@@ -128,17 +130,36 @@ static guint32 next_packet_index(packet_info *pinfo)
     return n;
 }
 
+/* TCP's view of the conversation: whether its SYN, FIN or RST is in the
+ * capture. */
+static guint8 tcp_completeness(packet_info *pinfo)
+{
+    conversation_t *conv = find_conversation_pinfo(pinfo, 0);
+    struct tcp_analysis *tcpd = conv ? (struct tcp_analysis *)conversation_get_proto_data(conv, proto_tcp) : NULL;
+    return tcpd ? tcpd->conversation_completeness : 0;
+}
+
+static void fill_event(packet_info *pinfo, mqtt_event_t *ev)
+{
+    ev->frame = pinfo->num;
+    ev->time = pinfo->abs_ts;
+    ev->over_tls = proto_is_frame_protocol(pinfo->layers, "tls");
+    ev->saw_connection_start = (tcp_completeness(pinfo) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
+}
+
 /* First pass: decide direction and version, update the connection, and
  * keep the snapshot for every later pass. */
 static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, const guint8 *bytes, guint len,
                                    int ep, guint32 index, mqtt_pkt_t **pkt)
 {
     mqtt_snapshot_t *snap = wmem_new0(wmem_file_scope(), mqtt_snapshot_t);
+    mqtt_event_t ev;
+    fill_event(pinfo, &ev);
     pick_direction(st, pinfo, len ? bytes[0] >> 4 : 0, ep, snap);
     mqtt_conn_pick_version(st->conn, pinfo->pool, bytes, len, pinfo->num, (unsigned)pref_default_version,
                            snap);
     *pkt = mqtt_decode(pinfo->pool, bytes, len, snap->version);
-    mqtt_conn_update(st->conn, *pkt, pinfo->num, snap);
+    mqtt_conn_update(st->conn, *pkt, &ev, snap);
     p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, index, snap);
     return snap;
 }
@@ -179,8 +200,12 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
         st->unframed_from[ep] = pinfo->num;
 
     mqtt_tree_prefs_t prefs = {pref_mask_passwords};
+    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false};
+    view.closed_without_disconnect = PINFO_FD_VISITED(pinfo) && mqtt_conn_last(st->conn) == snap &&
+                                     !mqtt_conn_ended_properly(st->conn) &&
+                                     (tcp_completeness(pinfo) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
     set_columns(pinfo, index, mqtt_info_line(pinfo->pool, pkt, snap, &prefs));
-    mqtt_tree_add(tvb, pinfo, tree, pkt, snap, &prefs);
+    mqtt_tree_add(tvb, pinfo, tree, pkt, &view, &prefs);
     return (int)len;
 }
 
@@ -289,6 +314,7 @@ void proto_register_mqttlens(void)
 
 void proto_reg_handoff_mqttlens(void)
 {
+    proto_tcp = proto_get_id_by_filter_name("tcp");
     builtin_handle = find_dissector("mqtt");
     dissector_add_uint_with_preference("tcp.port", MQTT_TCP_PORT, mqttlens_handle);
     ssl_dissector_add(MQTT_TLS_PORT, mqttlens_handle);

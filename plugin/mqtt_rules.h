@@ -198,7 +198,122 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
     X(AUTH_NO_METHOD, "rule.auth_without_method", PROTOCOL, WARN, NULL, "§3.15.2.2.2",                   \
       "AUTH does not carry an Authentication Method")                                                    \
     X(AUTH_ABBREVIATED, "rule.auth_abbreviated", PROTOCOL, NOTE, NULL, "§3.15.2.1 vs MQTT-4.12.0-5",     \
-      "AUTH with Remaining Length 0 carries no Authentication Method")
+      "AUTH with Remaining Length 0 carries no Authentication Method")                                  \
+    /* --- connection sequence ---------------------------------------------------------------- */    \
+    X(FIRST_NOT_CONNECT, "rule.first_packet_not_connect", SEQUENCE, WARN, "MQTT-3.1.0-1", "MQTT-3.1.0-1", \
+      "The client's first packet is not CONNECT")                                                        \
+    X(SECOND_CONNECT, "rule.second_connect", SEQUENCE, WARN, "MQTT-3.1.0-2", "MQTT-3.1.0-2",             \
+      "Second CONNECT on the same connection")                                                           \
+    X(SERVER_BEFORE_CONNACK, "rule.server_packet_before_connack", SEQUENCE, WARN, "MQTT-3.2.0-1",        \
+      "MQTT-3.2.0-1", "Server packet before CONNACK")                                                    \
+    X(SECOND_CONNACK, "rule.second_connack", SEQUENCE, WARN, "§3.2", "MQTT-3.2.0-2",                     \
+      "Second CONNACK on the same connection")                                                           \
+    X(AFTER_DISCONNECT, "rule.packet_after_disconnect", SEQUENCE, WARN, "MQTT-3.14.4-2", "MQTT-3.14.4-1", \
+      "Packet sent after this side's DISCONNECT")                                                        \
+    X(SERVER_AFTER_REFUSAL, "rule.server_packet_after_refusal", SEQUENCE, WARN, "MQTT-3.2.2-5",         \
+      "MQTT-3.2.2-7", "Server keeps talking after refusing the connection")                              \
+    X(SERVER_DISCONNECT_EARLY, "rule.server_disconnect_before_connack", SEQUENCE, WARN, NULL,           \
+      "MQTT-3.14.0-1", "Server DISCONNECT without a successful CONNACK")                                  \
+    X(BEFORE_CONNACK_WITH_AUTH, "rule.packet_during_authentication", SEQUENCE, WARN, NULL,               \
+      "MQTT-3.1.2-30", "Client packet other than AUTH or DISCONNECT before CONNACK while authenticating") \
+    X(AUTH_WITHOUT_METHOD_IN_CONNECT, "rule.auth_without_connect_method", SEQUENCE, WARN, NULL,         \
+      "MQTT-4.12.0-6 / MQTT-4.12.0-7", "AUTH or Authentication Method although CONNECT had none")      \
+    X(AUTH_METHOD_CHANGED, "rule.auth_method_mismatch", SEQUENCE, WARN, NULL, "MQTT-4.12.0-5",           \
+      "Authentication Method differs from the one in CONNECT")                                           \
+    X(AUTH_CODE_DURING_CONNECT, "rule.auth_code_before_connack", SEQUENCE, WARN, NULL,                   \
+      "MQTT-4.12.0-2 / MQTT-4.12.0-3", "AUTH before CONNACK must carry 0x18 Continue authentication")   \
+    X(SESSION_PRESENT_CLEAN, "rule.connack_session_present_clean_start", SEQUENCE, WARN, "MQTT-3.2.2-1", \
+      "MQTT-3.2.2-2", "Session Present is 1 although the CONNECT asked for a clean session")             \
+    X(EMPTY_CLIENTID_REFUSAL, "rule.connack_empty_clientid_persistent", SEQUENCE, WARN, "MQTT-3.1.3-8",  \
+      NULL, "Zero-length Client Identifier with CleanSession 0 must be refused with return code 2")      \
+    X(NO_ASSIGNED_CLIENTID, "rule.connack_assigned_clientid_missing", SEQUENCE, WARN, NULL,             \
+      "MQTT-3.2.2-16", "CONNACK accepts an empty Client Identifier without an Assigned Client Identifier") \
+    X(RESPONSE_INFO_UNREQUESTED, "rule.connack_response_information_unrequested", SEQUENCE, WARN, NULL,  \
+      "MQTT-3.1.2-28", "Response Information sent although the client did not request it")              \
+    X(PROBLEM_INFO_UNREQUESTED, "rule.problem_information_unrequested", SEQUENCE, WARN, NULL,            \
+      "MQTT-3.1.2-29", "Reason String or User Property sent although Request Problem Information is 0")  \
+    X(WILL_QOS_ABOVE_MAXIMUM, "rule.connack_will_qos_above_maximum", SEQUENCE, WARN, NULL,               \
+      "MQTT-3.2.2-12", "Connection accepted with a Will QoS above the server's Maximum QoS")             \
+    X(WILL_RETAIN_UNAVAILABLE, "rule.connack_will_retain_unavailable", SEQUENCE, WARN, NULL,             \
+      "MQTT-3.2.2-13", "Connection accepted with Will Retain although Retain Available is 0")            \
+    X(SESSION_EXPIRY_RAISED, "rule.disconnect_session_expiry_raised", SEQUENCE, WARN, NULL,              \
+      "§3.14.2.2.2", "DISCONNECT sets a Session Expiry Interval although CONNECT had none")              \
+    /* --- packet identifiers and flows --------------------------------------------------------- */    \
+    X(ID_IN_USE, "rule.packet_id_in_use", SEQUENCE, WARN, "MQTT-2.3.1-2", "MQTT-2.2.1-3",                \
+      "New packet reuses a Packet Identifier that is still in use")                                      \
+    X(ACK_UNKNOWN_ID, "rule.ack_unknown_packet_id", SEQUENCE, WARN, "MQTT-2.3.1-6", "MQTT-2.2.1-5",      \
+      "Acknowledgement for a Packet Identifier that is not in flight")                                   \
+    X(SUBACK_UNKNOWN_ID, "rule.suback_unknown_packet_id", SEQUENCE, WARN, "MQTT-2.3.1-7", "MQTT-2.2.1-6", \
+      "SUBACK or UNSUBACK for a Packet Identifier with no outstanding request")                          \
+    X(SUBACK_COUNT, "rule.suback_count_mismatch", SEQUENCE, WARN, "MQTT-3.8.4-5", "MQTT-3.8.4-6",        \
+      "SUBACK carries a different number of return codes than its SUBSCRIBE has filters")               \
+    X(UNSUBACK_COUNT, "rule.unsuback_count_mismatch", SEQUENCE, WARN, NULL, "MQTT-3.11.3-1",             \
+      "UNSUBACK carries a different number of Reason Codes than its UNSUBSCRIBE has filters")           \
+    X(DUP_RETRANSMISSION_V5, "rule.retransmission_within_connection", SEQUENCE, WARN, NULL,              \
+      "MQTT-4.4.0-1", "PUBLISH retransmitted on the same connection")                                    \
+    X(PUBLISH_AFTER_PUBREL, "rule.publish_after_pubrel", SEQUENCE, WARN, "MQTT-4.3.3-1", "MQTT-4.3.3-6", \
+      "PUBLISH re-sent after its PUBREL")                                                                \
+    X(RETRANSMIT_AFTER_ERROR, "rule.retransmission_after_error_ack", SEQUENCE, WARN, NULL,               \
+      "MQTT-4.4.0-2", "PUBLISH re-sent after an acknowledgement with a failure Reason Code")             \
+    X(PUBREL_AFTER_ERROR, "rule.pubrel_after_failed_pubrec", SEQUENCE, WARN, NULL, "MQTT-4.3.3-4",       \
+      "PUBREL after a PUBREC with a failure Reason Code")                                                \
+    X(RECEIVE_MAXIMUM, "rule.receive_maximum_exceeded", SEQUENCE, WARN, NULL,                            \
+      "MQTT-3.3.4-7 / MQTT-3.3.4-9", "More unacknowledged QoS 1 and 2 PUBLISH packets than the Receive Maximum") \
+    X(PACKET_TOO_LARGE, "rule.packet_too_large", SEQUENCE, WARN, NULL, "MQTT-3.2.2-15 / MQTT-3.1.2-24",  \
+      "Packet is larger than the receiver's Maximum Packet Size")                                        \
+    X(QOS_ABOVE_MAXIMUM, "rule.publish_qos_above_maximum", SEQUENCE, WARN, NULL, "MQTT-3.2.2-11",        \
+      "PUBLISH QoS is above the server's Maximum QoS")                                                   \
+    X(RETAIN_UNAVAILABLE, "rule.publish_retain_unavailable", SEQUENCE, WARN, NULL, "MQTT-3.2.2-14",      \
+      "PUBLISH with RETAIN although the server said Retain Available 0")                                 \
+    X(CAPABILITY_UNAVAILABLE, "rule.subscribe_capability_unavailable", SEQUENCE, WARN, NULL,             \
+      "§3.2.2.3.11-13", "SUBSCRIBE uses a feature the server said it does not support")                  \
+    X(SUB_ID_UNKNOWN, "rule.publish_subscription_id_unknown", SEQUENCE, WARN, NULL, "§3.3.4",            \
+      "Server PUBLISH carries a Subscription Identifier the client never used")                          \
+    X(ALIAS_ABOVE_MAXIMUM, "rule.topic_alias_above_maximum", SEQUENCE, WARN, NULL,                       \
+      "MQTT-3.3.2-9 / MQTT-3.3.2-11", "Topic Alias is above the receiver's Topic Alias Maximum")         \
+    X(ALIAS_NOT_ALLOWED, "rule.topic_alias_not_allowed", SEQUENCE, WARN, NULL,                           \
+      "MQTT-3.2.2-18 / MQTT-3.1.2-27", "Topic Alias used although the receiver allows none")             \
+    X(ALIAS_UNKNOWN, "rule.topic_alias_unknown", SEQUENCE, WARN, NULL, "§3.3.4",                         \
+      "Topic Alias used with an empty Topic Name before it was set on this connection")                  \
+    /* --- timing ---------------------------------------------------------------------------------- */ \
+    X(KEEPALIVE_EXCEEDED, "rule.keepalive_exceeded", SEQUENCE, WARN, "MQTT-3.1.2-23", "MQTT-3.1.2-20",   \
+      "Client was silent for longer than its Keep Alive")                                                \
+    X(KEEPALIVE_NOT_ENFORCED, "rule.keepalive_not_enforced", SEQUENCE, WARN, "MQTT-3.1.2-24",            \
+      "MQTT-3.1.2-22", "Connection still open after more than 1.5 x Keep Alive without client packets")  \
+    /* --- analysis ------------------------------------------------------------------------------- */  \
+    X(NO_RESPONSE, "analysis.no_response", SEQUENCE, NOTE, NULL, NULL,                                   \
+      "No response in the capture")                                                                      \
+    X(UNSOLICITED, "analysis.unsolicited_response", SEQUENCE, NOTE, NULL, NULL,                          \
+      "Response without a request in the capture")                                                       \
+    X(RETRANSMISSION, "analysis.retransmission", SEQUENCE, NOTE, NULL, NULL,                             \
+      "PUBLISH retransmission (DUP)")                                                                    \
+    X(DUPLICATE_RESPONSE, "analysis.duplicate_response", SEQUENCE, NOTE, NULL, NULL,                     \
+      "Response repeats an earlier response of the same flow")                                           \
+    X(QOS2_INCOMPLETE, "analysis.qos2_incomplete", SEQUENCE, NOTE, NULL, NULL,                           \
+      "QoS 2 flow left half done")                                                                       \
+    X(RESUMED_SESSION_ACK, "analysis.previous_session_flow", SEQUENCE, CHAT, NULL, NULL,                 \
+      "Acknowledgement of a flow from a previous connection of a resumed session")                      \
+    X(MID_CONNECTION, "analysis.capture_starts_mid_connection", ASSUMPTION, NOTE, NULL, NULL,            \
+      "Capture starts after the connection was set up; the CONNECT is not in it")                       \
+    X(VERSION_INFERRED, "analysis.version_inferred", ASSUMPTION, CHAT, NULL, NULL,                       \
+      "Protocol version inferred from this packet's bytes")                                              \
+    X(ALIAS_UNRESOLVED, "analysis.topic_alias_unresolved", ASSUMPTION, NOTE, NULL, NULL,                 \
+      "Topic Alias was set before the capture started; topic unknown")                                   \
+    X(CLOSED_WITHOUT_DISCONNECT, "analysis.closed_without_disconnect", SEQUENCE, NOTE, NULL, NULL,       \
+      "Connection closed without DISCONNECT")                                                            \
+    X(STATE_CAP, "analysis.state_limit", COMMENT, NOTE, NULL, NULL,                                      \
+      "Per-connection analysis limit reached; some tracking stops")                                      \
+    /* --- security ------------------------------------------------------------------------------- */  \
+    X(CLEARTEXT_PASSWORD, "security.cleartext_password", SECURITY, WARN, NULL, NULL,                     \
+      "Password sent in clear text (no TLS)")                                                            \
+    X(AUTH_FAILED, "security.authentication_failed", SECURITY, WARN, NULL, NULL,                         \
+      "Authentication failed")                                                                           \
+    X(REPEATED_AUTH_FAILURES, "security.repeated_authentication_failures", SECURITY, WARN, NULL, NULL,   \
+      "Repeated authentication failures from one address")                                              \
+    X(ANONYMOUS_ACCEPTED, "security.anonymous_accepted", SECURITY, NOTE, NULL, NULL,                     \
+      "Server accepted a connection without a user name")                                                \
+    X(WIDE_SUBSCRIPTION, "security.wide_subscription", SECURITY, NOTE, NULL, NULL,                       \
+      "Subscription to every topic")
 
 enum mqtt_rule {
 #define MQTT_RULE_ENUM(e, abbrev, grp, sev, id3, id5, text) MQTT_R_##e,

@@ -67,6 +67,14 @@ static int hf_sub_rap = -1;
 static int hf_sub_retain_handling = -1;
 static int hf_sub_reserved = -1;
 static int hf_undecoded = -1;
+static int hf_response_in = -1;
+static int hf_response_to = -1;
+static int hf_response_time = -1;
+static int hf_flow_start = -1;
+static int hf_flow_time = -1;
+static int hf_retransmission_of = -1;
+static int hf_alias_frame = -1;
+static int hf_client_idle = -1;
 
 /* One typed field per 5.0 property, indexed like mqtt_props[]. */
 static int *hf_prop;
@@ -119,6 +127,7 @@ typedef struct {
     packet_info *pinfo;
     const mqtt_pkt_t *pkt;
     const mqtt_snapshot_t *snap;
+    const mqtt_view_t *view;
     const mqtt_tree_prefs_t *prefs;
     placed_t *placed;
     unsigned nplaced;
@@ -426,12 +435,28 @@ static void add_publish(ctx_t *c, proto_tree *tree)
     add_text_view(c, tree, hf_payload_text, pkt->payload);
 }
 
+/* 5.0 lets acks, DISCONNECT and AUTH leave the Reason Code out when it is
+ * 0x00 (§3.4.2.1, §3.14.2.1, §3.15.2.1): show the value it stands for. */
+static void add_omitted_reason(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    if (pkt->version != MQTT_V5 || pkt->has_reason || pkt->capture_short || mqtt_pkt_is_malformed(pkt))
+        return;
+    proto_item *item = proto_tree_add_uint_format(tree, hf_reason_code, c->tvb, 0, 0, 0,
+                                                  "Reason Code: %s (0x00) (omitted, implied by the "
+                                                  "Remaining Length)",
+                                                  reason_text(MQTT_V5, pkt->type, 0));
+    proto_item_set_generated(item);
+}
+
 static void add_ack(ctx_t *c, proto_tree *tree)
 {
     const mqtt_pkt_t *pkt = c->pkt;
     add_packet_id(c, tree);
     if (pkt->has_reason)
         add_reason(c, tree, pkt->reason, pkt->reason_span.off);
+    else
+        add_omitted_reason(c, tree);
     add_props(c, tree, hf_properties, &pkt->props);
 }
 
@@ -482,6 +507,8 @@ static void add_reason_props(ctx_t *c, proto_tree *tree)
     const mqtt_pkt_t *pkt = c->pkt;
     if (pkt->has_reason)
         add_reason(c, tree, pkt->reason, pkt->reason_span.off);
+    else
+        add_omitted_reason(c, tree);
     add_props(c, tree, hf_properties, &pkt->props);
 }
 
@@ -535,47 +562,125 @@ static const char *version_source_text(wmem_allocator_t *pool, const mqtt_snapsh
     return "CONNECT not seen; assumed from the \"Default version\" preference";
 }
 
-static void add_context(ctx_t *c, proto_tree *tree)
+static proto_item *add_generated_frame(ctx_t *c, proto_tree *tree, int hf, uint32_t frame)
+{
+    proto_item *item = proto_tree_add_uint(tree, hf, c->tvb, 0, 0, frame);
+    proto_item_set_generated(item);
+    return item;
+}
+
+static proto_item *add_generated_time(ctx_t *c, proto_tree *tree, int hf, const nstime_t *t)
+{
+    proto_item *item = proto_tree_add_time(tree, hf, c->tvb, 0, 0, t);
+    proto_item_set_generated(item);
+    return item;
+}
+
+/* Who the connection is: version, client id, user name, repeated on every
+ * packet so that a filter on them selects the whole conversation. */
+static void add_identity(ctx_t *c, proto_tree *tree)
 {
     const mqtt_snapshot_t *snap = c->snap;
-    wmem_allocator_t *pool = c->pinfo->pool;
     proto_item *item;
-    if (c->pkt->type != MQTT_CONNECT) {
-        item = proto_tree_add_uint(tree, hf_version, c->tvb, 0, 0, snap->version);
-        proto_item_append_text(item, " (%s)", version_source_text(pool, snap));
+    if (c->pkt->type == MQTT_CONNECT)
+        return;
+    item = proto_tree_add_uint(tree, hf_version, c->tvb, 0, 0, snap->version);
+    proto_item_append_text(item, " (%s)", version_source_text(c->pinfo->pool, snap));
+    proto_item_set_generated(item);
+    if (snap->version_frame)
+        add_generated_frame(c, tree, hf_version_frame, snap->version_frame);
+    if (snap->client_id) {
+        item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, snap->client_id);
         proto_item_set_generated(item);
-        if (snap->version_frame) {
-            item = proto_tree_add_uint(tree, hf_version_frame, c->tvb, 0, 0, snap->version_frame);
-            proto_item_set_generated(item);
-        }
-        if (snap->client_id) {
-            item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, snap->client_id);
-            proto_item_set_generated(item);
-        }
-        if (snap->username) {
-            item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, snap->username);
-            proto_item_set_generated(item);
-        }
     }
+    if (snap->username) {
+        item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, snap->username);
+        proto_item_set_generated(item);
+    }
+}
+
+/* Which packet this one answers, which answers it, and how long it took. */
+static void add_links(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_snapshot_t *snap = c->snap;
+    if (snap->retransmission_of)
+        add_generated_frame(c, tree, hf_retransmission_of, snap->retransmission_of);
+    if (snap->response_in)
+        add_generated_frame(c, tree, hf_response_in, snap->response_in);
+    if (snap->response_to) {
+        add_generated_frame(c, tree, hf_response_to, snap->response_to);
+        add_generated_time(c, tree, hf_response_time, &snap->response_time);
+    }
+    if (snap->flow_start) {
+        add_generated_frame(c, tree, hf_flow_start, snap->flow_start);
+        add_generated_time(c, tree, hf_flow_time, &snap->flow_time);
+    }
+}
+
+static void add_alias(ctx_t *c, proto_tree *tree)
+{
+    const mqtt_snapshot_t *snap = c->snap;
+    if (snap->alias_topic) {
+        proto_item *item = proto_tree_add_string(tree, hf_topic, c->tvb, 0, 0, snap->alias_topic);
+        proto_item_append_text(item, " (Topic Alias %u)", snap->alias);
+        proto_item_set_generated(item);
+    }
+    if (snap->alias_frame && snap->alias_frame != snap->frame)
+        add_generated_frame(c, tree, hf_alias_frame, snap->alias_frame);
+}
+
+static void add_context(ctx_t *c, proto_tree *tree)
+{
+    add_alias(c, tree);
+    add_links(c, tree);
+    if (c->snap->has_idle)
+        add_generated_time(c, tree, hf_client_idle, &c->snap->client_idle);
+    add_identity(c, tree);
 }
 
 /* ---- entry points ------------------------------------------------------------------ */
 
-static void report_findings(ctx_t *c, proto_tree *tree)
+static void report_list(ctx_t *c, proto_tree *tree, const mqtt_findings_t *fs)
 {
-    const mqtt_findings_t *fs = &c->pkt->findings;
     for (uint32_t i = 0; i < fs->count; i++) {
         const mqtt_finding_t *f = &fs->items[i];
         mqtt_expert_report(c->pinfo, tree, placed_item(c, f->span), c->tvb, 0, f, c->pkt->version);
     }
 }
 
-void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
-                   const mqtt_snapshot_t *snap, const mqtt_tree_prefs_t *prefs)
+/* What only the whole capture tells: a request that was never answered,
+ * a connection that ended without DISCONNECT. */
+static void report_hindsight(ctx_t *c, proto_tree *tree)
 {
-    ctx_t c = {tvb, pinfo, pkt, snap, prefs, NULL, 0, 0};
+    const mqtt_snapshot_t *snap = c->snap;
+    mqtt_findings_t late = {NULL, 0, 0};
+    wmem_allocator_t *pool = c->pinfo->pool;
+    if (!c->view->visited)
+        return;
+    if (snap->expects_response && !snap->response_in) {
+        bool half = snap->type == MQTT_PUBREC || snap->type == MQTT_PUBREL;
+        mqtt_finding_add(pool, &late, half ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE,
+                         (mqtt_span_t){0, 1}, wmem_strdup_printf(pool, "no %s", snap->awaited));
+    }
+    if (c->view->closed_without_disconnect)
+        mqtt_finding_add(pool, &late, MQTT_R_CLOSED_WITHOUT_DISCONNECT, (mqtt_span_t){0, 1},
+                         "this is the connection's last MQTT packet");
+    report_list(c, tree, &late);
+}
+
+static void report_findings(ctx_t *c, proto_tree *tree)
+{
+    report_list(c, tree, &c->pkt->findings);
+    report_list(c, tree, &c->snap->findings);
+    report_hindsight(c, tree);
+}
+
+void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
+                   const mqtt_view_t *view, const mqtt_tree_prefs_t *prefs)
+{
+    ctx_t c = {tvb, pinfo, pkt, view->snap, view, prefs, NULL, 0, 0};
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
-    proto_item_append_text(ti, ", %s", mqtt_info_line(pinfo->pool, pkt, snap, prefs));
+    proto_item_append_text(ti, ", %s", mqtt_info_line(pinfo->pool, pkt, view->snap, prefs));
     proto_tree *sub = proto_item_add_subtree(ti, ett_mqtt);
     add_fixed_header(&c, sub);
     add_body(&c, sub);
@@ -646,7 +751,7 @@ static void info_codes(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
     wmem_strbuf_append_c(b, ']');
 }
 
-static void info_publish(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
+static void info_publish(wmem_strbuf_t *b, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
 {
     unsigned qos = (pkt->flags >> 1) & 3;
     wmem_strbuf_append_printf(b, " QoS %u", qos);
@@ -659,14 +764,15 @@ static void info_publish(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
     wmem_strbuf_append(b, " ");
     info_str(b, &pkt->topic);
     const mqtt_prop_t *alias = mqtt_props_find(&pkt->props, MQTT_PROP_TOPIC_ALIAS);
-    if (alias)
+    if (alias && snap && snap->alias_topic)
+        wmem_strbuf_append_printf(b, " (alias %u = \"%s\")", alias->num, snap->alias_topic);
+    else if (alias)
         wmem_strbuf_append_printf(b, " (alias %u)", alias->num);
 }
 
 const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,
                            const mqtt_tree_prefs_t *prefs)
 {
-    (void)snap;
     (void)prefs;
     wmem_strbuf_t *b = wmem_strbuf_new(pool, mqtt_type_name(pkt->type));
     switch (pkt->type) {
@@ -687,7 +793,7 @@ const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const 
         }
         break;
     case MQTT_PUBLISH:
-        info_publish(b, pkt);
+        info_publish(b, pkt, snap);
         break;
     case MQTT_SUBSCRIBE:
     case MQTT_UNSUBSCRIBE:
@@ -822,6 +928,23 @@ void mqtt_tree_register(int proto)
         {&hf_sub_reserved, {"Reserved bits", "mqttlens.sub.reserved", FT_UINT8, BASE_HEX, NULL, 0,
                             "Bits 7-6 (5.0) or 7-2 (3.1.1) of the options byte", HFILL}},
         {&hf_undecoded, {"Undecoded bytes", "mqttlens.undecoded", FT_BYTES, BASE_NONE, NULL, 0, NULL, HFILL}},
+        {&hf_response_in, {"Response In", "mqttlens.response_in", FT_FRAMENUM, BASE_NONE,
+                           FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, "The frame that answers this packet", HFILL}},
+        {&hf_response_to, {"Response To", "mqttlens.response_to", FT_FRAMENUM, BASE_NONE,
+                           FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, "The frame this packet answers", HFILL}},
+        {&hf_response_time, {"Response Time", "mqttlens.response_time", FT_RELATIVE_TIME, BASE_NONE, NULL, 0,
+                             "Time since the packet this one answers", HFILL}},
+        {&hf_flow_start, {"QoS 2 flow started in", "mqttlens.flow_start", FT_FRAMENUM, BASE_NONE,
+                          FRAMENUM_TYPE(FT_FRAMENUM_REQUEST), 0, "The PUBLISH that began this QoS 2 flow", HFILL}},
+        {&hf_flow_time, {"QoS 2 flow time", "mqttlens.flow_time", FT_RELATIVE_TIME, BASE_NONE, NULL, 0,
+                         "Time from the PUBLISH to this PUBCOMP", HFILL}},
+        {&hf_retransmission_of, {"Retransmission of", "mqttlens.retransmission_of", FT_FRAMENUM, BASE_NONE,
+                                 FRAMENUM_TYPE(FT_FRAMENUM_DUP_ACK), 0,
+                                 "The original of this DUP PUBLISH", HFILL}},
+        {&hf_alias_frame, {"Topic Alias set in", "mqttlens.alias_frame", FT_FRAMENUM, BASE_NONE, NULL, 0,
+                           "The frame whose PUBLISH mapped this Topic Alias", HFILL}},
+        {&hf_client_idle, {"Time since client's previous packet", "mqttlens.client_idle", FT_RELATIVE_TIME,
+                           BASE_NONE, NULL, 0, NULL, HFILL}},
     };
     static gint *ett[] = {&ett_mqtt, &ett_hdrflags, &ett_connect_flags, &ett_connack_flags, &ett_props,
                           &ett_prop, &ett_string, &ett_filter, &ett_sub_options, &ett_will};

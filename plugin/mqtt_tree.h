@@ -15,12 +15,19 @@ typedef struct {
     bool mask_passwords;     /* show "********" instead of passwords */
 } mqtt_tree_prefs_t;
 
+/* What presentation needs to know beyond the packet itself. */
+typedef struct {
+    const mqtt_snapshot_t *snap;
+    bool visited;                 /* the whole capture has been seen once */
+    bool closed_without_disconnect; /* last packet of a connection closed abruptly */
+} mqtt_view_t;
+
 void mqtt_tree_register(int proto);
 
 /* Adds the packet's subtree under `tree` and reports its findings.
  * `tvb` starts at the packet's first byte. */
 void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
-                   const mqtt_snapshot_t *snap, const mqtt_tree_prefs_t *prefs);
+                   const mqtt_view_t *view, const mqtt_tree_prefs_t *prefs);
 
 /* One line for the Info column, e.g. `PUBLISH id=3 QoS 1 "a/b"`. */
 const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,

@@ -648,6 +648,7 @@ mqtt_pkt_t *mqtt_decode(wmem_allocator_t *scope, const uint8_t *p, uint32_t avai
         pkt->total_len = avail;
         return pkt;
     }
+    pkt->framed = true;
     pkt->remaining_length = fr.remaining_length;
     pkt->rl_span = span(1, fr.header_len - 1u);
     pkt->total_len = (uint32_t)fr.total_len;

@@ -138,6 +138,7 @@ typedef struct {
     uint8_t version;        /* protocol level the packet was decoded as */
     uint32_t remaining_length;
     mqtt_span_t rl_span;
+    bool framed;            /* the Remaining Length was read */
     uint32_t total_len;     /* 1 + Remaining Length bytes + Remaining Length */
     bool capture_short;     /* fewer bytes captured than the packet has */
 
