@@ -414,6 +414,17 @@ static void check_ack(check_t *c)
     check_props(c, &pkt->props, pkt->type);
 }
 
+/* "#" receives every topic except $-topics; "$SYS/#" everything the broker
+ * reveals about itself. */
+static bool is_wide_filter(const mqtt_str_t *f)
+{
+    static const char *const wide[] = {"#", "$SYS/#", "+/#"};
+    for (unsigned i = 0; i < G_N_ELEMENTS(wide); i++)
+        if (f->data.len == strlen(wide[i]) && memcmp(f->bytes, wide[i], f->data.len) == 0)
+            return true;
+    return false;
+}
+
 static void check_filters(check_t *c)
 {
     mqtt_pkt_t *pkt = c->pkt;
@@ -432,6 +443,9 @@ static void check_filters(check_t *c)
         enum mqtt_rule r = mqtt_filter_syntax(f->filter.bytes, f->filter.data.len, is_v5(c), &off);
         if (r != MQTT_RULE_COUNT)
             add(c, r, r == MQTT_R_FILTER_EMPTY ? f->filter.field : f->filter.data, NULL);
+        if (subscribe && is_wide_filter(&f->filter))
+            add(c, MQTT_R_WIDE_SUBSCRIPTION, f->filter.data,
+                wmem_strdup_printf(c->scope, "\"%.*s\"", (int)f->filter.data.len, f->filter.bytes));
         if (!f->has_options)
             continue;
         unsigned qos = f->options & 3;

@@ -437,7 +437,7 @@ static void on_connack(ctx_t *c)
         (conn->connect_flags & MQTT_CF_CLEAN))
         find(c, MQTT_R_SESSION_PRESENT_CLEAN, pkt->ack_flags_span, NULL);
     if (!conn->auth_method && mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD) && conn->connect)
-        find(c, MQTT_R_AUTH_WITHOUT_METHOD_IN_CONNECT,
+        find(c, MQTT_R_AUTH_UNANNOUNCED_SERVER,
              mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD)->span, NULL);
     if (refused) {
         conn->refused = true;
@@ -467,14 +467,13 @@ static void resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
     c->snap->alias = alias;
     if (alias == 0)
         return; /* a stateless rule already reports it */
+    bool client = c->dir == MQTT_C2S;
     if (receiver->present && receiver->topic_alias_maximum == 0)
-        find(c, MQTT_R_ALIAS_NOT_ALLOWED, ap->span,
-             c->dir == MQTT_C2S ? "CONNACK allows no Topic Alias [MQTT-3.2.2-18]"
-                                : "CONNECT allows no Topic Alias [MQTT-3.1.2-27]");
+        find(c, client ? MQTT_R_ALIAS_NOT_ALLOWED_CLIENT : MQTT_R_ALIAS_NOT_ALLOWED_SERVER, ap->span,
+             printf_s(c, "alias %u", alias));
     else if (receiver->present && alias > receiver->topic_alias_maximum)
-        find(c, MQTT_R_ALIAS_ABOVE_MAXIMUM, ap->span,
-             printf_s(c, "alias %u, maximum %u %s", alias, receiver->topic_alias_maximum,
-                      c->dir == MQTT_C2S ? "[MQTT-3.3.2-9]" : "[MQTT-3.3.2-11]"));
+        find(c, client ? MQTT_R_ALIAS_ABOVE_MAXIMUM_CLIENT : MQTT_R_ALIAS_ABOVE_MAXIMUM_SERVER, ap->span,
+             printf_s(c, "alias %u, maximum %u", alias, receiver->topic_alias_maximum));
 
     if (pkt->topic.data.len > 0) {
         /* A non-empty Topic Name sets (or replaces) the mapping (§3.3.4). */
@@ -555,9 +554,8 @@ static void receive_maximum(ctx_t *c)
     const limits_t *receiver = &c->conn->announced[c->dir == MQTT_C2S ? MQTT_S2C : MQTT_C2S];
     if (!is_v5(c) || !receiver->present || c->me->inflight <= receiver->receive_maximum)
         return;
-    find(c, MQTT_R_RECEIVE_MAXIMUM, first_byte(),
-         printf_s(c, "%u in flight, Receive Maximum %u %s", c->me->inflight, receiver->receive_maximum,
-                  c->dir == MQTT_C2S ? "[MQTT-3.3.4-7]" : "[MQTT-3.3.4-9]"));
+    find(c, c->dir == MQTT_C2S ? MQTT_R_RECEIVE_MAXIMUM_CLIENT : MQTT_R_RECEIVE_MAXIMUM_SERVER, first_byte(),
+         printf_s(c, "%u in flight, Receive Maximum %u", c->me->inflight, receiver->receive_maximum));
 }
 
 static void on_publish(ctx_t *c)
@@ -795,12 +793,13 @@ static void on_auth(ctx_t *c)
     uint8_t code = pkt->has_reason ? pkt->reason : 0;
     const mqtt_prop_t *m = mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD);
     if (conn->connect && !conn->auth_method) {
-        find(c, MQTT_R_AUTH_WITHOUT_METHOD_IN_CONNECT, first_byte(), NULL);
+        find(c, c->dir == MQTT_C2S ? MQTT_R_AUTH_UNANNOUNCED_CLIENT : MQTT_R_AUTH_UNANNOUNCED_SERVER, first_byte(),
+             NULL);
     } else if (conn->auth_method && m && !same_method(conn, m)) {
         find(c, MQTT_R_AUTH_METHOD_CHANGED, m->span, printf_s(c, "CONNECT used \"%s\"", conn->auth_method));
     }
     if (conn->connect && !conn->connack && code != 0x18)
-        find(c, MQTT_R_AUTH_CODE_DURING_CONNECT, pkt->has_reason ? pkt->reason_span : first_byte(),
+        find(c, c->dir == MQTT_C2S ? MQTT_R_AUTH_CODE_CLIENT : MQTT_R_AUTH_CODE_SERVER, pkt->has_reason ? pkt->reason_span : first_byte(),
              printf_s(c, "0x%02x", code));
     /* Re-authentication starts a new exchange. */
     if (code == 0x19)
@@ -862,10 +861,8 @@ static void check_size(ctx_t *c)
     if (!is_v5(c) || !receiver->present || !receiver->maximum_packet_size)
         return;
     if (c->pkt->total_len > receiver->maximum_packet_size)
-        find(c, MQTT_R_PACKET_TOO_LARGE, whole(c),
-             printf_s(c, "%u bytes, the %s allows %u %s", c->pkt->total_len,
-                      c->dir == MQTT_C2S ? "server" : "client", receiver->maximum_packet_size,
-                      c->dir == MQTT_C2S ? "[MQTT-3.2.2-15]" : "[MQTT-3.1.2-24]"));
+        find(c, c->dir == MQTT_C2S ? MQTT_R_PACKET_TOO_LARGE_CLIENT : MQTT_R_PACKET_TOO_LARGE_SERVER, whole(c),
+             printf_s(c, "%u bytes, maximum %u", c->pkt->total_len, receiver->maximum_packet_size));
 }
 
 /* With Request Problem Information 0 the server may put Reason String and

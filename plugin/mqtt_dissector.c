@@ -11,6 +11,7 @@
  */
 #include "mqtt_dissector.h"
 
+#include <epan/to_str.h>
 #include <epan/conversation.h>
 #include <epan/expert.h>
 #include <epan/prefs.h>
@@ -20,6 +21,7 @@
 
 #include "mqtt_checks.h"
 #include "mqtt_conn.h"
+#include "mqtt_taps.h"
 #include "mqtt_tree.h"
 #include "mqtt_wire.h"
 #include "ws_compat.h"
@@ -117,6 +119,66 @@ static void pick_direction(mqtt_stream_t *st, const packet_info *pinfo, unsigned
     snap->dir_known = true;
 }
 
+/* ---- failed logins per client address, across connections --------------- */
+
+typedef struct {
+    guint32 count;
+    guint32 first;
+    guint32 last;
+} failures_t;
+
+static wmem_map_t *failures_by_address;
+
+static gboolean has_finding(const mqtt_snapshot_t *snap, enum mqtt_rule rule)
+{
+    for (guint32 i = 0; i < snap->findings.count; i++)
+        if (snap->findings.items[i].rule == rule)
+            return TRUE;
+    return FALSE;
+}
+
+static const char *client_address(packet_info *pinfo, const mqtt_snapshot_t *snap)
+{
+    const address *a = snap->dir == MQTT_C2S ? &pinfo->src : &pinfo->dst;
+    return address_to_str(pinfo->pool, a);
+}
+
+static void count_failure(packet_info *pinfo, const mqtt_snapshot_t *snap)
+{
+    if (!has_finding(snap, MQTT_R_AUTH_FAILED))
+        return;
+    if (!failures_by_address)
+        failures_by_address = wmem_map_new(wmem_file_scope(), g_str_hash, g_str_equal);
+    const char *addr = client_address(pinfo, snap);
+    failures_t *f = (failures_t *)wmem_map_lookup(failures_by_address, addr);
+    if (!f) {
+        f = wmem_new0(wmem_file_scope(), failures_t);
+        f->first = pinfo->num;
+        wmem_map_insert(failures_by_address, wmem_strdup(wmem_file_scope(), addr), f);
+    }
+    f->count++;
+    f->last = pinfo->num;
+}
+
+/* On the last of several failed logins from one address, once the whole
+ * capture is known: how many and where. */
+static const char *repeated_failures(packet_info *pinfo, const mqtt_snapshot_t *snap)
+{
+    if (!PINFO_FD_VISITED(pinfo) || !failures_by_address || !has_finding(snap, MQTT_R_AUTH_FAILED))
+        return NULL;
+    const char *addr = client_address(pinfo, snap);
+    failures_t *f = (failures_t *)wmem_map_lookup(failures_by_address, addr);
+    if (!f || f->count < 2 || f->last != pinfo->num)
+        return NULL;
+    return wmem_strdup_printf(pinfo->pool, "%u failed logins from %s, frames %u to %u", f->count, addr, f->first,
+                              f->last);
+}
+
+static void forget_failures(void)
+{
+    failures_by_address = NULL;
+}
+
 /* ---- per packet ---------------------------------------------------------- */
 
 /* Several MQTT packets can share a frame: each gets its own index, counted
@@ -160,6 +222,7 @@ static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, const 
                            snap);
     *pkt = mqtt_decode(pinfo->pool, bytes, len, snap->version);
     mqtt_conn_update(st->conn, *pkt, &ev, snap);
+    count_failure(pinfo, snap);
     p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, index, snap);
     return snap;
 }
@@ -200,12 +263,14 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
         st->unframed_from[ep] = pinfo->num;
 
     mqtt_tree_prefs_t prefs = {pref_mask_passwords};
-    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false};
+    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL};
+    view.repeated_failures = repeated_failures(pinfo, snap);
     view.closed_without_disconnect = PINFO_FD_VISITED(pinfo) && mqtt_conn_last(st->conn) == snap &&
                                      !mqtt_conn_ended_properly(st->conn) &&
                                      (tcp_completeness(pinfo) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
     set_columns(pinfo, index, mqtt_info_line(pinfo->pool, pkt, snap, &prefs));
     mqtt_tree_add(tvb, pinfo, tree, pkt, &view, &prefs);
+    mqtt_taps_queue(pinfo, tvb, pkt, snap, pref_mask_passwords);
     return (int)len;
 }
 
@@ -310,6 +375,8 @@ void proto_register_mqttlens(void)
 
     mqttlens_handle = register_dissector("mqttlens", dissect_mqttlens, proto_mqttlens);
     register_init_routine(switch_ports);
+    register_cleanup_routine(forget_failures);
+    mqtt_taps_register(proto_mqttlens);
 }
 
 void proto_reg_handoff_mqttlens(void)
@@ -319,4 +386,5 @@ void proto_reg_handoff_mqttlens(void)
     dissector_add_uint_with_preference("tcp.port", MQTT_TCP_PORT, mqttlens_handle);
     ssl_dissector_add(MQTT_TLS_PORT, mqttlens_handle);
     dissector_add_string("tls.alpn", "mqtt", mqttlens_handle);
+    mqtt_taps_handoff();
 }

@@ -216,12 +216,16 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "MQTT-3.14.0-1", "Server DISCONNECT without a successful CONNACK")                                  \
     X(BEFORE_CONNACK_WITH_AUTH, "rule.packet_during_authentication", SEQUENCE, WARN, NULL,               \
       "MQTT-3.1.2-30", "Client packet other than AUTH or DISCONNECT before CONNACK while authenticating") \
-    X(AUTH_WITHOUT_METHOD_IN_CONNECT, "rule.auth_without_connect_method", SEQUENCE, WARN, NULL,         \
-      "MQTT-4.12.0-6 / MQTT-4.12.0-7", "AUTH or Authentication Method although CONNECT had none")      \
+    X(AUTH_UNANNOUNCED_SERVER, "rule.server_auth_without_connect_method", SEQUENCE, WARN, NULL,         \
+      "MQTT-4.12.0-6", "Server sends AUTH or an Authentication Method although CONNECT had none")       \
+    X(AUTH_UNANNOUNCED_CLIENT, "rule.client_auth_without_connect_method", SEQUENCE, WARN, NULL,         \
+      "MQTT-4.12.0-7", "Client sends AUTH although its CONNECT had no Authentication Method")          \
     X(AUTH_METHOD_CHANGED, "rule.auth_method_mismatch", SEQUENCE, WARN, NULL, "MQTT-4.12.0-5",           \
       "Authentication Method differs from the one in CONNECT")                                           \
-    X(AUTH_CODE_DURING_CONNECT, "rule.auth_code_before_connack", SEQUENCE, WARN, NULL,                   \
-      "MQTT-4.12.0-2 / MQTT-4.12.0-3", "AUTH before CONNACK must carry 0x18 Continue authentication")   \
+    X(AUTH_CODE_SERVER, "rule.server_auth_code_before_connack", SEQUENCE, WARN, NULL, "MQTT-4.12.0-2",   \
+      "Server AUTH before CONNACK must carry 0x18 Continue authentication")                             \
+    X(AUTH_CODE_CLIENT, "rule.client_auth_code_before_connack", SEQUENCE, WARN, NULL, "MQTT-4.12.0-3",   \
+      "Client AUTH before CONNACK must carry 0x18 Continue authentication")                             \
     X(SESSION_PRESENT_CLEAN, "rule.connack_session_present_clean_start", SEQUENCE, WARN, "MQTT-3.2.2-1", \
       "MQTT-3.2.2-2", "Session Present is 1 although the CONNECT asked for a clean session")             \
     X(EMPTY_CLIENTID_REFUSAL, "rule.connack_empty_clientid_persistent", SEQUENCE, WARN, "MQTT-3.1.3-8",  \
@@ -257,10 +261,14 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "MQTT-4.4.0-2", "PUBLISH re-sent after an acknowledgement with a failure Reason Code")             \
     X(PUBREL_AFTER_ERROR, "rule.pubrel_after_failed_pubrec", SEQUENCE, WARN, NULL, "MQTT-4.3.3-4",       \
       "PUBREL after a PUBREC with a failure Reason Code")                                                \
-    X(RECEIVE_MAXIMUM, "rule.receive_maximum_exceeded", SEQUENCE, WARN, NULL,                            \
-      "MQTT-3.3.4-7 / MQTT-3.3.4-9", "More unacknowledged QoS 1 and 2 PUBLISH packets than the Receive Maximum") \
-    X(PACKET_TOO_LARGE, "rule.packet_too_large", SEQUENCE, WARN, NULL, "MQTT-3.2.2-15 / MQTT-3.1.2-24",  \
-      "Packet is larger than the receiver's Maximum Packet Size")                                        \
+    X(RECEIVE_MAXIMUM_CLIENT, "rule.client_receive_maximum_exceeded", SEQUENCE, WARN, NULL,              \
+      "MQTT-3.3.4-7", "Client has more unacknowledged QoS 1 and 2 PUBLISH packets than the server's Receive Maximum") \
+    X(RECEIVE_MAXIMUM_SERVER, "rule.server_receive_maximum_exceeded", SEQUENCE, WARN, NULL,              \
+      "MQTT-3.3.4-9", "Server has more unacknowledged QoS 1 and 2 PUBLISH packets than the client's Receive Maximum") \
+    X(PACKET_TOO_LARGE_CLIENT, "rule.client_packet_too_large", SEQUENCE, WARN, NULL, "MQTT-3.2.2-15",    \
+      "Client packet is larger than the server's Maximum Packet Size")                                   \
+    X(PACKET_TOO_LARGE_SERVER, "rule.server_packet_too_large", SEQUENCE, WARN, NULL, "MQTT-3.1.2-24",    \
+      "Server packet is larger than the client's Maximum Packet Size")                                   \
     X(QOS_ABOVE_MAXIMUM, "rule.publish_qos_above_maximum", SEQUENCE, WARN, NULL, "MQTT-3.2.2-11",        \
       "PUBLISH QoS is above the server's Maximum QoS")                                                   \
     X(RETAIN_UNAVAILABLE, "rule.publish_retain_unavailable", SEQUENCE, WARN, NULL, "MQTT-3.2.2-14",      \
@@ -269,10 +277,14 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "§3.2.2.3.11-13", "SUBSCRIBE uses a feature the server said it does not support")                  \
     X(SUB_ID_UNKNOWN, "rule.publish_subscription_id_unknown", SEQUENCE, WARN, NULL, "§3.3.4",            \
       "Server PUBLISH carries a Subscription Identifier the client never used")                          \
-    X(ALIAS_ABOVE_MAXIMUM, "rule.topic_alias_above_maximum", SEQUENCE, WARN, NULL,                       \
-      "MQTT-3.3.2-9 / MQTT-3.3.2-11", "Topic Alias is above the receiver's Topic Alias Maximum")         \
-    X(ALIAS_NOT_ALLOWED, "rule.topic_alias_not_allowed", SEQUENCE, WARN, NULL,                           \
-      "MQTT-3.2.2-18 / MQTT-3.1.2-27", "Topic Alias used although the receiver allows none")             \
+    X(ALIAS_ABOVE_MAXIMUM_CLIENT, "rule.client_topic_alias_above_maximum", SEQUENCE, WARN, NULL,         \
+      "MQTT-3.3.2-9", "Client Topic Alias is above the server's Topic Alias Maximum")                    \
+    X(ALIAS_ABOVE_MAXIMUM_SERVER, "rule.server_topic_alias_above_maximum", SEQUENCE, WARN, NULL,         \
+      "MQTT-3.3.2-11", "Server Topic Alias is above the client's Topic Alias Maximum")                   \
+    X(ALIAS_NOT_ALLOWED_CLIENT, "rule.client_topic_alias_not_allowed", SEQUENCE, WARN, NULL,             \
+      "MQTT-3.2.2-18", "Client uses a Topic Alias although the server's Topic Alias Maximum is 0")       \
+    X(ALIAS_NOT_ALLOWED_SERVER, "rule.server_topic_alias_not_allowed", SEQUENCE, WARN, NULL,             \
+      "MQTT-3.1.2-27", "Server uses a Topic Alias although the client's Topic Alias Maximum is 0")       \
     X(ALIAS_UNKNOWN, "rule.topic_alias_unknown", SEQUENCE, WARN, NULL, "§3.3.4",                         \
       "Topic Alias used with an empty Topic Name before it was set on this connection")                  \
     /* --- timing ---------------------------------------------------------------------------------- */ \

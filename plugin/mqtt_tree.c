@@ -662,6 +662,9 @@ static void report_hindsight(ctx_t *c, proto_tree *tree)
         mqtt_finding_add(pool, &late, half ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE,
                          (mqtt_span_t){0, 1}, wmem_strdup_printf(pool, "no %s", snap->awaited));
     }
+    if (c->view->repeated_failures)
+        mqtt_finding_add(pool, &late, MQTT_R_REPEATED_AUTH_FAILURES, c->pkt->reason_span,
+                         c->view->repeated_failures);
     if (c->view->closed_without_disconnect)
         mqtt_finding_add(pool, &late, MQTT_R_CLOSED_WITHOUT_DISCONNECT, (mqtt_span_t){0, 1},
                          "this is the connection's last MQTT packet");
@@ -863,6 +866,11 @@ static const value_string *prop_id_vals(void)
         vals[i].strptr = mqtt_props[i].name;
     }
     return vals;
+}
+
+int mqtt_tree_password_field(void)
+{
+    return hf_password;
 }
 
 void mqtt_tree_register(int proto)

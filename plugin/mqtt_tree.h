@@ -20,9 +20,13 @@ typedef struct {
     const mqtt_snapshot_t *snap;
     bool visited;                 /* the whole capture has been seen once */
     bool closed_without_disconnect; /* last packet of a connection closed abruptly */
+    const char *repeated_failures;  /* summary of a source's failed logins, on the last one */
 } mqtt_view_t;
 
 void mqtt_tree_register(int proto);
+
+/* The hf id of mqttlens.password (for the credentials tap). */
+int mqtt_tree_password_field(void);
 
 /* Adds the packet's subtree under `tree` and reports its findings.
  * `tvb` starts at the packet's first byte. */

@@ -9,10 +9,22 @@
 #ifndef MQTTLENS_WS_COMPAT_H
 #define MQTTLENS_WS_COMPAT_H
 
+#include <glib.h>
 #include <ws_version.h>
 
 #if WIRESHARK_VERSION_MAJOR != 4 || WIRESHARK_VERSION_MINOR != 0
 #error "ws_compat.h was written for Wireshark 4.0: check its declarations against this version"
+/* The record of the "credentials" tap (ui/tap-credentials.h, not
+ * installed).  tshark -z credentials prints num, proto, username, info. */
+typedef struct tap_credential {
+    guint num;            /* frame with the credential */
+    guint username_num;   /* frame with the user name (0: none) */
+    guint password_hf_id; /* field the GUI jumps to */
+    gchar *username;
+    const gchar *proto;
+    gchar *info;
+} tap_credential_t;
+
 #endif
 
 /* struct tcp_analysis.conversation_completeness bits (epan/dissectors/
@@ -23,5 +35,16 @@
 #define TCP_COMPLETENESS_DATA 0x08
 #define TCP_COMPLETENESS_FIN 0x10
 #define TCP_COMPLETENESS_RST 0x20
+
+/* The record of the "credentials" tap (ui/tap-credentials.h, not
+ * installed).  tshark -z credentials prints num, proto, username, info. */
+typedef struct tap_credential {
+    guint num;            /* frame with the credential */
+    guint username_num;   /* frame with the user name (0: none) */
+    guint password_hf_id; /* field the GUI jumps to */
+    gchar *username;
+    const gchar *proto;
+    gchar *info;
+} tap_credential_t;
 
 #endif
