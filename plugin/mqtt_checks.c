@@ -19,6 +19,19 @@ static void add(check_t *c, enum mqtt_rule rule, mqtt_span_t span, const char *d
     mqtt_finding_add(c->scope, &c->pkt->findings, rule, span, detail);
 }
 
+static void add_ref(check_t *c, enum mqtt_rule rule, mqtt_span_t span, const char *detail, const char *ref)
+{
+    mqtt_finding_add_ref(c->scope, &c->pkt->findings, rule, span, detail, ref);
+}
+
+/* The section that defines a property in a packet, as the reference of a
+ * finding about it. */
+static const char *prop_ref(check_t *c, unsigned context, uint32_t id)
+{
+    char buf[32];
+    return wmem_strdup(c->scope, mqtt_prop_section(context, id, buf, sizeof buf));
+}
+
 static bool is_v5(const check_t *c)
 {
     return c->pkt->version == MQTT_V5;
@@ -140,18 +153,20 @@ static void check_pair(check_t *c, const mqtt_prop_t *p)
     }
 }
 
-static void check_prop_value(check_t *c, const mqtt_prop_t *p)
+static void check_prop_value(check_t *c, const mqtt_prop_t *p, unsigned context)
 {
     switch (p->spec->range) {
     case MQTT_PR_BOOL:
         if (p->num > 1)
-            add(c, MQTT_R_PROP_NOT_BOOLEAN, p->value_span, p->spec->name);
+            add_ref(c, MQTT_R_PROP_NOT_BOOLEAN, p->value_span,
+                    wmem_strdup_printf(c->scope, "%s is %u", p->spec->name, p->num),
+                    prop_ref(c, context, p->id));
         break;
     case MQTT_PR_NONZERO:
         if (p->num == 0 && p->id == MQTT_PROP_TOPIC_ALIAS)
             add(c, MQTT_R_TOPIC_ALIAS_ZERO, p->value_span, NULL);
         else if (p->num == 0)
-            add(c, MQTT_R_PROP_ZERO, p->value_span, p->spec->name);
+            add_ref(c, MQTT_R_PROP_ZERO, p->value_span, p->spec->name, prop_ref(c, context, p->id));
         break;
     case MQTT_PR_ANY:
         break;
@@ -167,16 +182,17 @@ static void check_props(check_t *c, const mqtt_props_t *props, unsigned context)
         const mqtt_prop_t *p = &props->items[i];
         const mqtt_prop_spec_t *spec = p->spec;
         if (!(spec->allowed & MQTT_BIT(context))) {
-            add(c, MQTT_R_PROP_NOT_ALLOWED, p->span,
-                wmem_strdup_printf(c->scope, "%s in %s", spec->name,
-                                   context == MQTT_WILL_CONTEXT ? "Will Properties"
-                                                                : mqtt_type_name(context)));
+            add_ref(c, MQTT_R_PROP_NOT_ALLOWED, p->span,
+                    wmem_strdup_printf(c->scope, "%s in %s", spec->name,
+                                       context == MQTT_WILL_CONTEXT ? "Will Properties"
+                                                                    : mqtt_type_name(context)),
+                    wmem_strdup_printf(c->scope, "§2.2.2.2, %s", prop_ref(c, context, p->id)));
         } else if ((seen[spec->id / 8] >> (spec->id % 8)) & 1) {
             if (!(spec->repeatable & MQTT_BIT(context)))
-                add(c, MQTT_R_PROP_DUPLICATE, p->span, spec->name);
+                add_ref(c, MQTT_R_PROP_DUPLICATE, p->span, spec->name, prop_ref(c, context, p->id));
         }
         seen[spec->id / 8] |= (uint8_t)(1u << (spec->id % 8));
-        check_prop_value(c, p);
+        check_prop_value(c, p, context);
         if (spec->type == MQTT_PT_UTF8)
             check_string(c, &p->str, spec->name);
         else if (spec->type == MQTT_PT_PAIR)
@@ -232,10 +248,12 @@ static void check_fixed_header(check_t *c)
         return;
     /* MQTT 3.1 gave every packet type DUP, QoS and RETAIN bits; 3.1.1 made
      * the nibble packet-specific.  Deviations on a 3.1 connection are only
-     * remarkable, not errors. */
+     * remarkable, not errors; the reference is the 3.1.1 rule they would
+     * break. */
     if (pkt->version == MQTT_V31)
-        add(c, MQTT_R_FLAGS_V31, byte0(),
-            wmem_strdup_printf(c->scope, "0x%x instead of 0x%x", pkt->flags, ts->fixed_flags));
+        add_ref(c, MQTT_R_FLAGS_V31, byte0(),
+                wmem_strdup_printf(c->scope, "0x%x instead of 0x%x", pkt->flags, ts->fixed_flags),
+                wmem_strdup_printf(c->scope, "3.1.1 %s", mqtt_rule_ref(flags_rule(pkt->type), MQTT_V311)));
     else
         add(c, flags_rule(pkt->type), byte0(),
             wmem_strdup_printf(c->scope, "0x%x instead of 0x%x", pkt->flags, ts->fixed_flags));
@@ -245,8 +263,11 @@ static void check_fixed_header(check_t *c)
 
 static void check_packet_id(check_t *c)
 {
+    /* 5.0 states the rule for each sender: client [MQTT-2.2.1-3], server
+     * [MQTT-2.2.1-4]. */
     if (c->pkt->has_packet_id && c->pkt->packet_id == 0)
-        add(c, MQTT_R_PACKET_ID_ZERO, c->pkt->packet_id_span, NULL);
+        add_ref(c, MQTT_R_PACKET_ID_ZERO, c->pkt->packet_id_span, NULL,
+                is_v5(c) && c->dir_known && c->dir == MQTT_S2C ? "MQTT-2.2.1-4" : NULL);
 }
 
 static void check_protocol_name(check_t *c)
@@ -397,7 +418,7 @@ static void check_reason(check_t *c, uint8_t code, mqtt_span_t span)
     if (ok)
         return;
     if (type == MQTT_DISCONNECT && code == 0x8C) {
-        add(c, MQTT_R_REASON_DISCONNECT_8C, span, NULL);
+        add_ref(c, MQTT_R_REASON_DISCONNECT_8C, span, NULL, "Table 2-6 vs Table 3-10 of MQTT-3.14.2-1");
         return;
     }
     const char *name = mqtt_reason_name(code, type);

@@ -29,6 +29,9 @@ typedef struct {
     uint8_t kind;
     uint8_t state;
     uint8_t qos;
+    bool uncounted;         /* not part of the Receive Maximum count */
+    uint8_t answered;       /* bit per acknowledgement-order list: the client answered */
+    bool unknown_alias;     /* its PUBLISH used a Topic Alias never set */
     uint32_t nfilters;
     mqtt_snapshot_t *start; /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
     mqtt_snapshot_t *last;  /* the latest step, awaiting the next one */
@@ -45,6 +48,10 @@ typedef struct {
     bool published;           /* sent a PUBLISH since CONNACK */
     bool has_last;
     nstime_t last_time;       /* of this side's previous packet */
+    uint32_t last_frame;      /* of its latest packet other than DISCONNECT */
+    uint32_t failure_disconnect; /* frame of its DISCONNECT with a failure code */
+    bool disconnected_reported;  /* traffic after that DISCONNECT was reported */
+    bool valid_alias_sent;    /* its latest PUBLISH used a Topic Alias within the limit */
 } side_t;
 
 typedef struct {
@@ -102,7 +109,22 @@ struct mqtt_conn {
     mqtt_snapshot_t *auth_last;  /* the latest step of an authentication exchange */
     wmem_map_t *sub_ids;         /* Subscription Identifiers the client used */
     uint32_t nsub_ids;
+
+    bool connect_malformed;      /* the CONNECT broke the decoding rules */
+    bool connect_level_unknown;  /* the CONNECT's Protocol Level is not 3, 4 or 5 */
+    bool qos_over_maximum_asked; /* a SUBSCRIBE asked for more than Maximum QoS */
+    bool ka_overdue;             /* the client was silent over 1.5 x Keep Alive */
+    bool ka_reported;            /* the current silence was reported */
+
+    /* Acknowledgement order of the client ([MQTT-4.6.0-2..4]): flows in
+     * the order their PUBLISH (or PUBREC) arrived. */
+    wmem_list_t *order[3];
+    uint32_t order_len[3];
+    bool order_cap_reported;
 };
+
+enum { ORDER_PUBACK, ORDER_PUBREC, ORDER_PUBREL };
+#define MQTT_MAX_ORDERED 65536u
 
 mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope)
 {
@@ -114,6 +136,8 @@ mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope)
         conn->announced[d].receive_maximum = 65535;
     }
     conn->sub_ids = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+    for (int i = 0; i < 3; i++)
+        conn->order[i] = wmem_list_new(scope);
     conn->request_problem_info = true;
     conn->session_expiry_zero = true;
     return conn;
@@ -122,6 +146,11 @@ mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope)
 const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn)
 {
     return conn->last;
+}
+
+uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir)
+{
+    return conn->side[dir].last_frame;
 }
 
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn)
@@ -181,6 +210,11 @@ typedef struct {
 static void find(ctx_t *c, enum mqtt_rule rule, mqtt_span_t span, const char *detail)
 {
     mqtt_finding_add(c->conn->scope, &c->snap->findings, rule, span, detail);
+}
+
+static void find_ref(ctx_t *c, enum mqtt_rule rule, mqtt_span_t span, const char *detail, const char *ref)
+{
+    mqtt_finding_add_ref(c->conn->scope, &c->snap->findings, rule, span, detail, ref);
 }
 
 static mqtt_span_t whole(const ctx_t *c)
@@ -257,7 +291,7 @@ static flow_t *flow_get(side_t *side, uint16_t id)
 
 static void flow_close(side_t *side, uint16_t id, flow_t *f)
 {
-    if ((f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2) && f->state != FAILED && side->inflight)
+    if ((f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2) && f->state != FAILED && !f->uncounted && side->inflight)
         side->inflight--;
     wmem_map_remove(side->flows, GUINT_TO_POINTER((guint)id + 1));
 }
@@ -276,6 +310,20 @@ static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
     return f;
 }
 
+/* The statements an acknowledgement for an unknown identifier breaks, by
+ * packet type (sheet sections 6.2 and 6.5). */
+static const char *unknown_ack_ref(const ctx_t *c)
+{
+    bool v5 = is_v5(c);
+    switch (c->pkt->type) {
+    case MQTT_PUBACK: return v5 ? "MQTT-2.2.1-5 / MQTT-4.3.2-4" : "MQTT-2.3.1-6 / MQTT-4.3.2-2";
+    case MQTT_PUBREC: return v5 ? "MQTT-2.2.1-5 / MQTT-4.3.3-8" : "MQTT-2.3.1-6 / MQTT-4.3.3-2";
+    case MQTT_PUBREL: return v5 ? "MQTT-2.2.1-5 / MQTT-4.3.3-4" : "MQTT-2.3.1-6 / MQTT-4.3.3-1";
+    case MQTT_PUBCOMP: return v5 ? "MQTT-2.2.1-5 / MQTT-4.3.3-11" : "MQTT-2.3.1-6 / MQTT-4.3.3-2";
+    default: return NULL;
+    }
+}
+
 static void ack_unknown(ctx_t *c, enum mqtt_rule rule)
 {
     /* With a resumed session the flow may come from the previous
@@ -287,7 +335,47 @@ static void ack_unknown(ctx_t *c, enum mqtt_rule rule)
         find(c, MQTT_R_UNSOLICITED, c->pkt->packet_id_span,
              printf_s(c, "%s id=%u", mqtt_type_name(c->pkt->type), c->pkt->packet_id));
     else
-        find(c, rule, c->pkt->packet_id_span, printf_s(c, "id=%u", c->pkt->packet_id));
+        find_ref(c, rule, c->pkt->packet_id_span, printf_s(c, "id=%u", c->pkt->packet_id), unknown_ack_ref(c));
+}
+
+/* ---- acknowledgement order ------------------------------------------------------- */
+
+static void order_push(ctx_t *c, int which, flow_t *f)
+{
+    mqtt_conn_t *conn = c->conn;
+    if (conn->order_len[which] >= MQTT_MAX_ORDERED) {
+        if (!conn->order_cap_reported)
+            find(c, MQTT_R_STATE_CAP, first_byte(), "acknowledgement order no longer checked");
+        conn->order_cap_reported = true;
+        return;
+    }
+    wmem_list_append(conn->order[which], f);
+    conn->order_len[which]++;
+}
+
+/* The client answers `f`: every flow that arrived before it must have been
+ * answered already. */
+static void order_check(ctx_t *c, int which, flow_t *f, const char *ref)
+{
+    mqtt_conn_t *conn = c->conn;
+    wmem_list_t *list = conn->order[which];
+    wmem_list_frame_t *head;
+    f->answered |= (uint8_t)(1u << which);
+    while ((head = wmem_list_head(list)) != NULL &&
+           (((flow_t *)wmem_list_frame_data(head))->answered & (1u << which))) {
+        wmem_list_remove_frame(list, head);
+        conn->order_len[which]--;
+    }
+    if (head && !conn->order_cap_reported) {
+        flow_t *first = (flow_t *)wmem_list_frame_data(head);
+        for (wmem_list_frame_t *it = head; it; it = wmem_list_frame_next(it)) {
+            if (wmem_list_frame_data(it) == f) {
+                find_ref(c, MQTT_R_ACK_ORDER, c->pkt->packet_id_span,
+                         printf_s(c, "frame %u arrived first and is still unanswered", first->start->frame), ref);
+                break;
+            }
+        }
+    }
 }
 
 /* ---- CONNECT and CONNACK ------------------------------------------------------------ */
@@ -298,6 +386,7 @@ static void on_connect(ctx_t *c)
     const mqtt_pkt_t *pkt = c->pkt;
     if (conn->connect) {
         find(c, MQTT_R_SECOND_CONNECT, first_byte(), printf_s(c, "first in frame %u", conn->connect->frame));
+        expect(c->snap, "CONNACK");
         return;
     }
     conn->connect = c->snap;
@@ -306,6 +395,8 @@ static void on_connect(ctx_t *c)
     conn->client_id = str_dup(conn->scope, &pkt->client_id);
     conn->username = str_dup(conn->scope, &pkt->username);
     conn->client_id_empty = (pkt->client_id.flags & MQTT_STR_PRESENT) && pkt->client_id.data.len == 0;
+    conn->connect_malformed = mqtt_pkt_is_malformed(pkt);
+    conn->connect_level_unknown = (pkt->level & 0x7F) < MQTT_V31 || (pkt->level & 0x7F) > MQTT_V5;
     expect(c->snap, "CONNACK");
 
     const mqtt_props_t *props = &pkt->props;
@@ -416,6 +507,19 @@ static void connack_against_connect(ctx_t *c)
              printf_s(c, "CONNECT used \"%s\"", conn->auth_method));
 }
 
+/* 1 to 23 characters of 0-9a-zA-Z: what every server must accept
+ * ([MQTT-3.1.3-5]). */
+static bool client_id_plain(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 23)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!g_ascii_isalnum(id[i]))
+            return false;
+    return true;
+}
+
 static void on_connack(ctx_t *c)
 {
     mqtt_conn_t *conn = c->conn;
@@ -426,8 +530,10 @@ static void on_connack(ctx_t *c)
     }
     conn->connack = c->snap;
     link_response(c, conn->connect);
-    if (conn->auth_last && conn->auth_last != conn->connect)
-        link_response(c, conn->auth_last);
+    /* The CONNACK also ends an authentication exchange: it answers the
+     * client's last AUTH, though it points back to the CONNECT. */
+    if (conn->auth_last && conn->auth_last != conn->connect && !conn->auth_last->response_in)
+        conn->auth_last->response_in = c->snap->frame;
     conn->auth_last = NULL;
     if (!pkt->has_reason)
         return;
@@ -439,10 +545,16 @@ static void on_connack(ctx_t *c)
     if (!conn->auth_method && mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD) && conn->connect)
         find(c, MQTT_R_AUTH_UNANNOUNCED_SERVER,
              mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD)->span, NULL);
+    if (conn->connect_malformed && conn->connect && (!refused || !is_v5(c)))
+        find(c, MQTT_R_MALFORMED_CONNECT_ACCEPTED, pkt->reason_span, NULL);
+    if (conn->connect_level_unknown && !is_v5(c) && pkt->reason != 1)
+        find(c, MQTT_R_UNSUPPORTED_LEVEL_CODE, pkt->reason_span, printf_s(c, "return code %u", pkt->reason));
     if (refused) {
         conn->refused = true;
         if (is_auth_failure(c))
             find(c, MQTT_R_AUTH_FAILED, pkt->reason_span, who(c));
+        if (pkt->reason == (is_v5(c) ? 0x85 : 0x02) && client_id_plain(conn->client_id))
+            find(c, MQTT_R_CLIENTID_REJECTED, pkt->reason_span, printf_s(c, "\"%s\"", conn->client_id));
         return;
     }
     connack_limits(c);
@@ -458,49 +570,67 @@ static void on_connack(ctx_t *c)
 
 /* Topic Alias: the sender's table, limited by what the receiver announced
  * (CONNECT for server aliases, CONNACK for client aliases). */
-static void resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
+/* A non-empty Topic Name with an alias sets (or replaces) the mapping
+ * (§3.3.4), within a byte budget per direction. */
+static void set_alias(ctx_t *c, const mqtt_prop_t *ap, uint16_t alias)
+{
+    side_t *me = c->me;
+    uint32_t len = c->pkt->topic.data.len;
+    alias_t *old = (alias_t *)wmem_map_lookup(me->aliases, GUINT_TO_POINTER((guint)alias));
+    uint32_t freed = old ? (uint32_t)strlen(old->topic) : 0;
+    if (me->alias_bytes - freed + len > MQTT_MAX_ALIAS_BYTES) {
+        if (!me->alias_cap_reported)
+            find(c, MQTT_R_STATE_CAP, ap->span,
+                 printf_s(c, "topic alias table holds %u bytes of topics; aliases no longer tracked",
+                          MQTT_MAX_ALIAS_BYTES));
+        me->alias_cap_reported = true;
+        return;
+    }
+    alias_t *a = wmem_new(c->conn->scope, alias_t);
+    a->topic = str_dup(c->conn->scope, &c->pkt->topic);
+    a->frame = c->snap->frame;
+    me->alias_bytes = me->alias_bytes - freed + len;
+    wmem_map_insert(me->aliases, GUINT_TO_POINTER((guint)alias), a);
+    c->snap->alias_frame = a->frame;
+}
+
+/* Topic Alias: the sender's table, limited by what the receiver announced
+ * (CONNECT for server aliases, CONNACK for client aliases).  Returns false
+ * when an alias-only PUBLISH uses an alias never set on this connection. */
+static bool resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
 {
     mqtt_conn_t *conn = c->conn;
-    const mqtt_pkt_t *pkt = c->pkt;
     uint16_t alias = (uint16_t)ap->num;
     limits_t *receiver = &conn->announced[c->dir == MQTT_C2S ? MQTT_S2C : MQTT_C2S];
+    bool client = c->dir == MQTT_C2S;
     c->snap->alias = alias;
     if (alias == 0)
-        return; /* a stateless rule already reports it */
-    bool client = c->dir == MQTT_C2S;
+        return true; /* a stateless rule already reports it */
     if (receiver->present && receiver->topic_alias_maximum == 0)
         find(c, client ? MQTT_R_ALIAS_NOT_ALLOWED_CLIENT : MQTT_R_ALIAS_NOT_ALLOWED_SERVER, ap->span,
              printf_s(c, "alias %u", alias));
     else if (receiver->present && alias > receiver->topic_alias_maximum)
         find(c, client ? MQTT_R_ALIAS_ABOVE_MAXIMUM_CLIENT : MQTT_R_ALIAS_ABOVE_MAXIMUM_SERVER, ap->span,
              printf_s(c, "alias %u, maximum %u", alias, receiver->topic_alias_maximum));
-
-    if (pkt->topic.data.len > 0) {
-        /* A non-empty Topic Name sets (or replaces) the mapping (§3.3.4). */
-        side_t *me = c->me;
-        if (me->alias_bytes + pkt->topic.data.len > MQTT_MAX_ALIAS_BYTES) {
-            if (!me->alias_cap_reported)
-                find(c, MQTT_R_STATE_CAP, ap->span, "topic alias table is full; aliases no longer tracked");
-            me->alias_cap_reported = true;
-            return;
-        }
-        alias_t *a = wmem_new(conn->scope, alias_t);
-        a->topic = str_dup(conn->scope, &pkt->topic);
-        a->frame = c->snap->frame;
-        me->alias_bytes += pkt->topic.data.len;
-        wmem_map_insert(me->aliases, GUINT_TO_POINTER((guint)alias), a);
-        c->snap->alias_frame = a->frame;
-        return;
+    else
+        c->me->valid_alias_sent = true;
+    if (c->pkt->topic.data.len > 0) {
+        set_alias(c, ap, alias);
+        return true;
     }
     alias_t *a = (alias_t *)wmem_map_lookup(c->me->aliases, GUINT_TO_POINTER((guint)alias));
     if (a) {
         c->snap->alias_topic = a->topic;
         c->snap->alias_frame = a->frame;
-    } else if (!from_start(c) || c->me->alias_cap_reported) {
-        find(c, MQTT_R_ALIAS_UNRESOLVED, ap->span, printf_s(c, "alias %u", alias));
-    } else {
-        find(c, MQTT_R_ALIAS_UNKNOWN, ap->span, printf_s(c, "alias %u", alias));
+        return true;
     }
+    c->me->valid_alias_sent = false;
+    if (!from_start(c) || c->me->alias_cap_reported) {
+        find(c, MQTT_R_ALIAS_UNRESOLVED, ap->span, printf_s(c, "alias %u", alias));
+        return true;
+    }
+    find(c, MQTT_R_ALIAS_UNKNOWN, ap->span, printf_s(c, "alias %u", alias));
+    return false;
 }
 
 static void publish_against_connack(ctx_t *c)
@@ -537,7 +667,11 @@ static void publish_resent(ctx_t *c, flow_t *f)
     snap->retransmission_of = f->start->frame;
     find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
     if (f->state == FAILED) {
+        /* Wrong ([MQTT-4.4.0-2]), but the receiver may answer it again. */
         find(c, MQTT_R_RETRANSMIT_AFTER_ERROR, first_byte(), NULL);
+        f->state = AWAIT_ACK;
+        f->uncounted = true;
+        f->last = snap;
     } else if (f->state == AWAIT_PUBCOMP) {
         find(c, MQTT_R_PUBLISH_AFTER_PUBREL, first_byte(), NULL);
     } else if (is_v5(c) && !(c->conn->session_present && !c->me->published)) {
@@ -562,8 +696,10 @@ static void on_publish(ctx_t *c)
 {
     const mqtt_pkt_t *pkt = c->pkt;
     const mqtt_prop_t *ap = mqtt_props_find(&pkt->props, MQTT_PROP_TOPIC_ALIAS);
+    bool alias_known = true;
+    c->me->valid_alias_sent = false;
     if (ap && is_v5(c))
-        resolve_alias(c, ap);
+        alias_known = resolve_alias(c, ap);
     publish_against_connack(c);
     publish_subscription_ids(c);
     unsigned qos = qos_of(pkt);
@@ -577,16 +713,37 @@ static void on_publish(ctx_t *c)
         return;
     }
     if (f && f->state != FAILED)
-        find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
-             printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame));
+        find_ref(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
+                 printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame),
+                 qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1");
     if (f)
         flow_close(c->me, pkt->packet_id, f);
-    if ((pkt->flags & 0x08) && !(c->conn->session_present && !c->me->published))
-        find(c, MQTT_R_RETRANSMISSION, first_byte(), "original not in the capture");
-    flow_open(c, qos == 1 ? FLOW_PUB1 : FLOW_PUB2);
+    if ((pkt->flags & 0x08) && !(c->conn->session_present && !c->me->published)) {
+        /* On a fresh, fully captured session a first transmission has DUP
+         * 0 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]). */
+        if (from_start(c) && c->conn->connect && !c->conn->session_present)
+            find_ref(c, MQTT_R_FIRST_DUP, first_byte(), NULL,
+                     is_v5(c) ? (qos == 1 ? "MQTT-4.3.2-2" : "MQTT-4.3.3-2") : (qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1"));
+        else
+            find(c, MQTT_R_RETRANSMISSION, first_byte(), "original not in the capture");
+    }
+    f = flow_open(c, qos == 1 ? FLOW_PUB1 : FLOW_PUB2);
+    f->unknown_alias = !alias_known;
+    if (c->dir == MQTT_S2C)
+        order_push(c, qos == 1 ? ORDER_PUBACK : ORDER_PUBREC, f);
     expect(c->snap, qos == 1 ? "PUBACK" : "PUBREC");
     c->me->published = true;
     receive_maximum(c);
+}
+
+/* The receiver acknowledged normally a PUBLISH whose alias it cannot have
+ * known ([MQTT-3.3.2-7]). */
+static void check_unknown_alias_acked(ctx_t *c, const flow_t *f)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    bool failed = is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason);
+    if (f->unknown_alias && !failed)
+        find(c, MQTT_R_UNKNOWN_ALIAS_ACCEPTED, pkt->packet_id_span, printf_s(c, "PUBLISH in frame %u", f->start->frame));
 }
 
 static void on_puback(ctx_t *c)
@@ -600,6 +757,17 @@ static void on_puback(ctx_t *c)
         return;
     }
     link_response(c, f->last);
+    check_unknown_alias_acked(c, f);
+    if (c->dir == MQTT_C2S)
+        order_check(c, ORDER_PUBACK, f, "MQTT-4.6.0-2");
+    if (is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason)) {
+        /* Acknowledged, but a resend would now be wrong ([MQTT-4.4.0-2]):
+         * keep the identifier in view until it is used again. */
+        if (!f->uncounted && c->peer->inflight)
+            c->peer->inflight--;
+        f->state = FAILED;
+        return;
+    }
     flow_close(c->peer, pkt->packet_id, f);
 }
 
@@ -620,14 +788,20 @@ static void on_pubrec(ctx_t *c)
         return;
     }
     link_response(c, f->last);
+    check_unknown_alias_acked(c, f);
     f->last = c->snap;
+    if (c->dir == MQTT_C2S)
+        order_check(c, ORDER_PUBREC, f, "MQTT-4.6.0-3");
     if (is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason)) {
         /* The flow ends here; no PUBREL follows (§4.3.3). */
-        c->peer->inflight--;
+        if (!f->uncounted && c->peer->inflight)
+            c->peer->inflight--;
         f->state = FAILED;
         return;
     }
     f->state = AWAIT_PUBREL;
+    if (c->dir == MQTT_S2C)
+        order_push(c, ORDER_PUBREL, f);
     expect(c->snap, "PUBREL");
 }
 
@@ -638,8 +812,12 @@ static void on_pubrel(ctx_t *c)
     if (!pkt->has_packet_id)
         return;
     if (f && f->kind == FLOW_PUB2 && f->state == FAILED) {
+        /* The receiver answers it with PUBCOMP 0x92: keep the flow for it. */
         find(c, MQTT_R_PUBREL_AFTER_ERROR, pkt->packet_id_span, NULL);
-        flow_close(c->me, pkt->packet_id, f);
+        link_response(c, f->last);
+        f->last = c->snap;
+        f->state = AWAIT_PUBCOMP;
+        expect(c->snap, "PUBCOMP");
         return;
     }
     if (f && f->kind == FLOW_PUB2 && f->state == AWAIT_PUBCOMP) {
@@ -648,19 +826,23 @@ static void on_pubrel(ctx_t *c)
         return;
     }
     if (!f || f->kind != FLOW_PUB2 || f->state != AWAIT_PUBREL) {
+        /* Resent after reconnecting, or simply wrong: either way the
+         * PUBCOMP (0x92 "not found" when wrong) will answer this PUBREL. */
         ack_unknown(c, MQTT_R_ACK_UNKNOWN_ID);
-        if (c->conn->session_present) {
-            /* A PUBREL resent after reconnecting opens the flow's last
-             * step here. */
-            f = flow_open(c, FLOW_PUB2);
-            f->state = AWAIT_PUBCOMP;
-            expect(c->snap, "PUBCOMP");
-        }
+        if (f)
+            flow_close(c->me, pkt->packet_id, f);
+        f = flow_open(c, FLOW_PUB2);
+        c->me->inflight--; /* not a PUBLISH of this connection */
+        f->uncounted = true;
+        f->state = AWAIT_PUBCOMP;
+        expect(c->snap, "PUBCOMP");
         return;
     }
     link_response(c, f->last);
     f->last = c->snap;
     f->state = AWAIT_PUBCOMP;
+    if (c->dir == MQTT_C2S)
+        order_check(c, ORDER_PUBREL, f, "MQTT-4.6.0-4");
     expect(c->snap, "PUBCOMP");
 }
 
@@ -706,15 +888,20 @@ static void subscribe_against_connack(ctx_t *c)
     if (!is_v5(c) || pkt->type != MQTT_SUBSCRIBE)
         return;
     if (sid && conn->sub_id_unavailable)
-        find(c, MQTT_R_CAPABILITY_UNAVAILABLE, sid->span, "Subscription Identifier Available is 0");
+        find_ref(c, MQTT_R_CAPABILITY_UNAVAILABLE, sid->span, "Subscription Identifier Available is 0",
+                 "§3.2.2.3.12");
     for (uint32_t i = 0; i < pkt->filter_count; i++) {
         const mqtt_str_t *s = &pkt->filters[i].filter;
         if (!(s->flags & MQTT_STR_PRESENT))
             continue;
         if (conn->shared_unavailable && filter_is_shared(s))
-            find(c, MQTT_R_CAPABILITY_UNAVAILABLE, s->data, "Shared Subscription Available is 0");
+            find_ref(c, MQTT_R_CAPABILITY_UNAVAILABLE, s->data, "Shared Subscription Available is 0",
+                     "§3.2.2.3.13");
         else if (conn->wildcard_unavailable && filter_has_wildcard(s))
-            find(c, MQTT_R_CAPABILITY_UNAVAILABLE, s->data, "Wildcard Subscription Available is 0");
+            find_ref(c, MQTT_R_CAPABILITY_UNAVAILABLE, s->data, "Wildcard Subscription Available is 0",
+                     "§3.2.2.3.11");
+        if (conn->has_max_qos && pkt->filters[i].has_options && (pkt->filters[i].options & 3) > conn->max_qos)
+            conn->qos_over_maximum_asked = true;
     }
 }
 
@@ -725,6 +912,14 @@ static void on_subscribe(ctx_t *c)
     if (!pkt->has_packet_id)
         return;
     flow_t *f = flow_get(c->me, pkt->packet_id);
+    /* MQTT 3.1 retransmitted SUBSCRIBE and UNSUBSCRIBE with DUP set. */
+    if (f && c->snap->version == MQTT_V31 && (pkt->flags & 0x08) && f->state == AWAIT_ACK &&
+        f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
+        c->snap->retransmission_of = f->start->frame;
+        find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
+        expect(c->snap, pkt->type == MQTT_SUBSCRIBE ? "SUBACK" : "UNSUBACK");
+        return;
+    }
     if (f && f->state != FAILED)
         find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
              printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame));
@@ -796,13 +991,15 @@ static void on_auth(ctx_t *c)
         find(c, c->dir == MQTT_C2S ? MQTT_R_AUTH_UNANNOUNCED_CLIENT : MQTT_R_AUTH_UNANNOUNCED_SERVER, first_byte(),
              NULL);
     } else if (conn->auth_method && m && !same_method(conn, m)) {
-        find(c, MQTT_R_AUTH_METHOD_CHANGED, m->span, printf_s(c, "CONNECT used \"%s\"", conn->auth_method));
+        /* Re-authentication has its own statement ([MQTT-4.12.1-1]). */
+        find_ref(c, MQTT_R_AUTH_METHOD_CHANGED, m->span, printf_s(c, "CONNECT used \"%s\"", conn->auth_method),
+                 conn->connack ? "MQTT-4.12.1-1" : NULL);
     }
     if (conn->connect && !conn->connack && code != 0x18)
         find(c, c->dir == MQTT_C2S ? MQTT_R_AUTH_CODE_CLIENT : MQTT_R_AUTH_CODE_SERVER, pkt->has_reason ? pkt->reason_span : first_byte(),
              printf_s(c, "0x%02x", code));
     /* Re-authentication starts a new exchange. */
-    if (code == 0x19)
+    if (code == 0x19 && conn->connack)
         conn->auth_last = NULL;
     /* The CONNECT's own response is the CONNACK: the first AUTH only
      * points back to it. */
@@ -818,10 +1015,37 @@ static void on_auth(ctx_t *c)
     }
 }
 
+/* What a 5.0 DISCONNECT's Reason Code says about the packets before it. */
+static void disconnect_reason(ctx_t *c)
+{
+    mqtt_conn_t *conn = c->conn;
+    uint8_t code = c->pkt->has_reason ? c->pkt->reason : 0;
+    if (mqtt_reason_is_failure(code) && !c->me->failure_disconnect)
+        c->me->failure_disconnect = c->snap->frame;
+    if (code == 0x94 && c->peer->valid_alias_sent)
+        find(c, c->dir == MQTT_S2C ? MQTT_R_VALID_ALIAS_REJECTED_SERVER : MQTT_R_VALID_ALIAS_REJECTED_CLIENT,
+             c->pkt->reason_span, NULL);
+    if (c->dir != MQTT_S2C)
+        return;
+    if ((code == 0x9B || code == 0x82) && conn->qos_over_maximum_asked)
+        find(c, MQTT_R_SUBSCRIBE_QOS_REFUSED, c->pkt->reason_span, printf_s(c, "Maximum QoS %u", conn->max_qos));
+    unsigned ka = conn->has_server_keepalive ? conn->server_keepalive : conn->keepalive;
+    side_t *client = &conn->side[MQTT_C2S];
+    if (code == 0x8D && ka && client->has_last) {
+        nstime_t gap;
+        nstime_delta(&gap, &c->snap->time, &client->last_time);
+        if (nstime_to_sec(&gap) < 1.5 * ka)
+            find(c, MQTT_R_EARLY_KEEPALIVE_TIMEOUT, c->pkt->reason_span,
+                 printf_s(c, "%.3f s of silence, 1.5 x Keep Alive is %.1f s", nstime_to_sec(&gap), 1.5 * ka));
+    }
+}
+
 static void on_disconnect(ctx_t *c)
 {
     mqtt_conn_t *conn = c->conn;
     const mqtt_pkt_t *pkt = c->pkt;
+    if (is_v5(c))
+        disconnect_reason(c);
     if (is_v5(c) && c->dir == MQTT_S2C && conn->connect && (!conn->connack || conn->refused))
         find(c, MQTT_R_SERVER_DISCONNECT_EARLY, first_byte(), NULL);
     const mqtt_prop_t *sei = mqtt_props_find(&pkt->props, MQTT_PROP_SESSION_EXPIRY_INTERVAL);
@@ -838,6 +1062,13 @@ static void check_order(ctx_t *c)
     unsigned type = c->pkt->type;
     if (c->me->disconnected)
         find(c, MQTT_R_AFTER_DISCONNECT, first_byte(), NULL);
+    else if (c->peer->failure_disconnect && !c->peer->disconnected_reported) {
+        /* The peer ended the connection with a failure code, yet it goes
+         * on ([MQTT-4.13.2-1]; during re-authentication [MQTT-4.12.1-2]). */
+        c->peer->disconnected_reported = true;
+        find(c, MQTT_R_FAILURE_NOT_CLOSED, first_byte(),
+             printf_s(c, "DISCONNECT in frame %u", c->peer->failure_disconnect));
+    }
     if (c->dir == MQTT_C2S) {
         if (!conn->connect && from_start(c) && type != MQTT_CONNECT && !c->me->has_last)
             find(c, MQTT_R_FIRST_NOT_CONNECT, first_byte(), mqtt_type_name(type));
@@ -881,37 +1112,61 @@ static void check_problem_info(ctx_t *c)
 }
 
 /* The client's packets must not be further apart than Keep Alive; the
- * server must close after 1.5 x Keep Alive.  A second or a tenth of the
- * interval is allowed for timing on the path. */
+ * server must close after 1.5 x Keep Alive of silence.  Checked on every
+ * packet, so that the first packet after a deadline reports it: the
+ * client's late packet, or the server's answer to it.  A tenth of Keep
+ * Alive is allowed for timing on the path. */
 static void check_keepalive(ctx_t *c)
 {
     mqtt_conn_t *conn = c->conn;
     side_t *client = &conn->side[MQTT_C2S];
-    if (c->dir != MQTT_C2S)
-        return;
-    if (client->has_last) {
+    unsigned ka = conn->has_server_keepalive ? conn->server_keepalive : conn->keepalive;
+    nstime_t gap;
+    bool have_gap = client->has_last && conn->connect && ka;
+    if (have_gap)
+        nstime_delta(&gap, &c->snap->time, &client->last_time);
+    if (c->dir == MQTT_C2S && client->has_last) {
         c->snap->has_idle = true;
         nstime_delta(&c->snap->client_idle, &c->snap->time, &client->last_time);
     }
-    client->has_last = true;
-    client->last_time = c->snap->time;
-    unsigned ka = conn->has_server_keepalive ? conn->server_keepalive : conn->keepalive;
-    if (!c->snap->has_idle || ka == 0 || !conn->connect || c->pkt->type == MQTT_CONNECT)
-        return;
-    double idle = nstime_to_sec(&c->snap->client_idle);
-    double tolerance = ka / 10.0 > 1.0 ? ka / 10.0 : 1.0;
-    if (idle > ka + tolerance)
-        find(c, MQTT_R_KEEPALIVE_EXCEEDED, first_byte(),
-             printf_s(c, "%.3f s since the client's previous packet, Keep Alive %u s", idle, ka));
-    if (idle > 1.5 * ka + tolerance)
-        find(c, MQTT_R_KEEPALIVE_NOT_ENFORCED, first_byte(),
-             printf_s(c, "%.3f s > 1.5 x %u s", idle, ka));
+    if (have_gap && c->pkt->type != MQTT_CONNECT) {
+        double idle = nstime_to_sec(&gap);
+        if (idle > ka * 1.1 && !conn->ka_reported) {
+            conn->ka_reported = true;
+            find_ref(c, MQTT_R_KEEPALIVE_EXCEEDED, first_byte(),
+                     printf_s(c, "%.3f s since the client's last packet, Keep Alive %u s", idle, ka),
+                     conn->has_server_keepalive ? "MQTT-3.1.2-21 / MQTT-3.2.2-21" : NULL);
+        }
+        if (idle > 1.5 * ka)
+            conn->ka_overdue = true;
+    }
+    if (c->dir == MQTT_S2C && conn->ka_overdue) {
+        conn->ka_overdue = false;
+        if (c->pkt->type != MQTT_DISCONNECT)
+            find(c, MQTT_R_KEEPALIVE_NOT_ENFORCED, first_byte(), printf_s(c, "Keep Alive %u s", ka));
+    }
+    if (c->dir == MQTT_C2S) {
+        client->has_last = true;
+        client->last_time = c->snap->time;
+        conn->ka_reported = false;
+    }
 }
 
 /* ---- entry point -------------------------------------------------------------------- */
 
+/* Whether the sender may send this packet type at all; a packet in the
+ * wrong direction is reported by the stateless checks and changes no
+ * state. */
+static bool sender_allowed(const ctx_t *c)
+{
+    const mqtt_type_spec_t *ts = mqtt_type_spec(c->pkt->type);
+    return ((is_v5(c) ? ts->dir_v5 : ts->dir_v3) & MQTT_DIR_BIT(c->dir)) != 0;
+}
+
 static void dispatch(ctx_t *c)
 {
+    if (!sender_allowed(c))
+        return;
     switch (c->pkt->type) {
     case MQTT_CONNECT: on_connect(c); break;
     case MQTT_CONNACK: on_connack(c); break;
@@ -957,6 +1212,8 @@ void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event
         check_problem_info(&c);
         check_keepalive(&c);
         dispatch(&c);
+        if (pkt->type != MQTT_DISCONNECT)
+            c.me->last_frame = ev->frame;
     }
     snap->client_id = conn->client_id;
     snap->username = conn->username;

@@ -99,6 +99,8 @@ void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event
  * DISCONNECT or the server refused the connection (final after the first
  * pass). */
 const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn);
+/* The frame of the latest packet other than DISCONNECT sent by `dir`. */
+uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir);
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
 
 #endif

@@ -263,8 +263,10 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
         st->unframed_from[ep] = pinfo->num;
 
     mqtt_tree_prefs_t prefs = {pref_mask_passwords};
-    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL};
+    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false};
     view.repeated_failures = repeated_failures(pinfo, snap);
+    view.responder_continued = PINFO_FD_VISITED(pinfo) && snap->dir_known &&
+                               mqtt_conn_last_frame(st->conn, (enum mqtt_dir)!snap->dir) > snap->frame;
     view.closed_without_disconnect = PINFO_FD_VISITED(pinfo) && mqtt_conn_last(st->conn) == snap &&
                                      !mqtt_conn_ended_properly(st->conn) &&
                                      (tcp_completeness(pinfo) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;

@@ -54,7 +54,7 @@ void mqtt_expert_report(packet_info *pinfo, proto_tree *tree, proto_item *item, 
                         int base, const mqtt_finding_t *f, unsigned version)
 {
     const mqtt_rule_spec_t *r = &mqtt_rule_specs[f->rule];
-    const char *ref = mqtt_rule_ref((enum mqtt_rule)f->rule, version);
+    const char *ref = f->ref ? f->ref : mqtt_rule_ref((enum mqtt_rule)f->rule, version);
     char *msg = wmem_strdup_printf(pinfo->pool, "%s%s%s%s%s%s", r->summary, f->detail ? ": " : "",
                                    f->detail ? f->detail : "", ref ? " [" : "", ref ? ref : "",
                                    ref ? "]" : "");

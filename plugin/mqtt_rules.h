@@ -88,17 +88,15 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "Unknown property identifier; the rest of this property block is not decoded")                     \
     X(PROP_NOT_ALLOWED, "rule.property_not_allowed", MALFORMED, ERROR, NULL, "§2.2.2.2",                 \
       "Property is not allowed in this packet")                                                          \
-    X(PROP_DUPLICATE, "rule.property_duplicate", PROTOCOL, WARN, NULL, "§3 property subsections",        \
+    X(PROP_DUPLICATE, "rule.property_duplicate", PROTOCOL, WARN, NULL, "the property's subsection of chapter 3",        \
       "Property appears more than once")                                                                 \
-    X(PROP_VALUE, "rule.property_value", PROTOCOL, WARN, NULL, "§3 property subsections",                \
-      "Property value is not allowed")                                                                   \
     X(PROP_TRUNCATED, "malformed.property_truncated", MALFORMED, ERROR, NULL, "§2.2.2.2",                \
       "Property value runs past the end of the property block")                                          \
     X(USER_PROPERTY_UTF8, "rule.user_property_utf8", MALFORMED, ERROR, NULL, "MQTT-1.5.7-1",             \
       "User Property name or value is not a valid UTF-8 string")                                        \
-    X(PROP_NOT_BOOLEAN, "rule.property_not_boolean", PROTOCOL, WARN, NULL, "§3 property subsections",    \
+    X(PROP_NOT_BOOLEAN, "rule.property_not_boolean", PROTOCOL, WARN, NULL, "the property's subsection of chapter 3",    \
       "Property value must be 0 or 1")                                                                   \
-    X(PROP_ZERO, "rule.property_zero", PROTOCOL, WARN, NULL, "§3 property subsections",                  \
+    X(PROP_ZERO, "rule.property_zero", PROTOCOL, WARN, NULL, "the property's subsection of chapter 3",                  \
       "Property value 0 is a Protocol Error")                                                            \
     X(TOPIC_ALIAS_ZERO, "rule.topic_alias_zero", PROTOCOL, WARN, NULL, "MQTT-3.3.2-8",                   \
       "Topic Alias is 0")                                                                                \
@@ -130,6 +128,20 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "MQTT-3.1.3-7", NULL, "Zero-length Client Identifier with CleanSession 0")                         \
     X(V31_CLIENTID_LENGTH, "rule.connect_clientid_length_v31", PROTOCOL, NOTE, "3.1 §3.1", NULL,        \
       "MQTT 3.1 Client Identifier must be 1 to 23 characters")                                           \
+    X(CONNECT_CLIENTID_MISSING, "rule.connect_clientid_missing", MALFORMED, ERROR, "MQTT-3.1.3-3",      \
+      "MQTT-3.1.3-3", "CONNECT payload has no Client Identifier")                                        \
+    X(CONNECT_WILL_MISSING, "rule.connect_will_missing", MALFORMED, ERROR, "MQTT-3.1.2-9", "MQTT-3.1.2-9", \
+      "Will Flag is set but the will fields are missing")                                                \
+    X(CONNECT_USERNAME_MISSING, "rule.connect_username_missing", MALFORMED, ERROR, "MQTT-3.1.2-19",      \
+      "MQTT-3.1.2-17", "User Name Flag is set but the User Name is missing")                             \
+    X(CONNECT_PASSWORD_MISSING, "rule.connect_password_missing", MALFORMED, ERROR, "MQTT-3.1.2-21",      \
+      "MQTT-3.1.2-19", "Password Flag is set but the Password is missing")                               \
+    X(CONNECT_USERNAME_UNFLAGGED, "rule.connect_username_unflagged", MALFORMED, ERROR, "MQTT-3.1.2-18",  \
+      "MQTT-3.1.2-16", "Bytes after the Client Identifier although the User Name Flag is 0")             \
+    X(CONNECT_PASSWORD_UNFLAGGED, "rule.connect_password_unflagged", MALFORMED, ERROR, "MQTT-3.1.2-20",  \
+      "MQTT-3.1.2-18", "Bytes after the User Name although the Password Flag is 0")                      \
+    X(CONNECT_SURPLUS, "rule.connect_payload_surplus", MALFORMED, ERROR, "MQTT-3.1.3-1", "MQTT-3.1.3-1", \
+      "Bytes after the last field of the CONNECT payload")                                               \
     X(WILL_TOPIC_WILDCARD, "rule.will_topic_wildcard", PROTOCOL, WARN, "MQTT-4.7.1-1", "MQTT-4.7.0-1",  \
       "Will Topic contains a wildcard character")                                                        \
     X(WILL_PAYLOAD_NOT_UTF8, "rule.will_payload_format_not_utf8", PROTOCOL, WARN, NULL, "§3.1.3.2.3",   \
@@ -242,6 +254,24 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "MQTT-3.2.2-13", "Connection accepted with Will Retain although Retain Available is 0")            \
     X(SESSION_EXPIRY_RAISED, "rule.disconnect_session_expiry_raised", SEQUENCE, WARN, NULL,              \
       "§3.14.2.2.2", "DISCONNECT sets a Session Expiry Interval although CONNECT had none")              \
+    X(CLIENTID_REJECTED, "rule.connack_valid_clientid_rejected", SEQUENCE, WARN, "MQTT-3.1.3-5",         \
+      "MQTT-3.1.3-5", "Server rejects a Client Identifier of 1 to 23 characters [0-9a-zA-Z]")           \
+    X(MALFORMED_CONNECT_ACCEPTED, "rule.connack_malformed_connect_accepted", SEQUENCE, WARN, "MQTT-3.1.4-1", \
+      "MQTT-3.1.4-1", "Server answers a malformed CONNECT instead of closing")                           \
+    X(UNSUPPORTED_LEVEL_CODE, "rule.connack_unsupported_level_code", SEQUENCE, WARN, "MQTT-3.1.2-2",     \
+      NULL, "Unsupported Protocol Level must be refused with return code 0x01")                          \
+    X(FAILURE_NOT_CLOSED, "rule.connection_used_after_failure", SEQUENCE, WARN, NULL, "MQTT-4.13.2-1",   \
+      "Connection still used after a DISCONNECT with a failure Reason Code")                            \
+    X(SUBSCRIBE_QOS_REFUSED, "rule.subscribe_refused_for_qos", SEQUENCE, WARN, NULL, "MQTT-3.2.2-10",    \
+      "Server disconnects because a SUBSCRIBE asks for more than its Maximum QoS")                        \
+    X(VALID_ALIAS_REJECTED_SERVER, "rule.server_rejects_valid_topic_alias", SEQUENCE, WARN, NULL,        \
+      "MQTT-3.3.2-12", "Server disconnects with 0x94 although the Topic Alias was within its maximum")    \
+    X(VALID_ALIAS_REJECTED_CLIENT, "rule.client_rejects_valid_topic_alias", SEQUENCE, WARN, NULL,        \
+      "MQTT-3.3.2-10", "Client disconnects with 0x94 although the Topic Alias was within its maximum")    \
+    X(UNKNOWN_ALIAS_ACCEPTED, "rule.unknown_topic_alias_accepted", SEQUENCE, WARN, NULL, "MQTT-3.3.2-7", \
+      "Receiver acknowledges a PUBLISH whose Topic Alias was never set on this connection")             \
+    X(EARLY_KEEPALIVE_TIMEOUT, "rule.keepalive_timeout_too_early", SEQUENCE, WARN, NULL, "MQTT-3.2.2-22", \
+      "Server declares a Keep Alive timeout before 1.5 x Keep Alive of silence")                        \
     /* --- packet identifiers and flows --------------------------------------------------------- */    \
     X(ID_IN_USE, "rule.packet_id_in_use", SEQUENCE, WARN, "MQTT-2.3.1-2", "MQTT-2.2.1-3",                \
       "New packet reuses a Packet Identifier that is still in use")                                      \
@@ -257,6 +287,12 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "MQTT-4.4.0-1", "PUBLISH retransmitted on the same connection")                                    \
     X(PUBLISH_AFTER_PUBREL, "rule.publish_after_pubrel", SEQUENCE, WARN, "MQTT-4.3.3-1", "MQTT-4.3.3-6", \
       "PUBLISH re-sent after its PUBREL")                                                                \
+    X(FIRST_DUP, "rule.first_transmission_dup", SEQUENCE, WARN, NULL, "MQTT-4.3.2-2",                    \
+      "First transmission of a PUBLISH has DUP set")                                                     \
+    X(RESPONSE_MISSING, "rule.response_missing", SEQUENCE, WARN, NULL, NULL,                             \
+      "No response although the peer went on sending")                                                   \
+    X(ACK_ORDER, "rule.client_ack_order", SEQUENCE, WARN, "MQTT-4.6.0-2", "MQTT-4.6.0-2",                \
+      "Client acknowledges server packets out of the order they arrived")                               \
     X(RETRANSMIT_AFTER_ERROR, "rule.retransmission_after_error_ack", SEQUENCE, WARN, NULL,               \
       "MQTT-4.4.0-2", "PUBLISH re-sent after an acknowledgement with a failure Reason Code")             \
     X(PUBREL_AFTER_ERROR, "rule.pubrel_after_failed_pubrec", SEQUENCE, WARN, NULL, "MQTT-4.3.3-4",       \
@@ -348,5 +384,9 @@ extern const mqtt_rule_spec_t mqtt_rule_specs[MQTT_RULE_COUNT];
 /* The reference to cite for `rule` on a connection of protocol level
  * `version` (0 when unknown): "MQTT-3.3.2-2", "§2.2.2.2", or NULL. */
 const char *mqtt_rule_ref(enum mqtt_rule rule, unsigned version);
+
+/* The statement that obliges the peer to answer a packet of `type` sent by
+ * `sender`, or NULL when leaving it unanswered breaks no rule by itself. */
+const char *mqtt_missing_response_ref(unsigned type, unsigned version, enum mqtt_dir sender);
 
 #endif

@@ -5,6 +5,7 @@
 #include "mqtt_spec.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define C MQTT_FROM_CLIENT
 #define S MQTT_FROM_SERVER
@@ -91,6 +92,44 @@ const mqtt_prop_spec_t *mqtt_prop_spec(uint32_t id)
         if (mqtt_props[i].id == id)
             return &mqtt_props[i];
     return NULL;
+}
+
+/* Where each packet's properties are defined (5.0 chapter 3): the section
+ * of the property list, whose subsections .2, .3, ... define the
+ * properties in this order (.1 is the Property Length). */
+static const struct {
+    const char *section;
+    uint8_t order[17];
+} prop_sections[16] = {
+    [MQTT_WILL_CONTEXT] = {"§3.1.3.2", {0x18, 0x01, 0x02, 0x03, 0x08, 0x09, 0x26}},
+    [MQTT_CONNECT] = {"§3.1.2.11", {0x11, 0x21, 0x27, 0x22, 0x19, 0x17, 0x26, 0x15, 0x16}},
+    [MQTT_CONNACK] = {"§3.2.2.3", {0x11, 0x21, 0x24, 0x25, 0x27, 0x12, 0x22, 0x1F, 0x26, 0x28, 0x29, 0x2A,
+                                   0x13, 0x1A, 0x1C, 0x15, 0x16}},
+    [MQTT_PUBLISH] = {"§3.3.2.3", {0x01, 0x02, 0x23, 0x08, 0x09, 0x26, 0x0B, 0x03}},
+    [MQTT_PUBACK] = {"§3.4.2.2", {0x1F, 0x26}},
+    [MQTT_PUBREC] = {"§3.5.2.2", {0x1F, 0x26}},
+    [MQTT_PUBREL] = {"§3.6.2.2", {0x1F, 0x26}},
+    [MQTT_PUBCOMP] = {"§3.7.2.2", {0x1F, 0x26}},
+    [MQTT_SUBSCRIBE] = {"§3.8.2.1", {0x0B, 0x26}},
+    [MQTT_SUBACK] = {"§3.9.2.1", {0x1F, 0x26}},
+    [MQTT_UNSUBSCRIBE] = {"§3.10.2.1", {0x26}},
+    [MQTT_UNSUBACK] = {"§3.11.2.1", {0x1F, 0x26}},
+    [MQTT_DISCONNECT] = {"§3.14.2.2", {0x11, 0x1F, 0x26, 0x1C}},
+    [MQTT_AUTH] = {"§3.15.2.2", {0x15, 0x16, 0x1F, 0x26}},
+};
+
+const char *mqtt_prop_section(unsigned context, uint32_t id, char *buf, unsigned size)
+{
+    if (context >= 16 || !prop_sections[context].section || size == 0)
+        return "";
+    for (unsigned i = 0; i < sizeof prop_sections[context].order && prop_sections[context].order[i]; i++) {
+        if (prop_sections[context].order[i] == id) {
+            snprintf(buf, size, "%s.%u", prop_sections[context].section, i + 2);
+            return buf;
+        }
+    }
+    snprintf(buf, size, "%s", prop_sections[context].section);
+    return buf;
 }
 
 /* 5.0 reason codes.  Sources: Table 2-6 and Tables 3-1 (CONNACK), 3-4

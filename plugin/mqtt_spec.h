@@ -135,6 +135,12 @@ extern const unsigned mqtt_props_count;
 /* NULL for an identifier that the specification does not define. */
 const mqtt_prop_spec_t *mqtt_prop_spec(uint32_t id);
 
+/* The 5.0 section that defines property `id` in `context` (a packet type
+ * or MQTT_WILL_CONTEXT), e.g. "§3.2.2.3.3" for Receive Maximum in CONNACK;
+ * the packet's property section when the property does not belong there;
+ * "" for a context without properties. */
+const char *mqtt_prop_section(unsigned context, uint32_t id, char *buf, unsigned size);
+
 /* Reason codes (5.0 §2.4 Table 2-6 and the per-packet tables of chapter 3).
  * One row per (code, meaning); 0x00 has three names. */
 typedef struct {

@@ -658,9 +658,17 @@ static void report_hindsight(ctx_t *c, proto_tree *tree)
     if (!c->view->visited)
         return;
     if (snap->expects_response && !snap->response_in) {
+        /* Unanswered while the peer went on talking breaks the rule that
+         * obliges it to answer; at the end of a capture it is only a
+         * remark. */
+        const char *ref = mqtt_missing_response_ref(snap->type, snap->version, (enum mqtt_dir)snap->dir);
         bool half = snap->type == MQTT_PUBREC || snap->type == MQTT_PUBREL;
-        mqtt_finding_add(pool, &late, half ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE,
-                         (mqtt_span_t){0, 1}, wmem_strdup_printf(pool, "no %s", snap->awaited));
+        const char *what = wmem_strdup_printf(pool, "no %s", snap->awaited);
+        if (ref && c->view->responder_continued)
+            mqtt_finding_add_ref(pool, &late, MQTT_R_RESPONSE_MISSING, (mqtt_span_t){0, 1}, what, ref);
+        else
+            mqtt_finding_add(pool, &late, half ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE, (mqtt_span_t){0, 1},
+                             what);
     }
     if (c->view->repeated_failures)
         mqtt_finding_add(pool, &late, MQTT_R_REPEATED_AUTH_FAILURES, c->pkt->reason_span,

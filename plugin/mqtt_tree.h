@@ -21,6 +21,7 @@ typedef struct {
     bool visited;                 /* the whole capture has been seen once */
     bool closed_without_disconnect; /* last packet of a connection closed abruptly */
     const char *repeated_failures;  /* summary of a source's failed logins, on the last one */
+    bool responder_continued;       /* the peer sent packets after this one */
 } mqtt_view_t;
 
 void mqtt_tree_register(int proto);

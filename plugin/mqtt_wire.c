@@ -111,15 +111,21 @@ unsigned mqtt_utf8_check(const uint8_t *p, uint32_t len)
     return result;
 }
 
-void mqtt_finding_add(wmem_allocator_t *scope, mqtt_findings_t *list, enum mqtt_rule rule,
-                      mqtt_span_t span, const char *detail)
+void mqtt_finding_add_ref(wmem_allocator_t *scope, mqtt_findings_t *list, enum mqtt_rule rule,
+                          mqtt_span_t span, const char *detail, const char *ref)
 {
     if (list->count == list->capacity) {
         uint32_t cap = list->capacity ? list->capacity * 2 : 4;
         list->items = wmem_realloc(scope, list->items, cap * sizeof *list->items);
         list->capacity = cap;
     }
-    list->items[list->count++] = (mqtt_finding_t){(uint16_t)rule, span, detail};
+    list->items[list->count++] = (mqtt_finding_t){(uint16_t)rule, span, detail, ref};
+}
+
+void mqtt_finding_add(wmem_allocator_t *scope, mqtt_findings_t *list, enum mqtt_rule rule,
+                      mqtt_span_t span, const char *detail)
+{
+    mqtt_finding_add_ref(scope, list, rule, span, detail, NULL);
 }
 
 enum mqtt_frame_status mqtt_frame(const uint8_t *p, uint32_t avail, mqtt_frame_t *out)
@@ -171,7 +177,7 @@ static void finding(cursor_t *c, enum mqtt_rule rule, mqtt_span_t s, const char 
 /* Reports that `what` is missing because the bytes ran out.  When the
  * capture holds fewer bytes than the packet has, that is the reason, and it
  * is said only once. */
-static void missing(cursor_t *c, const char *what)
+static void missing_as(cursor_t *c, const char *what, enum mqtt_rule rule)
 {
     mqtt_pkt_t *pkt = c->pkt;
     if (pkt->capture_short) {
@@ -181,8 +187,12 @@ static void missing(cursor_t *c, const char *what)
         finding(c, MQTT_R_CAPTURE_TRUNCATED, span(c->pos, 0), NULL);
         return;
     }
-    finding(c, MQTT_R_TRUNCATED, span(c->pos, left(c)),
-            wmem_strdup_printf(c->scope, "%s is missing", what));
+    finding(c, rule, span(c->pos, left(c)), wmem_strdup_printf(c->scope, "%s is missing", what));
+}
+
+static void missing(cursor_t *c, const char *what)
+{
+    missing_as(c, what, MQTT_R_TRUNCATED);
 }
 
 static bool rd_u8(cursor_t *c, uint8_t *v, mqtt_span_t *s, const char *what)
@@ -248,14 +258,17 @@ static bool rd_vbi(cursor_t *c, uint32_t *v, mqtt_span_t *s, const char *what)
 }
 
 /* A UTF-8 Encoded String (utf8 = true) or Binary Data: 2-byte length and
- * that many bytes. */
-static bool rd_str(cursor_t *c, mqtt_str_t *out, const char *what, bool utf8)
+ * that many bytes.  `rule` is what its absence or truncation breaks. */
+static bool rd_str_as(cursor_t *c, mqtt_str_t *out, const char *what, bool utf8, enum mqtt_rule rule)
 {
     uint16_t len;
     uint32_t start = c->pos;
     memset(out, 0, sizeof *out);
-    if (!rd_u16(c, &len, NULL, what))
+    if (left(c) < 2) {
+        missing_as(c, what, rule);
         return false;
+    }
+    rd_u16(c, &len, NULL, what);
     out->flags = MQTT_STR_PRESENT;
     if (left(c) < len) {
         out->flags |= MQTT_STR_TRUNCATED;
@@ -266,7 +279,7 @@ static bool rd_str(cursor_t *c, mqtt_str_t *out, const char *what, bool utf8)
         if (c->pkt->capture_short) {
             missing(c, what);
         } else {
-            finding(c, MQTT_R_TRUNCATED, out->field,
+            finding(c, rule, out->field,
                     wmem_strdup_printf(c->scope, "%s claims %u bytes, only %u remain", what, len,
                                        out->data.len));
         }
@@ -279,6 +292,11 @@ static bool rd_str(cursor_t *c, mqtt_str_t *out, const char *what, bool utf8)
         out->utf8 = (uint8_t)mqtt_utf8_check(out->bytes, len);
     c->pos += len;
     return true;
+}
+
+static bool rd_str(cursor_t *c, mqtt_str_t *out, const char *what, bool utf8)
+{
+    return rd_str_as(c, out, what, utf8, MQTT_R_TRUNCATED);
 }
 
 /* Bytes after the last field.  For packets whose Remaining Length the
@@ -339,7 +357,7 @@ static bool rd_prop_value(cursor_t *c, mqtt_prop_t *prop)
 /* A Property Length and the properties it covers (5.0 §2.2.2).  Truncation
  * inside the block is reported as such rather than as a missing field of
  * the packet. */
-static void rd_props(cursor_t *c, mqtt_props_t *props, const char *what)
+static void rd_props_as(cursor_t *c, mqtt_props_t *props, const char *what, enum mqtt_rule absent)
 {
     uint32_t cap = 0;
     memset(props, 0, sizeof *props);
@@ -347,7 +365,7 @@ static void rd_props(cursor_t *c, mqtt_props_t *props, const char *what)
         if (c->pkt->capture_short)
             missing(c, what);
         else
-            finding(c, MQTT_R_PROPS_MISSING, span(c->pos, 0), what);
+            finding(c, absent, span(c->pos, 0), what);
         return;
     }
     if (!rd_vbi(c, &props->length, &props->len_span, what)) {
@@ -407,6 +425,11 @@ static void rd_props(cursor_t *c, mqtt_props_t *props, const char *what)
     c->pos = block_end;
 }
 
+static void rd_props(cursor_t *c, mqtt_props_t *props, const char *what)
+{
+    rd_props_as(c, props, what, MQTT_R_PROPS_MISSING);
+}
+
 const mqtt_prop_t *mqtt_props_find(const mqtt_props_t *props, uint32_t id)
 {
     for (uint32_t i = 0; i < props->count; i++)
@@ -440,23 +463,38 @@ static void rd_connect(cursor_t *c)
         return;
     if (v5(c))
         rd_props(c, &pkt->props, "Property Length");
-    /* Payload order: [MQTT-3.1.3-1]. */
-    if (!rd_str(c, &pkt->client_id, "Client Identifier", true))
+    /* Payload order: [MQTT-3.1.3-1]; each field is present exactly when
+     * its flag says so. */
+    if (!rd_str_as(c, &pkt->client_id, "Client Identifier", true, MQTT_R_CONNECT_CLIENTID_MISSING))
         return;
     uint8_t f = pkt->connect_flags;
     if (f & MQTT_CF_WILL) {
-        if (v5(c))
-            rd_props(c, &pkt->will_props, "Will Properties Length");
-        if (!rd_str(c, &pkt->will_topic, "Will Topic", true))
+        if (v5(c)) {
+            rd_props_as(c, &pkt->will_props, "Will Properties Length", MQTT_R_CONNECT_WILL_MISSING);
+            if (!pkt->will_props.present)
+                return;
+        }
+        if (!rd_str_as(c, &pkt->will_topic, "Will Topic", true, MQTT_R_CONNECT_WILL_MISSING))
             return;
-        if (!rd_str(c, &pkt->will_payload, v5(c) ? "Will Payload" : "Will Message", false))
+        if (!rd_str_as(c, &pkt->will_payload, v5(c) ? "Will Payload" : "Will Message", false,
+                       MQTT_R_CONNECT_WILL_MISSING))
             return;
     }
-    if ((f & MQTT_CF_USERNAME) && !rd_str(c, &pkt->username, "User Name", true))
+    if ((f & MQTT_CF_USERNAME) &&
+        !rd_str_as(c, &pkt->username, "User Name", true, MQTT_R_CONNECT_USERNAME_MISSING))
         return;
-    if ((f & MQTT_CF_PASSWORD) && !rd_str(c, &pkt->password, "Password", false))
+    if ((f & MQTT_CF_PASSWORD) &&
+        !rd_str_as(c, &pkt->password, "Password", false, MQTT_R_CONNECT_PASSWORD_MISSING))
         return;
-    rd_end(c, NULL);
+    if (left(c) == 0)
+        return;
+    /* Surplus bytes: the first field whose flag is clear is what they are
+     * most likely to be. */
+    enum mqtt_rule rule = !(f & MQTT_CF_USERNAME) ? MQTT_R_CONNECT_USERNAME_UNFLAGGED
+                          : !(f & MQTT_CF_PASSWORD) ? MQTT_R_CONNECT_PASSWORD_UNFLAGGED
+                                                    : MQTT_R_CONNECT_SURPLUS;
+    finding(c, rule, span(c->pos, left(c)), NULL);
+    c->pos = c->end;
 }
 
 static void rd_reason(cursor_t *c, const char *what)

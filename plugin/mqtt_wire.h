@@ -73,6 +73,7 @@ typedef struct {
     uint16_t rule;       /* enum mqtt_rule */
     mqtt_span_t span;    /* the offending bytes */
     const char *detail;  /* optional specifics, e.g. the field's name */
+    const char *ref;     /* statement id or section when more precise than the rule's */
 } mqtt_finding_t;
 
 typedef struct {
@@ -83,6 +84,10 @@ typedef struct {
 
 void mqtt_finding_add(wmem_allocator_t *scope, mqtt_findings_t *list, enum mqtt_rule rule,
                       mqtt_span_t span, const char *detail);
+/* The same, citing `ref` instead of the rule's generic reference (e.g. the
+ * section of one property, or the statement of one packet type). */
+void mqtt_finding_add_ref(wmem_allocator_t *scope, mqtt_findings_t *list, enum mqtt_rule rule,
+                          mqtt_span_t span, const char *detail, const char *ref);
 
 /* ---- the packet model ------------------------------------------------------ */
 

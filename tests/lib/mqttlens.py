@@ -163,16 +163,43 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 class Packet:
     """One MQTT packet (one <proto> element of tshark's PDML output)."""
 
-    def __init__(self, frame, proto):
+    def __init__(self, frame, proto, time=None):
         self.frame = frame
+        self.time = time      # capture timestamp (seconds since the epoch, float)
         self.fields = {}      # name -> [show values], in order
         self.generated = {}   # name -> [show values] of zero-length (generated) items
+        self.experts = []     # (expert field name, message, severity name)
         for el in proto.iter("field"):
             name = el.get("name")
             if not name:
                 continue
+            if name == "_ws.expert":
+                self._expert(el)
+                continue
             target = self.generated if el.get("size") == "0" else self.fields
             target.setdefault(name, []).append(el.get("show", ""))
+
+    _SEVERITIES = {"2097152": "chat", "4194304": "note", "6291456": "warning", "8388608": "error"}
+
+    def _expert(self, el):
+        name = message = severity = None
+        for child in el:
+            cname = child.get("name", "")
+            if cname == "_ws.expert.message":
+                message = child.get("show")
+            elif cname == "_ws.expert.severity":
+                severity = self._SEVERITIES.get(child.get("show"), child.get("show"))
+            elif cname.startswith("mqttlens."):
+                name = cname
+        if name:
+            self.experts.append((name, message or "", severity))
+
+    def expert_names(self):
+        return [e[0] for e in self.experts]
+
+    def all(self, name):
+        """Values of a field, real and generated."""
+        return self.fields.get(name, []) + self.generated.get(name, [])
 
     def get(self, name):
         return self.fields.get(name, [])
@@ -193,12 +220,14 @@ def packets(capture, proto="mqttlens", extra=(), env=None):
     out = _XML_INVALID.sub("\ufffd", t.run(args, capture))
     result = []
     for packet in ET.fromstring("<pdml_wrap>" + out.split("?>", 1)[-1] + "</pdml_wrap>").iter("packet"):
-        frame = None
+        frame = time = None
         for p in packet.findall("proto"):
             if p.get("name") == "geninfo":
                 for f in p.findall("field"):
                     if f.get("name") == "num":
                         frame = int(f.get("show"))
+                    elif f.get("name") == "timestamp":
+                        time = float(f.get("value"))
             elif p.get("name") == proto:
-                result.append(Packet(frame, p))
+                result.append(Packet(frame, p, time))
     return result

@@ -213,7 +213,7 @@ TEST(connect_missing_and_surplus_fields)
     putstr(&body, "id");
     buf_t p = pkt_finish(0x10, &body);
     mqtt_pkt_t *pkt = decode(&p, MQTT_V311);
-    CHECK_EQ(count_rule(pkt, MQTT_R_TRUNCATED), 1);
+    CHECK_EQ(count_rule(pkt, MQTT_R_CONNECT_USERNAME_MISSING), 1);
     CHECK(!(pkt->username.flags & MQTT_STR_PRESENT));
 
     body.n = 0;
@@ -225,7 +225,20 @@ TEST(connect_missing_and_surplus_fields)
     putstr(&body, "bob");
     p = pkt_finish(0x10, &body);
     pkt = decode(&p, MQTT_V311);
-    CHECK_EQ(count_rule(pkt, MQTT_R_TRAILING), 1);
+    CHECK_EQ(count_rule(pkt, MQTT_R_CONNECT_USERNAME_UNFLAGGED), 1);
+
+    /* Will Flag set, payload ends after the Client Identifier. */
+    body.n = 0;
+    putstr(&body, "MQTT");
+    put8(&body, 5);
+    put8(&body, 0x04);
+    put16(&body, 10);
+    put8(&body, 0);
+    putstr(&body, "id");
+    p = pkt_finish(0x10, &body);
+    pkt = decode(&p, MQTT_V5);
+    CHECK_EQ(count_rule(pkt, MQTT_R_CONNECT_WILL_MISSING), 1);
+    CHECK_EQ(pkt->findings.count, 1);
 }
 
 TEST(string_longer_than_packet)
