@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mqtt_checks.h"
+#include "mqtt_subs.h"
 
 /* ---- flows ------------------------------------------------------------------ */
 
@@ -40,6 +41,8 @@ typedef struct {
 /* Per direction: what the packets sent in that direction opened. */
 typedef struct {
     wmem_map_t *flows;        /* Packet Identifier + 1 -> flow_t */
+    uint32_t open[4];         /* open flows by kind */
+    flow_t *latest[4];        /* the latest flow opened, by kind */
     uint32_t inflight;        /* open QoS 1 and 2 PUBLISH flows (Receive Maximum) */
     wmem_map_t *aliases;      /* Topic Alias -> alias_t */
     uint32_t alias_bytes;
@@ -107,6 +110,7 @@ struct mqtt_conn {
     mqtt_snapshot_t *pings[MQTT_MAX_PENDING_PINGS];
     uint32_t npings;
     mqtt_snapshot_t *auth_last;  /* the latest step of an authentication exchange */
+    mqtt_subs_t *subs;           /* the client's subscriptions */
     wmem_map_t *sub_ids;         /* Subscription Identifiers the client used */
     uint32_t nsub_ids;
 
@@ -136,6 +140,7 @@ mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope)
         conn->announced[d].receive_maximum = 65535;
     }
     conn->sub_ids = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+    conn->subs = mqtt_subs_new(scope);
     for (int i = 0; i < 3; i++)
         conn->order[i] = wmem_list_new(scope);
     conn->request_problem_info = true;
@@ -291,6 +296,10 @@ static flow_t *flow_get(side_t *side, uint16_t id)
 
 static void flow_close(side_t *side, uint16_t id, flow_t *f)
 {
+    if (side->open[f->kind])
+        side->open[f->kind]--;
+    if (side->latest[f->kind] == f)
+        side->latest[f->kind] = NULL;
     if ((f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2) && f->state != FAILED && !f->uncounted && side->inflight)
         side->inflight--;
     wmem_map_remove(side->flows, GUINT_TO_POINTER((guint)id + 1));
@@ -305,6 +314,8 @@ static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
     f->start = c->snap;
     f->last = c->snap;
     wmem_map_insert(c->me->flows, GUINT_TO_POINTER((guint)c->pkt->packet_id + 1), f);
+    c->me->open[kind]++;
+    c->me->latest[kind] = f;
     if (kind == FLOW_PUB1 || kind == FLOW_PUB2)
         c->me->inflight++;
     return f;
@@ -324,8 +335,25 @@ static const char *unknown_ack_ref(const ctx_t *c)
     }
 }
 
+/* An answer with an unknown identifier: the requests of the kind it
+ * answers that are still open probably lost their answer to it. */
+static void mark_mismatched(ctx_t *c)
+{
+    static const uint8_t answers[16] = {[MQTT_PUBACK] = FLOW_PUB1 + 1, [MQTT_PUBREC] = FLOW_PUB2 + 1,
+                                        [MQTT_PUBCOMP] = FLOW_PUB2 + 1, [MQTT_SUBACK] = FLOW_SUB + 1,
+                                        [MQTT_UNSUBACK] = FLOW_UNSUB + 1};
+    unsigned kind = answers[c->pkt->type & 15];
+    if (!kind)
+        return;
+    /* Only when exactly one such request is open is the guess safe. */
+    flow_t *f = c->peer->latest[kind - 1];
+    if (c->peer->open[kind - 1] == 1 && f && f->state != FAILED && !f->last->mismatched_in)
+        f->last->mismatched_in = c->snap->frame;
+}
+
 static void ack_unknown(ctx_t *c, enum mqtt_rule rule)
 {
+    mark_mismatched(c);
     /* With a resumed session the flow may come from the previous
      * connection; without the connection's start it may predate the
      * capture.  Only a fresh, fully captured session proves a fault. */
@@ -660,6 +688,29 @@ static void publish_subscription_ids(ctx_t *c)
     }
 }
 
+/* What the client's subscriptions say about a delivery.  Judged only on
+ * a fresh session seen from its start: a resumed session and subscriptions
+ * made before the capture would explain anything. */
+static void publish_against_subscriptions(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    mqtt_conn_t *conn = c->conn;
+    if (c->dir == MQTT_C2S) {
+        mqtt_subs_client_publish(conn->subs, pkt);
+        return;
+    }
+    if (!from_start(c) || !conn->connect || conn->session_present || !(conn->connect_flags & MQTT_CF_CLEAN) ||
+        (pkt->flags & 0x08))
+        return;
+    const char *topic = c->snap->alias_topic;
+    uint32_t len = topic ? (uint32_t)strlen(topic) : 0;
+    if (!topic && (pkt->topic.flags & MQTT_STR_PRESENT) && pkt->topic.data.len) {
+        topic = (const char *)pkt->topic.bytes;
+        len = pkt->topic.data.len;
+    }
+    mqtt_subs_server_publish(conn->subs, pkt, topic, len, conn->scope, &c->snap->findings);
+}
+
 /* A DUP PUBLISH on an identifier that is open. */
 static void publish_resent(ctx_t *c, flow_t *f)
 {
@@ -679,8 +730,7 @@ static void publish_resent(ctx_t *c, flow_t *f)
          * ([MQTT-4.4.0-1]). */
         find(c, MQTT_R_DUP_RETRANSMISSION_V5, first_byte(), NULL);
     }
-    if (f->state == AWAIT_ACK)
-        expect(snap, f->kind == FLOW_PUB1 ? "PUBACK" : "PUBREC");
+    /* The original waits for the answer; the copy points to it. */
 }
 
 static void receive_maximum(ctx_t *c)
@@ -702,6 +752,7 @@ static void on_publish(ctx_t *c)
         alias_known = resolve_alias(c, ap);
     publish_against_connack(c);
     publish_subscription_ids(c);
+    publish_against_subscriptions(c);
     unsigned qos = qos_of(pkt);
     if (qos == 0 || qos == 3 || !pkt->has_packet_id) {
         c->me->published = true;
@@ -822,7 +873,6 @@ static void on_pubrel(ctx_t *c)
     }
     if (f && f->kind == FLOW_PUB2 && f->state == AWAIT_PUBCOMP) {
         find(c, MQTT_R_DUPLICATE_RESPONSE, pkt->packet_id_span, printf_s(c, "PUBREL id=%u", pkt->packet_id));
-        expect(c->snap, "PUBCOMP");
         return;
     }
     if (!f || f->kind != FLOW_PUB2 || f->state != AWAIT_PUBREL) {
@@ -909,6 +959,10 @@ static void on_subscribe(ctx_t *c)
 {
     const mqtt_pkt_t *pkt = c->pkt;
     subscribe_against_connack(c);
+    if (pkt->type == MQTT_SUBSCRIBE)
+        mqtt_subs_subscribe(c->conn->subs, pkt, c->snap->version);
+    else
+        mqtt_subs_unsubscribe(c->conn->subs, pkt);
     if (!pkt->has_packet_id)
         return;
     flow_t *f = flow_get(c->me, pkt->packet_id);
@@ -917,7 +971,6 @@ static void on_subscribe(ctx_t *c)
         f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
         c->snap->retransmission_of = f->start->frame;
         find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
-        expect(c->snap, pkt->type == MQTT_SUBSCRIBE ? "SUBACK" : "UNSUBACK");
         return;
     }
     if (f && f->state != FAILED)
@@ -942,6 +995,8 @@ static void on_suback(ctx_t *c)
         return;
     }
     link_response(c, f->last);
+    if (sub)
+        mqtt_subs_suback(c->conn->subs, pkt, c->conn->scope, &c->snap->findings);
     bool counts = sub || is_v5(c);
     if (counts && pkt->code_count != f->nfilters && !pkt->capture_short)
         find(c, sub ? MQTT_R_SUBACK_COUNT : MQTT_R_UNSUBACK_COUNT, whole(c),

@@ -58,6 +58,7 @@ struct mqtt_snapshot {
     uint32_t flow_start;      /* QoS 2: the PUBLISH that started the flow (on PUBCOMP) */
     nstime_t flow_time;
     uint32_t retransmission_of; /* DUP PUBLISH: the original */
+    uint32_t mismatched_in;   /* an answer of the awaited kind with another id came here */
 
     /* topic aliases */
     uint16_t alias;

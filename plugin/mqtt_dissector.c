@@ -20,6 +20,7 @@
 #include <epan/dissectors/packet-tls.h>
 
 #include "mqtt_checks.h"
+#include "mqtt_expert.h"
 #include "mqtt_conn.h"
 #include "mqtt_taps.h"
 #include "mqtt_tree.h"
@@ -64,6 +65,9 @@ typedef struct {
     guint8 neps;
     gint8 client_ep;          /* index of the client endpoint, -1 until known */
     guint32 unframed_from[2]; /* frame after which an endpoint's bytes cannot be framed */
+    guint32 pending_frame[2]; /* frame where a packet still being reassembled starts */
+    guint32 pending_size[2];  /* the size its Remaining Length announces */
+    guint8 pending_version;
 } mqtt_stream_t;
 
 static mqtt_stream_t *stream_get(packet_info *pinfo)
@@ -221,6 +225,7 @@ static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, const 
     mqtt_conn_pick_version(st->conn, pinfo->pool, bytes, len, pinfo->num, (unsigned)pref_default_version,
                            snap);
     *pkt = mqtt_decode(pinfo->pool, bytes, len, snap->version);
+    mqtt_check_packet(pinfo->pool, *pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
     mqtt_conn_update(st->conn, *pkt, &ev, snap);
     count_failure(pinfo, snap);
     p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, index, snap);
@@ -254,9 +259,14 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
         snap->version = (guint8)pref_default_version;
         snap->version_source = MQTT_VS_DEFAULT;
     }
-    if (!pkt)
+    if (!PINFO_FD_VISITED(pinfo)) {
+        st->pending_frame[ep] = 0;
+        st->pending_version = snap->version;
+    }
+    if (!pkt) {
         pkt = mqtt_decode(pinfo->pool, bytes, len, snap->version);
-    mqtt_check_packet(pinfo->pool, pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
+        mqtt_check_packet(pinfo->pool, pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
+    }
 
     mqtt_frame_t fr;
     if (mqtt_frame(bytes, len, &fr) == MQTT_FRAME_BAD && !PINFO_FD_VISITED(pinfo) && !st->unframed_from[ep])
@@ -278,7 +288,53 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
 
 /* ---- framing ---------------------------------------------------------------- */
 
-static guint get_mqtt_pdu_len(packet_info *pinfo _U_, tvbuff_t *tvb, int offset, void *data _U_)
+/* ---- packets that never complete ------------------------------------------ */
+
+/* Frames where a reassembly started, so that the postdissector can tell on
+ * later passes which of them never completed (TCP does not call this
+ * dissector again for them). */
+static wmem_map_t *pending_starts;
+
+static void note_pending(packet_info *pinfo, guint32 size)
+{
+    mqtt_stream_t *st = stream_get(pinfo);
+    int ep = endpoint_index(st, pinfo, TRUE);
+    st->pending_frame[ep] = pinfo->num;
+    st->pending_size[ep] = size;
+    if (!pending_starts)
+        pending_starts = wmem_map_new(wmem_file_scope(), g_direct_hash, g_direct_equal);
+    wmem_map_insert(pending_starts, GUINT_TO_POINTER(pinfo->num), st);
+}
+
+static void forget_pending(void)
+{
+    pending_starts = NULL;
+}
+
+/* On later passes: a packet that started in this frame and never
+ * completed.  Whether the connection closed or the capture simply ended
+ * decides between a malformed packet and a capture limit. */
+static int dissect_pending_end(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
+{
+    if (!pending_starts || !PINFO_FD_VISITED(pinfo))
+        return 0;
+    mqtt_stream_t *st = (mqtt_stream_t *)wmem_map_lookup(pending_starts, GUINT_TO_POINTER(pinfo->num));
+    if (!st)
+        return 0;
+    for (int ep = 0; ep < 2; ep++) {
+        if (st->pending_frame[ep] != pinfo->num)
+            continue;
+        gboolean closed = (tcp_completeness(pinfo) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
+        proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, 0, ENC_NA);
+        proto_item_append_text(ti, ", packet of %u bytes starts here and never completes", st->pending_size[ep]);
+        mqtt_finding_t f = {closed ? MQTT_R_INCOMPLETE_PACKET : MQTT_R_CAPTURE_ENDS_MID_PACKET, {0, 0},
+                            wmem_strdup_printf(pinfo->pool, "%u bytes announced", st->pending_size[ep]), NULL};
+        mqtt_expert_report(pinfo, proto_item_add_subtree(ti, ett_unframed), NULL, tvb, 0, &f, st->pending_version);
+    }
+    return 0;
+}
+
+static guint get_mqtt_pdu_len(packet_info *pinfo, tvbuff_t *tvb, int offset, void *data _U_)
 {
     guint avail = (guint)tvb_captured_length_remaining(tvb, offset);
     mqtt_frame_t fr;
@@ -293,6 +349,9 @@ static guint get_mqtt_pdu_len(packet_info *pinfo _U_, tvbuff_t *tvb, int offset,
     case MQTT_FRAME_OK:
         break;
     }
+    if (!PINFO_FD_VISITED(pinfo) && pref_desegment && pinfo->can_desegment &&
+        fr.total_len > (guint64)tvb_reported_length_remaining(tvb, offset))
+        note_pending(pinfo, (guint32)fr.total_len);
     return (guint)fr.total_len;
 }
 
@@ -378,6 +437,8 @@ void proto_register_mqttlens(void)
     mqttlens_handle = register_dissector("mqttlens", dissect_mqttlens, proto_mqttlens);
     register_init_routine(switch_ports);
     register_cleanup_routine(forget_failures);
+    register_cleanup_routine(forget_pending);
+    register_postdissector(create_dissector_handle(dissect_pending_end, proto_mqttlens));
     mqtt_taps_register(proto_mqttlens);
 }
 

@@ -46,6 +46,10 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "Packet ends before a field that must be present")                                                 \
     X(TRAILING, "malformed.trailing_bytes", MALFORMED, ERROR, NULL, NULL,                                \
       "Bytes left over after the last field of the packet")                                              \
+    X(INCOMPLETE_PACKET, "malformed.connection_ends_mid_packet", MALFORMED, ERROR, "§2.2.3", "§2.1.4",   \
+      "Connection closed before the end of the packet its Remaining Length announced")                  \
+    X(CAPTURE_ENDS_MID_PACKET, "analysis.capture_ends_mid_packet", UNDECODED, NOTE, NULL, NULL,          \
+      "Capture ends before the end of the packet its Remaining Length announced")                       \
     X(CAPTURE_TRUNCATED, "analysis.capture_truncated", UNDECODED, NOTE, NULL, NULL,                      \
       "Packet is cut short by the capture's snapshot length")                                            \
     X(UTF8_INVALID, "rule.utf8_invalid", MALFORMED, ERROR, "MQTT-1.5.3-1", "MQTT-1.5.4-1",                \
@@ -313,6 +317,26 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "§3.2.2.3.11-13", "SUBSCRIBE uses a feature the server said it does not support")                  \
     X(SUB_ID_UNKNOWN, "rule.publish_subscription_id_unknown", SEQUENCE, WARN, NULL, "§3.3.4",            \
       "Server PUBLISH carries a Subscription Identifier the client never used")                          \
+    /* --- deliveries against the subscriptions (heuristic, fresh sessions only) ---------------- */  \
+    X(GRANTED_ABOVE_REQUESTED, "rule.suback_granted_above_requested", SEQUENCE, WARN, "MQTT-3.9.3-1",     \
+      "MQTT-3.9.3-1", "SUBACK grants a higher QoS than requested")                                       \
+    X(DELIVERY_UNSUBSCRIBED, "rule.delivery_without_subscription", SEQUENCE, WARN, "MQTT-3.3.2-3",       \
+      "MQTT-3.3.2-3", "Server PUBLISH matches none of the client's subscriptions")                       \
+    X(DOLLAR_WILDCARD, "rule.dollar_topic_wildcard_match", SEQUENCE, WARN, "MQTT-4.7.2-1",               \
+      "MQTT-4.7.2-1", "Topic starting with '$' delivered on a filter starting with a wildcard")          \
+    X(DELIVERY_QOS, "rule.delivery_qos_above_granted", SEQUENCE, WARN, "MQTT-3.8.4-6", "MQTT-3.8.4-8",   \
+      "Server PUBLISH has a higher QoS than any matching subscription was granted")                      \
+    X(DELIVERY_SUB_ID, "rule.delivery_subscription_id_missing", SEQUENCE, WARN, NULL,                    \
+      "MQTT-3.3.4-3 / MQTT-3.3.4-4", "Server PUBLISH lacks the Subscription Identifier of a matching subscription") \
+    X(NO_LOCAL_ECHO, "rule.no_local_echo", SEQUENCE, WARN, NULL, "MQTT-3.8.3-3",                          \
+      "Client's own publication delivered back although No Local is 1")                                  \
+    X(RETAIN_NOT_CLEARED, "rule.delivery_retain_not_cleared", SEQUENCE, WARN, "MQTT-3.3.1-9",           \
+      "MQTT-3.3.1-12", "Message forwarded on an existing subscription keeps RETAIN 1")                   \
+    X(RETAIN_NOT_PRESERVED, "rule.delivery_retain_not_as_published", SEQUENCE, WARN, NULL,               \
+      "MQTT-3.3.1-13", "RETAIN differs from the published message although Retain As Published is 1")    \
+    X(RETAIN_HANDLING_2, "rule.delivery_retained_despite_handling_2", SEQUENCE, WARN, NULL,              \
+      "MQTT-3.3.1-11", "Retained message sent although Retain Handling is 2")                            \
+    /* --- topic aliases --------------------------------------------------------------------------- */ \
     X(ALIAS_ABOVE_MAXIMUM_CLIENT, "rule.client_topic_alias_above_maximum", SEQUENCE, WARN, NULL,         \
       "MQTT-3.3.2-9", "Client Topic Alias is above the server's Topic Alias Maximum")                    \
     X(ALIAS_ABOVE_MAXIMUM_SERVER, "rule.server_topic_alias_above_maximum", SEQUENCE, WARN, NULL,         \

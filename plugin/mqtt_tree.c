@@ -664,7 +664,10 @@ static void report_hindsight(ctx_t *c, proto_tree *tree)
         const char *ref = mqtt_missing_response_ref(snap->type, snap->version, (enum mqtt_dir)snap->dir);
         bool half = snap->type == MQTT_PUBREC || snap->type == MQTT_PUBREL;
         const char *what = wmem_strdup_printf(pool, "no %s", snap->awaited);
-        if (ref && c->view->responder_continued)
+        if (snap->mismatched_in)
+            what = wmem_strdup_printf(pool, "no %s with this Packet Identifier; the one in frame %u has another",
+                                      snap->awaited, snap->mismatched_in);
+        if (ref && c->view->responder_continued && !snap->mismatched_in)
             mqtt_finding_add_ref(pool, &late, MQTT_R_RESPONSE_MISSING, (mqtt_span_t){0, 1}, what, ref);
         else
             mqtt_finding_add(pool, &late, half ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE, (mqtt_span_t){0, 1},

@@ -34,7 +34,11 @@ WITH_ANALYSIS = sorted(k for k, v in ENTRIES.items()
 UNSOLICITED = {"mqttlens.analysis.unsolicited_response", "mqttlens.rule.ack_unknown_packet_id",
                "mqttlens.rule.suback_unknown_packet_id", "mqttlens.analysis.previous_session_flow",
                "mqttlens.rule.second_connack", "mqttlens.rule.wrong_direction", "mqttlens.rule.pubrel_after_failed_pubrec"}
-UNANSWERED = {"mqttlens.analysis.no_response", "mqttlens.analysis.qos2_incomplete"}
+# An unanswered request is reported as such, as a broken obligation when
+# the peer went on talking, or as a packet the peer must not answer.
+NEEDS_FUTURE = {"mqttlens.analysis.no_response", "mqttlens.analysis.qos2_incomplete", "mqttlens.rule.response_missing"}
+UNANSWERED = {"mqttlens.analysis.no_response", "mqttlens.analysis.qos2_incomplete", "mqttlens.rule.response_missing",
+              "mqttlens.rule.wrong_direction"}
 
 
 def frames_of(capture, two_pass):
@@ -109,10 +113,10 @@ def analyse(capture, two_pass):
         check_topic(t, frames, problems)
         checked += 1
     for u in entry.get("unanswered", []):
-        found = experts(frames.get(u["frame"], [])) & UNANSWERED
-        if two_pass and not found:
+        found = experts(frames.get(u["frame"], []))
+        if two_pass and not found & UNANSWERED:
             problems.append(f"unanswered {u}: not reported")
-        if not two_pass and found:
+        if not two_pass and found & NEEDS_FUTURE:
             problems.append(f"unanswered {u}: reported on one pass, which cannot know yet")
         checked += 1
     for u in entry.get("unsolicited", []):

@@ -1,0 +1,304 @@
+/* mqtt_subs.c — subscriptions and delivery checks (see mqtt_subs.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "mqtt_subs.h"
+
+#include <string.h>
+
+#define PENDING 0xFF
+
+typedef struct sub {
+    struct sub *next;
+    char *filter;
+    uint32_t len;
+    uint8_t options;     /* 5.0 Subscription Options, 3.1.1 requested QoS */
+    uint8_t granted;     /* from the SUBACK; PENDING until then */
+    uint16_t request_id; /* the SUBSCRIBE's Packet Identifier while pending */
+    uint32_t sub_id;     /* 5.0 Subscription Identifier, 0 for none */
+} sub_t;
+
+typedef struct {
+    bool used;
+    bool retain;
+    uint32_t topic_hash;
+    uint32_t payload_hash;
+} recent_t;
+
+struct mqtt_subs {
+    wmem_allocator_t *scope;
+    sub_t *head;
+    uint32_t count;
+    bool full;
+    unsigned version;
+    recent_t recent[MQTT_RECENT_PUBLISHES];
+    unsigned next_recent;
+};
+
+mqtt_subs_t *mqtt_subs_new(wmem_allocator_t *scope)
+{
+    mqtt_subs_t *subs = wmem_new0(scope, mqtt_subs_t);
+    subs->scope = scope;
+    return subs;
+}
+
+bool mqtt_subs_full(const mqtt_subs_t *subs)
+{
+    return subs->full;
+}
+
+/* ---- topic matching ------------------------------------------------------- */
+
+static const char share_prefix[] = "$share/";
+
+bool mqtt_topic_matches(const uint8_t *f, uint32_t flen, const uint8_t *t, uint32_t tlen)
+{
+    uint32_t fi = 0, ti = 0;
+    if (flen > 7 && memcmp(f, share_prefix, 7) == 0) {
+        const uint8_t *slash = memchr(f + 7, '/', flen - 7);
+        if (!slash)
+            return false;
+        fi = (uint32_t)(slash - f) + 1;
+    }
+    /* Topics starting with '$' are not matched by a leading wildcard. */
+    if (tlen > 0 && t[0] == '$' && fi < flen && (f[fi] == '+' || f[fi] == '#'))
+        return false;
+    for (;;) {
+        if (fi < flen && f[fi] == '#')
+            return true; /* matches this level and all below, even none */
+        uint32_t fe = fi, te = ti;
+        while (fe < flen && f[fe] != '/')
+            fe++;
+        while (te < tlen && t[te] != '/')
+            te++;
+        bool plus = fe - fi == 1 && f[fi] == '+';
+        if (!plus && (fe - fi != te - ti || memcmp(f + fi, t + ti, fe - fi) != 0))
+            return false;
+        bool fend = fe >= flen, tend = te >= tlen;
+        if (fend && tend)
+            return true;
+        if (tend)
+            /* "a/#" also matches "a" itself. */
+            return fe + 2 == flen && f[fe + 1] == '#';
+        if (fend)
+            return false;
+        fi = fe + 1;
+        ti = te + 1;
+    }
+}
+
+/* ---- the table -------------------------------------------------------------- */
+
+static void remove_filter(mqtt_subs_t *subs, const uint8_t *f, uint32_t len)
+{
+    for (sub_t **p = &subs->head; *p;) {
+        if ((*p)->len == len && memcmp((*p)->filter, f, len) == 0) {
+            *p = (*p)->next;
+            subs->count--;
+        } else {
+            p = &(*p)->next;
+        }
+    }
+}
+
+static bool str_ok(const mqtt_str_t *s)
+{
+    return (s->flags & MQTT_STR_PRESENT) && !(s->flags & MQTT_STR_TRUNCATED);
+}
+
+void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned version)
+{
+    const mqtt_prop_t *sid = mqtt_props_find(&pkt->props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
+    subs->version = version;
+    for (uint32_t i = 0; i < pkt->filter_count; i++) {
+        const mqtt_filter_t *f = &pkt->filters[i];
+        if (!str_ok(&f->filter) || !f->has_options)
+            continue;
+        /* An identical filter replaces the existing subscription (§3.8.4). */
+        remove_filter(subs, f->filter.bytes, f->filter.data.len);
+        if (subs->count >= MQTT_MAX_SUBSCRIPTIONS) {
+            subs->full = true;
+            continue;
+        }
+        sub_t *s = wmem_new0(subs->scope, sub_t);
+        s->filter = (char *)wmem_memdup(subs->scope, f->filter.bytes, f->filter.data.len);
+        s->len = f->filter.data.len;
+        s->options = f->options;
+        s->granted = PENDING;
+        s->request_id = pkt->packet_id;
+        s->sub_id = sid ? sid->num : 0;
+        s->next = subs->head;
+        subs->head = s;
+        subs->count++;
+    }
+}
+
+/* The SUBSCRIBE's filters in the order they were sent (the table holds
+ * them newest first). */
+static unsigned pending_of(mqtt_subs_t *subs, uint16_t id, sub_t **out, unsigned max)
+{
+    unsigned n = 0;
+    for (sub_t *s = subs->head; s; s = s->next)
+        if (s->granted == PENDING && s->request_id == id && n < max)
+            out[n++] = s;
+    for (unsigned i = 0; i < n / 2; i++) {
+        sub_t *tmp = out[i];
+        out[i] = out[n - 1 - i];
+        out[n - 1 - i] = tmp;
+    }
+    return n;
+}
+
+void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, wmem_allocator_t *scope, mqtt_findings_t *out)
+{
+    sub_t *req[256];
+    unsigned n = pending_of(subs, pkt->packet_id, req, G_N_ELEMENTS(req));
+    for (unsigned i = 0; i < n && i < pkt->code_count; i++) {
+        uint8_t code = pkt->codes[i].code;
+        if (code >= 0x80) {
+            remove_filter(subs, (const uint8_t *)req[i]->filter, req[i]->len);
+            continue;
+        }
+        req[i]->granted = code;
+        if (code <= 2 && code > (req[i]->options & 3))
+            mqtt_finding_add(scope, out, MQTT_R_GRANTED_ABOVE_REQUESTED, (mqtt_span_t){pkt->codes[i].off, 1},
+                             wmem_strdup_printf(scope, "granted QoS %u, requested %u for \"%.*s\"", code,
+                                                req[i]->options & 3, (int)req[i]->len, req[i]->filter));
+    }
+}
+
+void mqtt_subs_unsubscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt)
+{
+    for (uint32_t i = 0; i < pkt->filter_count; i++)
+        if (str_ok(&pkt->filters[i].filter))
+            remove_filter(subs, pkt->filters[i].filter.bytes, pkt->filters[i].filter.data.len);
+}
+
+/* ---- echoes of the client's own publications -------------------------------- */
+
+static uint32_t fnv1a(const uint8_t *p, uint32_t len)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+void mqtt_subs_client_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt)
+{
+    if (!str_ok(&pkt->topic) || pkt->topic.data.len == 0 || pkt->capture_short)
+        return;
+    recent_t *r = &subs->recent[subs->next_recent++ % MQTT_RECENT_PUBLISHES];
+    r->used = true;
+    r->retain = pkt->flags & 1;
+    r->topic_hash = fnv1a(pkt->topic.bytes, pkt->topic.data.len);
+    r->payload_hash = fnv1a(pkt->raw + pkt->payload.off, pkt->payload.len);
+}
+
+static const recent_t *echo_of(const mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const char *topic, uint32_t tlen)
+{
+    uint32_t th = fnv1a((const uint8_t *)topic, tlen);
+    uint32_t ph = fnv1a(pkt->raw + pkt->payload.off, pkt->payload.len);
+    for (unsigned i = 0; i < MQTT_RECENT_PUBLISHES; i++) {
+        const recent_t *r = &subs->recent[i];
+        if (r->used && r->topic_hash == th && r->payload_hash == ph)
+            return r;
+    }
+    return NULL;
+}
+
+/* ---- deliveries -------------------------------------------------------------- */
+
+typedef struct {
+    unsigned matched;
+    unsigned max_qos;
+    bool all_no_local;
+    bool all_rap;
+    bool any_rap;
+    bool all_rh2;
+    bool all_have_sub_id;   /* every matching subscription has an identifier */
+    uint32_t some_sub_id;
+} match_t;
+
+
+
+static match_t match(const mqtt_subs_t *subs, const char *topic, uint32_t tlen)
+{
+    match_t m = {0, 0, true, true, false, true, true, 0};
+    bool v5 = subs->version == MQTT_V5;
+    for (const sub_t *s = subs->head; s; s = s->next) {
+        if (!mqtt_topic_matches((const uint8_t *)s->filter, s->len, (const uint8_t *)topic, tlen))
+            continue;
+        unsigned qos = s->granted == PENDING ? (s->options & 3u) : s->granted;
+        m.matched++;
+        if (qos > m.max_qos)
+            m.max_qos = qos;
+        m.all_no_local &= v5 && (s->options & 0x04);
+        m.all_rap &= v5 && (s->options & 0x08);
+        m.any_rap |= v5 && (s->options & 0x08);
+        m.all_rh2 &= v5 && ((s->options >> 4) & 3) == 2 && !(s->options & 0x08);
+        m.all_have_sub_id &= v5 && s->sub_id != 0;
+        if (s->sub_id)
+            m.some_sub_id = s->sub_id;
+    }
+    return m;
+}
+
+/* A topic that only wildcard-first filters would match if '$' were not
+ * special. */
+static bool dollar_match(const mqtt_subs_t *subs, const char *topic, uint32_t tlen)
+{
+    if (tlen == 0 || topic[0] != '$')
+        return false;
+    char *plain = g_strndup(topic, tlen);
+    plain[0] = '_';
+    bool hit = false;
+    for (const sub_t *s = subs->head; s && !hit; s = s->next)
+        hit = mqtt_topic_matches((const uint8_t *)s->filter, s->len, (const uint8_t *)plain, tlen);
+    g_free(plain);
+    return hit;
+}
+
+static void retain_rules(const mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const match_t *m, const recent_t *echo,
+                         wmem_allocator_t *scope, mqtt_findings_t *out)
+{
+    bool retain = pkt->flags & 1;
+    mqtt_span_t first = {0, 1};
+    if (echo && m->all_rap && retain != echo->retain)
+        mqtt_finding_add(scope, out, MQTT_R_RETAIN_NOT_PRESERVED, first,
+                         "Retain As Published is 1 but RETAIN differs from the client's PUBLISH");
+    else if (echo && !m->any_rap && retain && echo->retain)
+        mqtt_finding_add(scope, out, MQTT_R_RETAIN_NOT_CLEARED, first,
+                         "the client's own PUBLISH comes back on its existing subscription with RETAIN 1");
+    else if (!echo && retain && m->all_rh2 && subs->version == MQTT_V5)
+        mqtt_finding_add(scope, out, MQTT_R_RETAIN_HANDLING_2, first, NULL);
+}
+
+void mqtt_subs_server_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const char *topic, uint32_t tlen,
+                              wmem_allocator_t *scope, mqtt_findings_t *out)
+{
+    if (subs->full || !topic)
+        return;
+    mqtt_span_t where = pkt->topic.data.len ? pkt->topic.data : (mqtt_span_t){0, 1};
+    match_t m = match(subs, topic, tlen);
+    if (m.matched == 0) {
+        bool dollar = dollar_match(subs, topic, tlen);
+        mqtt_finding_add(scope, out, dollar ? MQTT_R_DOLLAR_WILDCARD : MQTT_R_DELIVERY_UNSUBSCRIBED, where,
+                         wmem_strdup_printf(scope, "\"%.*s\"", (int)tlen, topic));
+        return;
+    }
+    unsigned qos = (pkt->flags >> 1) & 3;
+    if (qos != 3 && qos > m.max_qos)
+        mqtt_finding_add(scope, out, MQTT_R_DELIVERY_QOS, (mqtt_span_t){0, 1},
+                         wmem_strdup_printf(scope, "QoS %u, granted at most %u", qos, m.max_qos));
+    /* A server may send one copy per matching subscription, each with its
+     * own identifier, so only a copy with none at all, when every match
+     * has one, is wrong ([MQTT-3.3.4-3], [MQTT-3.3.4-4], [MQTT-3.3.4-5]). */
+    if (m.all_have_sub_id && !mqtt_props_find(&pkt->props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER))
+        mqtt_finding_add(scope, out, MQTT_R_DELIVERY_SUB_ID, where,
+                         wmem_strdup_printf(scope, "e.g. identifier %u", m.some_sub_id));
+    const recent_t *echo = echo_of(subs, pkt, topic, tlen);
+    if (echo && m.all_no_local)
+        mqtt_finding_add(scope, out, MQTT_R_NO_LOCAL_ECHO, where, NULL);
+    retain_rules(subs, pkt, &m, echo, scope, out);
+}

@@ -1,0 +1,45 @@
+/* mqtt_subs.h — the subscriptions of one connection, and what they say
+ * about the messages the server delivers.
+ *
+ * The client's SUBSCRIBE and the server's SUBACK build a table of topic
+ * filters with their granted QoS and options.  Each PUBLISH the server
+ * sends is matched against it (MQTT's '+' and '#' semantics, §4.7), which
+ * exposes deliveries the subscriptions cannot explain.  These are the
+ * heuristic rules of the rules sheet's section 6.4: they are only judged
+ * when the capture holds the whole, fresh session.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef MQTT_SUBS_H
+#define MQTT_SUBS_H
+
+#include "mqtt_wire.h"
+
+#define MQTT_MAX_SUBSCRIPTIONS 4096u  /* filters kept per connection */
+#define MQTT_RECENT_PUBLISHES 32u     /* client publications remembered for echoes */
+
+typedef struct mqtt_subs mqtt_subs_t;
+
+mqtt_subs_t *mqtt_subs_new(wmem_allocator_t *scope);
+
+/* Whether `topic` matches `filter` (§4.7); a "$share/<name>/" prefix is
+ * taken off the filter first, and '+' or '#' first never match a topic
+ * that starts with '$' ([MQTT-4.7.2-1]). */
+bool mqtt_topic_matches(const uint8_t *filter, uint32_t flen, const uint8_t *topic, uint32_t tlen);
+
+/* The client's SUBSCRIBE: its filters wait for the SUBACK (the server may
+ * deliver on them already, §3.8.4). */
+void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned version);
+/* The server's SUBACK for them; checks that no granted QoS exceeds the
+ * requested one ([MQTT-3.9.3-1]). */
+void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, wmem_allocator_t *scope, mqtt_findings_t *out);
+void mqtt_subs_unsubscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt);
+/* A PUBLISH from the client, remembered to recognise its echo. */
+void mqtt_subs_client_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt);
+/* A PUBLISH from the server, on `topic` (resolved when it came by alias). */
+void mqtt_subs_server_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const char *topic, uint32_t topic_len,
+                              wmem_allocator_t *scope, mqtt_findings_t *out);
+/* Whether the table stopped growing at MQTT_MAX_SUBSCRIPTIONS. */
+bool mqtt_subs_full(const mqtt_subs_t *subs);
+
+#endif
