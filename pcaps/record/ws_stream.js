@@ -1,0 +1,46 @@
+'use strict'
+// A Duplex stream over a `ws` WebSocket that sends one WebSocket message per
+// MQTT packet.  mqtt-packet writes a packet in several small pieces between
+// cork() and uncork(); ws.createWebSocketStream() sends every piece as its own
+// WebSocket message, while this stream gathers the corked pieces (_writev)
+// into one message, as browsers' mqtt.js transport does.
+// Used by ws_broker.mjs (path /mqtt) and ws_client.js (framed mode).
+
+const { Duplex } = require('node:stream')
+
+function packetStream (socket) {
+  // a client socket may still be connecting when MQTT writes CONNECT
+  const send = (data, callback) => {
+    if (socket.readyState === socket.CONNECTING) {
+      socket.once('open', () => socket.send(data, { binary: true }, callback))
+    } else {
+      socket.send(data, { binary: true }, callback)
+    }
+  }
+  const stream = new Duplex({
+    write (chunk, encoding, callback) {
+      send(chunk, callback)
+    },
+    writev (chunks, callback) {
+      send(Buffer.concat(chunks.map((c) => c.chunk)), callback)
+    },
+    read () {},
+    final (callback) {
+      socket.close(1000)
+      callback()
+    },
+    destroy (err, callback) {
+      if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) {
+        socket.close(1000)
+      }
+      callback(err)
+    }
+  })
+  socket.binaryType = 'nodebuffer'
+  socket.on('message', (data) => stream.push(data))
+  socket.on('close', () => stream.push(null))
+  socket.on('error', (err) => stream.destroy(err))
+  return stream
+}
+
+module.exports = { packetStream }
