@@ -1,8 +1,9 @@
 """One tshark run per capture in pcaps/, compared with a reviewed baseline.
 
-Each baseline lists, for every frame that mqttlens decodes, the fields a
-user reads: the Info line, the connection's identity, packet ids, QoS,
-topics, filters, reason codes and every expert item mqttlens raised.
+Each baseline lists, for every frame that mqttlens decodes (two passes), the
+fields a user reads: the Info line, the connection's identity, packet ids,
+QoS, topics, filters, reason codes, the request/response links and every
+expert item mqttlens raised.
 After an intended change, regenerate with
     MQTTLENS_UPDATE_BASELINES=1 ctest -R captures
 and review the diff before committing it.
@@ -30,6 +31,8 @@ FIELDS = [
     "mqttlens.topic",
     "mqttlens.filter",
     "mqttlens.reason_code",
+    "mqttlens.response_to",
+    "mqttlens.response_in",
     "_ws.expert.message",
 ]
 
@@ -39,7 +42,9 @@ def baseline_path(capture):
 
 
 def describe(capture):
-    rows = mqttlens.tshark().fields(capture, FIELDS, display_filter="mqttlens")
+    # Two passes, so that links to later frames and what only the whole
+    # capture reveals are part of the baseline too.
+    rows = mqttlens.tshark().fields(capture, FIELDS, display_filter="mqttlens", extra=["-2"])
     lines = []
     for row in rows:
         parts = [row[0][0] if row[0] else "?"]
@@ -69,3 +74,14 @@ def test_every_baseline_has_its_capture():
     known = {baseline_path(c).name for c in CAPTURES}
     stale = sorted(p.name for p in BASELINES.glob("*.txt") if p.name not in known)
     assert not stale, f"baselines without a capture: {stale}"
+
+
+README = mqttlens.PCAPS / "README.md"
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=[mqttlens.capture_id(c) for c in CAPTURES])
+def test_capture_is_documented(capture):
+    """Each committed capture has its row in pcaps/README.md."""
+    text = README.read_text()
+    cid = mqttlens.capture_id(capture)
+    assert f"`{capture.name}`" in text or f"({cid})" in text, f"{cid} is not described in pcaps/README.md"
