@@ -34,7 +34,6 @@ static int proto_mqttlens = -1;
 static int proto_tcp = -1;
 static int hf_unframed = -1;
 static gint ett_unframed = -1;
-static expert_field ei_unframed = EI_INIT;
 
 static dissector_handle_t mqttlens_handle;
 static dissector_handle_t builtin_handle;
@@ -363,9 +362,8 @@ static int dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
     proto_tree *sub = proto_item_add_subtree(ti, ett_unframed);
     proto_item *item = proto_tree_add_item(sub, hf_unframed, tvb, 0, -1, ENC_NA);
-    expert_add_info_format(pinfo, item, &ei_unframed,
-                           "MQTT packet boundaries are lost since the Remaining Length error in frame %u",
-                           since);
+    mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0}, wmem_strdup_printf(pinfo->pool, "since frame %u", since), NULL};
+    mqtt_expert_report(pinfo, sub, item, tvb, 0, &f, 0);
     return (int)tvb_captured_length(tvb);
 }
 
@@ -408,15 +406,10 @@ void proto_register_mqttlens(void)
                         "Bytes after a Remaining Length that could not be decoded", HFILL}},
     };
     static gint *ett[] = {&ett_unframed};
-    static ei_register_info ei[] = {
-        {&ei_unframed, {"mqttlens.analysis.unframed", PI_MALFORMED, PI_ERROR,
-                        "MQTT packet boundaries are lost in this direction", EXPFILL}},
-    };
 
     proto_mqttlens = proto_register_protocol("MQ Telemetry Transport (mqttlens)", "MQTTlens", "mqttlens");
     proto_register_field_array(proto_mqttlens, hf, array_length(hf));
     proto_register_subtree_array(ett, array_length(ett));
-    expert_register_field_array(expert_register_protocol(proto_mqttlens), ei, array_length(ei));
     mqtt_tree_register(proto_mqttlens);
 
     module_t *prefs = prefs_register_protocol(proto_mqttlens, NULL);

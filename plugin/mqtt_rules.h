@@ -50,6 +50,8 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "Connection closed before the end of the packet its Remaining Length announced")                  \
     X(CAPTURE_ENDS_MID_PACKET, "analysis.capture_ends_mid_packet", UNDECODED, NOTE, NULL, NULL,          \
       "Capture ends before the end of the packet its Remaining Length announced")                       \
+    X(UNFRAMED, "analysis.unframed", MALFORMED, ERROR, NULL, NULL,                                       \
+      "MQTT packet boundaries are lost in this direction after a Remaining Length error")                \
     X(CAPTURE_TRUNCATED, "analysis.capture_truncated", UNDECODED, NOTE, NULL, NULL,                      \
       "Packet is cut short by the capture's snapshot length")                                            \
     X(UTF8_INVALID, "rule.utf8_invalid", MALFORMED, ERROR, "MQTT-1.5.3-1", "MQTT-1.5.4-1",                \
