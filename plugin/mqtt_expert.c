@@ -5,9 +5,26 @@
  */
 #include "mqtt_expert.h"
 
+#include <string.h>
+
 #include <epan/expert.h>
 
 static expert_field ei_rule[MQTT_RULE_COUNT];
+
+/* One hidden field per family of findings, so that "mqttlens.rule" or
+ * "mqttlens.security" selects every packet with such a finding. */
+static const char *const families[] = {"malformed", "rule", "analysis", "security"};
+static int hf_family[G_N_ELEMENTS(families)] = {-1, -1, -1, -1};
+
+static int family_of(const char *abbrev)
+{
+    for (unsigned i = 0; i < G_N_ELEMENTS(families); i++) {
+        size_t n = strlen(families[i]);
+        if (strncmp(abbrev, families[i], n) == 0 && abbrev[n] == '.')
+            return (int)i;
+    }
+    return -1;
+}
 
 static int group_of(enum mqtt_group g)
 {
@@ -48,6 +65,17 @@ void mqtt_expert_register(int proto)
     }
     expert_module_t *module = expert_register_protocol(proto);
     expert_register_field_array(module, ei, MQTT_RULE_COUNT);
+
+    static hf_register_info hf[G_N_ELEMENTS(families)];
+    static const char *const names[] = {"Malformed packet finding", "Specification rule finding",
+                                        "Connection analysis finding", "Security finding"};
+    for (unsigned i = 0; i < G_N_ELEMENTS(families); i++) {
+        hf_register_info row = {&hf_family[i],
+                                {names[i], g_strconcat("mqttlens.", families[i], NULL), FT_NONE, BASE_NONE, NULL, 0,
+                                 "Present (hidden) on every packet with a finding of this family", HFILL}};
+        hf[i] = row;
+    }
+    proto_register_field_array(proto, hf, G_N_ELEMENTS(hf));
 }
 
 void mqtt_expert_report(packet_info *pinfo, proto_tree *tree, proto_item *item, tvbuff_t *tvb,
@@ -58,6 +86,9 @@ void mqtt_expert_report(packet_info *pinfo, proto_tree *tree, proto_item *item, 
     char *msg = wmem_strdup_printf(pinfo->pool, "%s%s%s%s%s%s", r->summary, f->detail ? ": " : "",
                                    f->detail ? f->detail : "", ref ? " [" : "", ref ? ref : "",
                                    ref ? "]" : "");
+    int family = family_of(r->abbrev);
+    if (family >= 0)
+        proto_item_set_hidden(proto_tree_add_item(tree, hf_family[family], tvb, 0, 0, ENC_NA));
     if (item) {
         expert_add_info_format(pinfo, item, &ei_rule[f->rule], "%s", msg);
         return;

@@ -11,7 +11,8 @@ capture=pcaps/lab/publish-qos012-v5.pcapng
 
 echo "== Every MQTT packet, with the frame each one answers (two passes: -2)"
 tools/tshark-mqttlens -2 -r "$capture" -Y mqttlens -T fields -E header=y \
-    -e frame.number -e _ws.col.Info -e mqttlens.clientid -e mqttlens.response_to -e mqttlens.response_time
+    -e frame.number -e _ws.col.Info -e mqttlens.clientid -e mqttlens.response_in -e mqttlens.response_to \
+    -e mqttlens.response_time
 
 echo
 echo "== The QoS 2 flow's last step in detail"
