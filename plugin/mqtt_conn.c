@@ -176,6 +176,14 @@ void mqtt_conn_pick_version(mqtt_conn_t *conn, wmem_allocator_t *tmp, const uint
         conn->version_source = MQTT_VS_CONNECT;
         conn->version_frame = frame;
     }
+    /* An inference (no CONNECT seen) gives way to a packet whose bytes
+     * clearly belong to the other version. */
+    if (conn->version && conn->version_source != MQTT_VS_CONNECT && type != MQTT_CONNECT &&
+        (guess = mqtt_guess_version(tmp, p, len)) != 0 && guess != conn->version) {
+        conn->version = (uint8_t)guess;
+        conn->version_source = MQTT_VS_THIS;
+        conn->version_frame = frame;
+    }
     if (conn->version) {
         snap->version = conn->version;
         snap->version_frame = conn->version_frame;

@@ -5,8 +5,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 tools/deps.sh build
-cmake -S . -B build -DMQTTLENS_TESTS=OFF >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+cmake -S . -B build >/dev/null
+cmake --build build --target mqttlens -j"$(nproc)" >/dev/null
 capture=pcaps/lab/publish-qos012-v5.pcapng
 
 echo "== Every MQTT packet, with the frame each one answers (two passes: -2)"

@@ -1,0 +1,424 @@
+/* test_conn.c — unit tests of the connection analysis
+ * (plugin/mqtt_conn.c, plugin/mqtt_subs.c) on hand-built conversations. */
+#include "build.h"
+#include "unit.h"
+
+#include "mqtt_checks.h"
+#include "mqtt_conn.h"
+#include "mqtt_subs.h"
+
+/* A conversation: packets are fed in order, one per frame, 10 ms apart. */
+typedef struct {
+    mqtt_conn_t *conn;
+    uint32_t frame;
+    bool from_start;
+} conv_t;
+
+static conv_t conv_new(bool from_start)
+{
+    conv_t c = {mqtt_conn_new(unit_pool), 3, from_start};
+    return c;
+}
+
+static mqtt_snapshot_t *feed_at(conv_t *c, enum mqtt_dir dir, const buf_t *p, double seconds)
+{
+    mqtt_snapshot_t *snap = wmem_new0(unit_pool, mqtt_snapshot_t);
+    mqtt_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.frame = ++c->frame;
+    ev.time.secs = (time_t)seconds;
+    ev.time.nsecs = (int)((seconds - (double)(time_t)seconds) * 1e9 + 0.5);
+    ev.saw_connection_start = c->from_start;
+    snap->dir = (uint8_t)dir;
+    snap->dir_known = true;
+    mqtt_conn_pick_version(c->conn, unit_pool, p->b, p->n, ev.frame, MQTT_V311, snap);
+    mqtt_pkt_t *pkt = mqtt_decode(unit_pool, p->b, p->n, snap->version);
+    mqtt_check_packet(unit_pool, pkt, dir, true);
+    mqtt_conn_update(c->conn, pkt, &ev, snap);
+    return snap;
+}
+
+static mqtt_snapshot_t *feed(conv_t *c, enum mqtt_dir dir, const buf_t *p)
+{
+    return feed_at(c, dir, p, c->frame * 0.01);
+}
+
+static int has(const mqtt_snapshot_t *s, enum mqtt_rule rule)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < s->findings.count; i++)
+        n += s->findings.items[i].rule == rule;
+    return n;
+}
+
+/* ---- packet builders ------------------------------------------------------- */
+
+static buf_t connect_pkt(unsigned level, const char *id, uint16_t keepalive, const buf_t *props)
+{
+    buf_t body = {{0}, 0};
+    putstr(&body, level == MQTT_V31 ? "MQIsdp" : "MQTT");
+    put8(&body, (uint8_t)level);
+    put8(&body, MQTT_CF_CLEAN);
+    put16(&body, keepalive);
+    if (level == MQTT_V5) {
+        putvbi(&body, props ? props->n : 0);
+        if (props)
+            putn(&body, props->b, props->n);
+    }
+    putstr(&body, id);
+    return pkt_finish(0x10, &body);
+}
+
+static buf_t connack_pkt(unsigned level, uint8_t code, const buf_t *props)
+{
+    buf_t body = {{0}, 0};
+    put8(&body, 0);
+    put8(&body, code);
+    if (level == MQTT_V5) {
+        putvbi(&body, props ? props->n : 0);
+        if (props)
+            putn(&body, props->b, props->n);
+    }
+    return pkt_finish(0x20, &body);
+}
+
+static buf_t publish_pkt(unsigned level, unsigned qos, bool dup, uint16_t id, const char *topic, const buf_t *props)
+{
+    buf_t body = {{0}, 0};
+    putstr(&body, topic);
+    if (qos)
+        put16(&body, id);
+    if (level == MQTT_V5) {
+        putvbi(&body, props ? props->n : 0);
+        if (props)
+            putn(&body, props->b, props->n);
+    }
+    putn(&body, "x", 1);
+    return pkt_finish((uint8_t)(0x30 | (dup ? 0x08 : 0) | (qos << 1)), &body);
+}
+
+static buf_t ack_pkt(uint8_t byte1, uint16_t id)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    return pkt_finish(byte1, &body);
+}
+
+static buf_t simple(uint8_t byte1)
+{
+    buf_t body = {{0}, 0};
+    return pkt_finish(byte1, &body);
+}
+
+static buf_t subscribe_pkt(uint16_t id, const char *filter, uint8_t qos)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    putstr(&body, filter);
+    put8(&body, qos);
+    return pkt_finish(0x82, &body);
+}
+
+static buf_t suback_pkt(uint16_t id, uint8_t code)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    put8(&body, code);
+    return pkt_finish(0x90, &body);
+}
+
+static void connect_v(conv_t *c, unsigned level, const buf_t *connack_props)
+{
+    buf_t p = connect_pkt(level, "sensor-1", 60, NULL);
+    feed(c, MQTT_C2S, &p);
+    p = connack_pkt(level, 0, connack_props);
+    feed(c, MQTT_S2C, &p);
+}
+
+/* ---- tests -------------------------------------------------------------------- */
+
+TEST(connect_links_and_identity)
+{
+    conv_t c = conv_new(true);
+    buf_t p = connect_pkt(MQTT_V311, "sensor-1", 60, NULL);
+    mqtt_snapshot_t *req = feed(&c, MQTT_C2S, &p);
+    p = connack_pkt(MQTT_V311, 0, NULL);
+    mqtt_snapshot_t *resp = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(req->response_in, resp->frame);
+    CHECK_EQ(resp->response_to, req->frame);
+    CHECK_EQ(resp->response_time.nsecs, 10000000);
+    CHECK_STR(resp->client_id, "sensor-1");
+    CHECK_EQ(resp->version, MQTT_V311);
+    CHECK_EQ(resp->version_source, MQTT_VS_CONNECT);
+    CHECK_EQ(resp->version_frame, req->frame);
+    p = simple(0xC0);
+    mqtt_snapshot_t *ping = feed(&c, MQTT_C2S, &p);
+    CHECK_STR(ping->client_id, "sensor-1");
+}
+
+TEST(qos2_chain)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t p = publish_pkt(MQTT_V311, 2, false, 7, "a/b", NULL);
+    mqtt_snapshot_t *pub = feed(&c, MQTT_C2S, &p);
+    p = ack_pkt(0x50, 7);
+    mqtt_snapshot_t *rec = feed(&c, MQTT_S2C, &p);
+    p = ack_pkt(0x62, 7);
+    mqtt_snapshot_t *rel = feed(&c, MQTT_C2S, &p);
+    p = ack_pkt(0x70, 7);
+    mqtt_snapshot_t *comp = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(pub->response_in, rec->frame);
+    CHECK_EQ(rec->response_to, pub->frame);
+    CHECK_EQ(rec->response_in, rel->frame);
+    CHECK_EQ(rel->response_to, rec->frame);
+    CHECK_EQ(rel->response_in, comp->frame);
+    CHECK_EQ(comp->response_to, rel->frame);
+    CHECK_EQ(comp->flow_start, pub->frame);
+    CHECK_EQ(comp->flow_time.nsecs, 30000000);
+    CHECK_EQ(comp->findings.count, 0);
+}
+
+TEST(identifier_reuse_and_separate_spaces)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t p = publish_pkt(MQTT_V311, 1, false, 1, "a", NULL);
+    mqtt_snapshot_t *first = feed(&c, MQTT_C2S, &p);
+    /* The server's own id 1 is another space. */
+    p = publish_pkt(MQTT_V311, 1, false, 1, "b", NULL);
+    mqtt_snapshot_t *server = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(has(server, MQTT_R_ID_IN_USE), 0);
+    p = ack_pkt(0x40, 1);
+    mqtt_snapshot_t *ack1 = feed(&c, MQTT_S2C, &p);
+    p = ack_pkt(0x40, 1);
+    mqtt_snapshot_t *ack2 = feed(&c, MQTT_C2S, &p);
+    CHECK_EQ(ack1->response_to, first->frame);
+    CHECK_EQ(ack2->response_to, server->frame);
+    /* Completed: the identifier starts a new transaction. */
+    p = publish_pkt(MQTT_V311, 1, false, 1, "a", NULL);
+    mqtt_snapshot_t *again = feed(&c, MQTT_C2S, &p);
+    CHECK_EQ(has(again, MQTT_R_ID_IN_USE), 0);
+    p = ack_pkt(0x40, 1);
+    mqtt_snapshot_t *ack3 = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(ack3->response_to, again->frame);
+    CHECK_EQ(first->response_in, ack1->frame);
+    /* Reused while open: a violation. */
+    p = publish_pkt(MQTT_V311, 1, false, 5, "a", NULL);
+    feed(&c, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V311, 1, false, 5, "a", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_C2S, &p), MQTT_R_ID_IN_USE), 1);
+}
+
+TEST(unsolicited_acks)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t p = ack_pkt(0x40, 99);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_ACK_UNKNOWN_ID), 1);
+    /* Without the connection's start, only a note. */
+    conv_t mid = conv_new(false);
+    p = ack_pkt(0x40, 99);
+    mqtt_snapshot_t *s = feed(&mid, MQTT_S2C, &p);
+    CHECK_EQ(has(s, MQTT_R_ACK_UNKNOWN_ID), 0);
+    CHECK_EQ(has(s, MQTT_R_UNSOLICITED), 1);
+    CHECK_EQ(has(s, MQTT_R_MID_CONNECTION), 1);
+}
+
+TEST(dup_retransmission)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t p = publish_pkt(MQTT_V311, 1, false, 3, "t", NULL);
+    mqtt_snapshot_t *orig = feed(&c, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V311, 1, true, 3, "t", NULL);
+    mqtt_snapshot_t *dup = feed(&c, MQTT_C2S, &p);
+    p = ack_pkt(0x40, 3);
+    mqtt_snapshot_t *ack = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(dup->retransmission_of, orig->frame);
+    CHECK_EQ(has(dup, MQTT_R_RETRANSMISSION), 1);
+    CHECK_EQ(has(dup, MQTT_R_DUP_RETRANSMISSION_V5), 0); /* legal in 3.1.1 */
+    CHECK(!dup->expects_response);
+    CHECK_EQ(ack->response_to, orig->frame);
+}
+
+TEST(pings_in_order)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t req = simple(0xC0), resp = simple(0xD0);
+    mqtt_snapshot_t *a = feed(&c, MQTT_C2S, &req);
+    mqtt_snapshot_t *b = feed(&c, MQTT_C2S, &req);
+    mqtt_snapshot_t *ra = feed(&c, MQTT_S2C, &resp);
+    mqtt_snapshot_t *rb = feed(&c, MQTT_S2C, &resp);
+    CHECK_EQ(ra->response_to, a->frame);
+    CHECK_EQ(rb->response_to, b->frame);
+    mqtt_snapshot_t *extra = feed(&c, MQTT_S2C, &resp);
+    CHECK_EQ(has(extra, MQTT_R_UNSOLICITED), 1);
+}
+
+TEST(topic_aliases_per_direction)
+{
+    conv_t c = conv_new(true);
+    buf_t props = {{0}, 0};
+    put8(&props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM);
+    put16(&props, 5);
+    buf_t p = connect_pkt(MQTT_V5, "c", 60, &props);
+    feed(&c, MQTT_C2S, &p);
+    p = connack_pkt(MQTT_V5, 0, &props);
+    feed(&c, MQTT_S2C, &p);
+
+    buf_t a1 = {{0}, 0};
+    put8(&a1, MQTT_PROP_TOPIC_ALIAS);
+    put16(&a1, 1);
+    p = publish_pkt(MQTT_V5, 0, false, 0, "up/one", &a1);
+    mqtt_snapshot_t *set_c = feed(&c, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 0, false, 0, "down/one", &a1);
+    mqtt_snapshot_t *set_s = feed(&c, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V5, 0, false, 0, "", &a1);
+    mqtt_snapshot_t *use_c = feed(&c, MQTT_C2S, &p);
+    mqtt_snapshot_t *use_s = feed(&c, MQTT_S2C, &p);
+    CHECK_STR(use_c->alias_topic, "up/one");
+    CHECK_EQ(use_c->alias_frame, set_c->frame);
+    CHECK_STR(use_s->alias_topic, "down/one");
+    CHECK_EQ(use_s->alias_frame, set_s->frame);
+    /* Remap, then use: the new topic, the old snapshot unchanged. */
+    p = publish_pkt(MQTT_V5, 0, false, 0, "up/two", &a1);
+    feed(&c, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 0, false, 0, "", &a1);
+    CHECK_STR(feed(&c, MQTT_C2S, &p)->alias_topic, "up/two");
+    CHECK_STR(use_c->alias_topic, "up/one");
+
+    buf_t a9 = {{0}, 0};
+    put8(&a9, MQTT_PROP_TOPIC_ALIAS);
+    put16(&a9, 9);
+    p = publish_pkt(MQTT_V5, 0, false, 0, "", &a9);
+    mqtt_snapshot_t *bad = feed(&c, MQTT_C2S, &p);
+    CHECK_EQ(has(bad, MQTT_R_ALIAS_ABOVE_MAXIMUM_CLIENT), 1);
+    CHECK_EQ(has(bad, MQTT_R_ALIAS_UNKNOWN), 1);
+}
+
+TEST(keepalive)
+{
+    conv_t c = conv_new(true);
+    buf_t p = connect_pkt(MQTT_V311, "k", 5, NULL);
+    feed_at(&c, MQTT_C2S, &p, 0.0);
+    p = connack_pkt(MQTT_V311, 0, NULL);
+    feed_at(&c, MQTT_S2C, &p, 0.01);
+    buf_t ping = simple(0xC0), pong = simple(0xD0);
+    mqtt_snapshot_t *ok = feed_at(&c, MQTT_C2S, &ping, 5.0); /* exactly Keep Alive */
+    CHECK_EQ(has(ok, MQTT_R_KEEPALIVE_EXCEEDED), 0);
+    CHECK(ok->has_idle);
+    CHECK_EQ(ok->client_idle.secs, 5);
+    feed_at(&c, MQTT_S2C, &pong, 5.02);
+    mqtt_snapshot_t *late = feed_at(&c, MQTT_C2S, &ping, 13.0); /* 8 s > 1.5 x 5 s */
+    CHECK_EQ(has(late, MQTT_R_KEEPALIVE_EXCEEDED), 1);
+    mqtt_snapshot_t *answer = feed_at(&c, MQTT_S2C, &pong, 13.02);
+    CHECK_EQ(has(answer, MQTT_R_KEEPALIVE_NOT_ENFORCED), 1);
+}
+
+TEST(version_inferred_mid_connection)
+{
+    conv_t c = conv_new(false);
+    buf_t p = publish_pkt(MQTT_V5, 1, false, 4, "t", NULL);
+    mqtt_snapshot_t *pub = feed(&c, MQTT_C2S, &p); /* fits both: the preference decides */
+    CHECK_EQ(pub->version_source, MQTT_VS_DEFAULT);
+    const uint8_t v5ack[] = {0x40, 0x04, 0x00, 0x04, 0x10, 0x00};
+    buf_t ack = {{0}, 0};
+    putn(&ack, v5ack, sizeof v5ack);
+    mqtt_snapshot_t *a = feed(&c, MQTT_S2C, &ack);
+    CHECK_EQ(a->version, MQTT_V5);
+    CHECK_EQ(a->version_source, MQTT_VS_THIS);
+    CHECK_EQ(has(a, MQTT_R_VERSION_INFERRED), 1);
+    p = simple(0xC0);
+    mqtt_snapshot_t *next = feed(&c, MQTT_C2S, &p);
+    CHECK_EQ(next->version, MQTT_V5);
+    CHECK_EQ(next->version_source, MQTT_VS_INFERRED);
+    CHECK_EQ(next->version_frame, a->frame);
+
+    /* An inference gives way to bytes that clearly say otherwise. */
+    conv_t d = conv_new(false);
+    p = publish_pkt(MQTT_V311, 1, false, 4, "t", NULL); /* "x" is no 5.0 Property Length */
+    CHECK_EQ(feed(&d, MQTT_C2S, &p)->version, MQTT_V311);
+    CHECK_EQ(feed(&d, MQTT_S2C, &ack)->version, MQTT_V5);
+}
+
+TEST(sequence_rules)
+{
+    conv_t c = conv_new(true);
+    buf_t p = simple(0xC0);
+    CHECK_EQ(has(feed(&c, MQTT_C2S, &p), MQTT_R_FIRST_NOT_CONNECT), 1);
+    conv_t d = conv_new(true);
+    connect_v(&d, MQTT_V311, NULL);
+    p = connect_pkt(MQTT_V311, "x", 60, NULL);
+    CHECK_EQ(has(feed(&d, MQTT_C2S, &p), MQTT_R_SECOND_CONNECT), 1);
+    p = simple(0xE0);
+    feed(&d, MQTT_C2S, &p);
+    p = simple(0xC0);
+    CHECK_EQ(has(feed(&d, MQTT_C2S, &p), MQTT_R_AFTER_DISCONNECT), 1);
+    conv_t e = conv_new(true);
+    p = connect_pkt(MQTT_V311, "x", 60, NULL);
+    feed(&e, MQTT_C2S, &p);
+    p = suback_pkt(1, 0);
+    CHECK_EQ(has(feed(&e, MQTT_S2C, &p), MQTT_R_SERVER_BEFORE_CONNACK), 1);
+}
+
+TEST(receive_maximum)
+{
+    conv_t c = conv_new(true);
+    buf_t props = {{0}, 0};
+    put8(&props, MQTT_PROP_RECEIVE_MAXIMUM);
+    put16(&props, 2);
+    connect_v(&c, MQTT_V5, &props);
+    buf_t p;
+    for (uint16_t id = 1; id <= 2; id++) {
+        p = publish_pkt(MQTT_V5, 1, false, id, "t", NULL);
+        CHECK_EQ(has(feed(&c, MQTT_C2S, &p), MQTT_R_RECEIVE_MAXIMUM_CLIENT), 0);
+    }
+    p = publish_pkt(MQTT_V5, 1, false, 3, "t", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_C2S, &p), MQTT_R_RECEIVE_MAXIMUM_CLIENT), 1);
+}
+
+TEST(subscriptions_and_delivery)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t p = subscribe_pkt(1, "home/+/temp", 1);
+    mqtt_snapshot_t *sub = feed(&c, MQTT_C2S, &p);
+    p = suback_pkt(1, 2); /* granted 2 > requested 1 */
+    mqtt_snapshot_t *ack = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(ack->response_to, sub->frame);
+    CHECK_EQ(has(ack, MQTT_R_GRANTED_ABOVE_REQUESTED), 1);
+    p = publish_pkt(MQTT_V311, 1, false, 1, "home/kitchen/temp", NULL);
+    CHECK_EQ(feed(&c, MQTT_S2C, &p)->findings.count, 0);
+    p = publish_pkt(MQTT_V311, 0, false, 0, "office/temp", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_UNSUBSCRIBED), 1);
+}
+
+static bool matches(const char *f, const char *t)
+{
+    return mqtt_topic_matches((const uint8_t *)f, (uint32_t)strlen(f), (const uint8_t *)t, (uint32_t)strlen(t));
+}
+
+TEST(topic_matching)
+{
+    CHECK(matches("sport/tennis/player1/#", "sport/tennis/player1"));
+    CHECK(matches("sport/tennis/player1/#", "sport/tennis/player1/ranking"));
+    CHECK(matches("sport/#", "sport"));
+    CHECK(matches("#", "a/b/c"));
+    CHECK(matches("sport/+", "sport/"));
+    CHECK(!matches("sport/+", "sport"));
+    CHECK(matches("+/+", "/finance"));
+    CHECK(matches("/+", "/finance"));
+    CHECK(!matches("+", "/finance"));
+    CHECK(!matches("#", "$SYS/uptime"));
+    CHECK(!matches("+/monitor/Clients", "$SYS/monitor/Clients"));
+    CHECK(matches("$SYS/#", "$SYS/uptime"));
+    CHECK(matches("$share/grp/a/+", "a/b"));
+    CHECK(!matches("a/b", "a/b/c"));
+}
+
+UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
+          dup_retransmission, pings_in_order, topic_aliases_per_direction, keepalive,
+          version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
+          topic_matching)
