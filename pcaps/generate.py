@@ -3202,6 +3202,29 @@ def _(cap):
     b.bye()
 
 
+# ---------------------------------------------------------------------- payloads
+
+@scenario('generated/payloads/v5-payload-kinds.pcap', 5,
+          'PUBLISH payloads of several kinds for payload decoding: JSON without and with a Content Type '
+          '(with parameters), zlib-compressed JSON, protobuf wire format, CBOR with a Content Type, plain '
+          'text, and bytes that are none of these.',
+          notes='Valid traffic. Topics: lens/json/raw (JSON, no Content Type), lens/json/typed '
+                '("application/json; charset=utf-8"), lens/zip/status (zlib of a JSON object), '
+                'lens/pb/reading (protobuf: field 1 varint 150, field 2 string "ok"), lens/cbor/map '
+                '("application/cbor", the map {"a": 1}), lens/text/hello (UTF-8 text), lens/bin/blob (bytes).')
+def _(k):
+    k.open()
+    json_doc = b'{"t":21.5,"unit":"C"}'
+    k.c(k.publish('lens/json/raw', json_doc).focus())
+    k.c(k.publish('lens/json/typed', json_doc, props=[(CONTENT_TYPE, 'application/json; charset=utf-8')]))
+    k.c(k.publish('lens/zip/status', zlib.compress(b'{"status":"ok","uptime":3600}', 9)).focus())
+    k.c(k.publish('lens/pb/reading', bytes([0x08, 0x96, 0x01, 0x12, 0x02, 0x6F, 0x6B])).focus())
+    k.c(k.publish('lens/cbor/map', bytes([0xA1, 0x61, 0x61, 0x01]), props=[(CONTENT_TYPE, 'application/cbor')]))
+    k.c(k.publish('lens/text/hello', b'hello, world'))
+    k.c(k.publish('lens/bin/blob', bytes([0x00, 0xFF, 0x10, 0x80])))
+    k.bye()
+
+
 # ======================================================================================
 # reading back (self-check)
 # ======================================================================================

@@ -21,6 +21,7 @@
 
 #include "mqtt_checks.h"
 #include "mqtt_expert.h"
+#include "mqtt_payload.h"
 #include "mqtt_conn.h"
 #include "mqtt_taps.h"
 #include "mqtt_tree.h"
@@ -231,6 +232,25 @@ static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, const 
     return snap;
 }
 
+/* A PUBLISH's topic: the resolved one when it came by alias. */
+static const char *publish_topic(tvbuff_t *tvb, packet_info *pinfo, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
+{
+    if (snap->alias_topic)
+        return snap->alias_topic;
+    if (!(pkt->topic.flags & MQTT_STR_PRESENT))
+        return NULL;
+    return (const char *)tvb_get_string_enc(pinfo->pool, tvb, (int)pkt->topic.data.off, (int)pkt->topic.data.len,
+                                            ENC_UTF_8);
+}
+
+static const char *content_type(tvbuff_t *tvb, packet_info *pinfo, const mqtt_pkt_t *pkt)
+{
+    const mqtt_prop_t *p = mqtt_props_find(&pkt->props, MQTT_PROP_CONTENT_TYPE);
+    if (!p || !(p->str.flags & MQTT_STR_PRESENT) || (p->str.flags & MQTT_STR_TRUNCATED))
+        return NULL;
+    return (const char *)tvb_get_string_enc(pinfo->pool, tvb, (int)p->str.data.off, (int)p->str.data.len, ENC_UTF_8);
+}
+
 static void set_columns(packet_info *pinfo, guint32 index, const char *line)
 {
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
@@ -272,7 +292,11 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
         st->unframed_from[ep] = pinfo->num;
 
     mqtt_tree_prefs_t prefs = {pref_mask_passwords};
-    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false};
+    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false, NULL, NULL};
+    if (pkt->type == MQTT_PUBLISH) {
+        view.topic = publish_topic(tvb, pinfo, pkt, snap);
+        view.content_type = content_type(tvb, pinfo, pkt);
+    }
     view.repeated_failures = repeated_failures(pinfo, snap);
     view.responder_continued = PINFO_FD_VISITED(pinfo) && snap->dir_known &&
                                mqtt_conn_last_frame(st->conn, (enum mqtt_dir)!snap->dir) > snap->frame;
@@ -281,7 +305,10 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
                                      (tcp_completeness(pinfo) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
     set_columns(pinfo, index, mqtt_info_line(pinfo->pool, pkt, snap, &prefs));
     mqtt_tree_add(tvb, pinfo, tree, pkt, &view, &prefs);
-    mqtt_taps_queue(pinfo, tvb, pkt, snap, pref_mask_passwords);
+    mqtt_tap_rec_t *rec = wmem_new0(pinfo->pool, mqtt_tap_rec_t);
+    *rec = (mqtt_tap_rec_t){pkt, snap, tvb, view.topic, view.content_type, index,
+                            find_or_create_conversation(pinfo)->conv_index, pref_mask_passwords};
+    mqtt_taps_queue(pinfo, rec);
     return (int)len;
 }
 
@@ -433,6 +460,7 @@ void proto_register_mqttlens(void)
     register_cleanup_routine(forget_pending);
     register_postdissector(create_dissector_handle(dissect_pending_end, proto_mqttlens));
     mqtt_taps_register(proto_mqttlens);
+    mqtt_payload_register(proto_mqttlens, prefs);
 }
 
 void proto_reg_handoff_mqttlens(void)
@@ -443,4 +471,5 @@ void proto_reg_handoff_mqttlens(void)
     ssl_dissector_add(MQTT_TLS_PORT, mqttlens_handle);
     dissector_add_string("tls.alpn", "mqtt", mqttlens_handle);
     mqtt_taps_handoff();
+    mqtt_payload_handoff();
 }

@@ -4,28 +4,289 @@
  */
 #include "mqtt_taps.h"
 
+#include <string.h>
+
+#include <epan/export_object.h>
+#include <epan/srt_table.h>
+#include <epan/stats_tree.h>
 #include <epan/tap.h>
 
 #include "mqtt_tree.h"
 #include "ws_compat.h"
 
+static int mqtt_tap = -1;
+static int eo_tap = -1;
 static int credentials_tap = -1;
 
-void mqtt_taps_register(int proto)
+/* ---- shared wording ----------------------------------------------------------- */
+
+static bool reason_is_failure(const mqtt_tap_rec_t *r)
 {
-    (void)proto;
+    const mqtt_pkt_t *pkt = r->pkt;
+    if (!pkt->has_reason)
+        return false;
+    return pkt->version == MQTT_V5 ? mqtt_reason_is_failure(pkt->reason)
+                                   : pkt->type == MQTT_CONNACK && pkt->reason != 0;
 }
 
-void mqtt_taps_handoff(void)
+static const char *reason_name(const mqtt_pkt_t *pkt, uint8_t code)
 {
-    /* The tap belongs to Wireshark; it exists once HTTP, FTP, ... have
-     * registered, and register_tap() returns it then. */
-    credentials_tap = register_tap("credentials");
+    const char *name = pkt->version == MQTT_V5 ? mqtt_reason_name(code, pkt->type)
+                       : pkt->type == MQTT_CONNACK ? mqtt_v3_connack_name(code)
+                                                   : mqtt_v3_suback_name(code);
+    return name ? name : "Unknown";
+}
+
+/* Printable text of at most `max` bytes, for labels. */
+static void append_preview(GString *s, const guint8 *p, guint32 len, guint32 max)
+{
+    for (guint32 i = 0; i < len && i < max; i++)
+        g_string_append_c(s, p[i] >= 0x20 && p[i] < 0x7F ? (char)p[i] : '.');
+    if (len > max)
+        g_string_append(s, "...");
+}
+
+/* ---- flow graph ---------------------------------------------------------------- */
+
+static gchar *flow_label(const mqtt_tap_rec_t *r)
+{
+    const mqtt_pkt_t *pkt = r->pkt;
+    GString *s = g_string_new(mqtt_type_name(pkt->type));
+    if (pkt->has_packet_id)
+        g_string_append_printf(s, " id=%u", pkt->packet_id);
+    if (pkt->type == MQTT_PUBLISH)
+        g_string_append_printf(s, " QoS %u%s", (pkt->flags >> 1) & 3, pkt->flags & 0x08 ? " DUP" : "");
+    return g_string_free(s, FALSE);
+}
+
+static void comment_filters(GString *s, const mqtt_pkt_t *pkt)
+{
+    for (guint32 i = 0; i < pkt->filter_count && i < 4; i++) {
+        const mqtt_str_t *f = &pkt->filters[i].filter;
+        g_string_append(s, i ? ", " : "");
+        append_preview(s, f->bytes, f->data.len, 48);
+    }
+    if (pkt->filter_count > 4)
+        g_string_append_printf(s, ", ... (%u filters)", pkt->filter_count);
+}
+
+static void comment_failures(GString *s, const mqtt_tap_rec_t *r)
+{
+    const mqtt_pkt_t *pkt = r->pkt;
+    if (reason_is_failure(r))
+        g_string_append_printf(s, "%s%s (0x%02x)", s->len ? "; " : "", reason_name(pkt, pkt->reason), pkt->reason);
+    for (guint32 i = 0; i < pkt->code_count; i++)
+        if (pkt->codes[i].code >= 0x80)
+            g_string_append_printf(s, "%s%s (0x%02x) for filter %u", s->len ? "; " : "",
+                                   reason_name(pkt, pkt->codes[i].code), pkt->codes[i].code, i + 1);
+}
+
+static gchar *flow_comment(const mqtt_tap_rec_t *r)
+{
+    const mqtt_pkt_t *pkt = r->pkt;
+    GString *s = g_string_new("");
+    if (pkt->type == MQTT_PUBLISH && r->topic) {
+        g_string_append(s, r->topic);
+        if (pkt->payload.len) {
+            g_string_append(s, ": ");
+            append_preview(s, pkt->raw + pkt->payload.off, pkt->payload.len, 24);
+        }
+    } else if (pkt->type == MQTT_SUBSCRIBE || pkt->type == MQTT_UNSUBSCRIBE) {
+        comment_filters(s, pkt);
+    } else if (pkt->type == MQTT_CONNECT && (pkt->client_id.flags & MQTT_STR_PRESENT)) {
+        g_string_append(s, "client id ");
+        append_preview(s, pkt->client_id.bytes, pkt->client_id.data.len, 48);
+    }
+    comment_failures(s, r);
+    if (r->snap->response_to)
+        g_string_append_printf(s, "%s%.6f s after frame %u", s->len ? "; " : "",
+                               nstime_to_sec(&r->snap->response_time), r->snap->response_to);
+    return g_string_free(s, FALSE);
+}
+
+static tap_packet_status flow_packet(void *tapdata, packet_info *pinfo, epan_dissect_t *edt _U_,
+                                     const void *data, tap_flags_t flags _U_)
+{
+    seq_analysis_info_t *sainfo = (seq_analysis_info_t *)tapdata;
+    const mqtt_tap_rec_t *r = (const mqtt_tap_rec_t *)data;
+    seq_analysis_item_t *sai = sequence_analysis_create_sai_with_addresses(pinfo, sainfo);
+    if (!sai)
+        return TAP_PACKET_DONT_REDRAW;
+    sai->frame_number = pinfo->num;
+    sai->port_src = (guint16)pinfo->srcport;
+    sai->port_dst = (guint16)pinfo->destport;
+    sai->frame_label = flow_label(r);
+    sai->comment = flow_comment(r);
+    sai->conv_num = (guint16)r->conversation;
+    sai->line_style = 1;
+    sai->display = TRUE;
+    g_queue_push_tail(sainfo->items, sai);
+    return TAP_PACKET_REDRAW;
+}
+
+/* ---- statistics tree ----------------------------------------------------------------- */
+
+static int st_types = -1;
+static int st_topics = -1;
+static int st_clients = -1;
+static int st_reasons = -1;
+
+static void stats_init(stats_tree *st)
+{
+    st_types = stats_tree_create_node(st, "Packets by type", 0, STAT_DT_INT, TRUE);
+    st_topics = stats_tree_create_node(st, "Topics (messages; Average, Min, Max: payload bytes)", 0, STAT_DT_INT, TRUE);
+    st_clients = stats_tree_create_node(st, "Packets by client", 0, STAT_DT_INT, TRUE);
+    st_reasons = stats_tree_create_node(st, "Reason codes by packet type", 0, STAT_DT_INT, TRUE);
+}
+
+/* Topic levels as a hierarchy; every level counts the messages below it,
+ * the topic itself also their payload sizes and their QoS. */
+static void stats_topic(stats_tree *st, const mqtt_tap_rec_t *r)
+{
+    const mqtt_pkt_t *pkt = r->pkt;
+    int parent = st_topics;
+    gchar **levels = g_strsplit(r->topic, "/", 0);
+    tick_stat_node(st, "Topics (messages; Average, Min, Max: payload bytes)", 0, TRUE);
+    for (guint i = 0; levels[i] && i < 16; i++) {
+        const char *name = levels[i][0] ? levels[i] : "(empty level)";
+        int up = parent;
+        parent = tick_stat_node(st, name, up, TRUE);
+        if (!levels[i + 1] || i == 15) {
+            avg_stat_node_add_value_notick(st, name, up, TRUE, (int)pkt->payload.len);
+            tick_stat_node(st, (pkt->flags & 6) == 0 ? "QoS 0" : (pkt->flags & 6) == 2 ? "QoS 1" : "QoS 2",
+                           parent, TRUE);
+        }
+    }
+    g_strfreev(levels);
+}
+
+static void stats_reasons(stats_tree *st, const mqtt_tap_rec_t *r)
+{
+    const mqtt_pkt_t *pkt = r->pkt;
+    char name[96];
+    /* Every code counts once: a SUBACK carries one per filter. */
+    for (guint32 i = 0; i < pkt->code_count + (pkt->has_reason ? 1u : 0u); i++) {
+        uint8_t code = i < pkt->code_count ? pkt->codes[i].code : pkt->reason;
+        tick_stat_node(st, "Reason codes by packet type", 0, TRUE);
+        int type = tick_stat_node(st, mqtt_type_name(pkt->type), st_reasons, TRUE);
+        g_snprintf(name, sizeof name, "0x%02x %s", code, reason_name(pkt, code));
+        tick_stat_node(st, name, type, FALSE);
+    }
+}
+
+static tap_packet_status stats_packet(stats_tree *st, packet_info *pinfo _U_, epan_dissect_t *edt _U_,
+                                      const void *data, tap_flags_t flags _U_)
+{
+    const mqtt_tap_rec_t *r = (const mqtt_tap_rec_t *)data;
+    tick_stat_node(st, "Packets by type", 0, TRUE);
+    tick_stat_node(st, mqtt_type_name(r->pkt->type), st_types, FALSE);
+    if (r->pkt->type == MQTT_PUBLISH && r->topic)
+        stats_topic(st, r);
+    tick_stat_node(st, "Packets by client", 0, TRUE);
+    tick_stat_node(st, r->snap->client_id ? (r->snap->client_id[0] ? r->snap->client_id : "(empty client id)")
+                                          : "(client id unknown)",
+                   st_clients, FALSE);
+    stats_reasons(st, r);
+    return TAP_PACKET_REDRAW;
+}
+
+/* ---- service response time ---------------------------------------------------------- */
+
+enum { SRT_CONNECT, SRT_SUBSCRIBE, SRT_UNSUBSCRIBE, SRT_PINGREQ, SRT_PUB1, SRT_PUB2, SRT_AUTH, SRT_ROWS };
+static const char *const srt_rows[SRT_ROWS] = {
+    "CONNECT -> CONNACK", "SUBSCRIBE -> SUBACK", "UNSUBSCRIBE -> UNSUBACK", "PINGREQ -> PINGRESP",
+    "PUBLISH QoS 1 -> PUBACK", "PUBLISH QoS 2 -> PUBCOMP (whole flow)", "AUTH -> AUTH",
+};
+
+static void srt_init(struct register_srt *srt _U_, GArray *srt_array)
+{
+    srt_stat_table *t = init_srt_table("MQTT request / response times", NULL, srt_array, SRT_ROWS, "Exchange",
+                                       "mqttlens.response_to", NULL);
+    for (int i = 0; i < SRT_ROWS; i++)
+        init_srt_table_row(t, i, srt_rows[i]);
+}
+
+/* Which exchange a response closes, -1 for none. */
+static int srt_row(const mqtt_tap_rec_t *r)
+{
+    switch (r->pkt->type) {
+    case MQTT_CONNACK: return SRT_CONNECT;
+    case MQTT_SUBACK: return SRT_SUBSCRIBE;
+    case MQTT_UNSUBACK: return SRT_UNSUBSCRIBE;
+    case MQTT_PINGRESP: return SRT_PINGREQ;
+    case MQTT_PUBACK: return SRT_PUB1;
+    case MQTT_PUBCOMP: return r->snap->flow_start ? SRT_PUB2 : -1;
+    case MQTT_AUTH: return SRT_AUTH;
+    default: return -1;
+    }
+}
+
+static tap_packet_status srt_packet(void *tapdata, packet_info *pinfo, epan_dissect_t *edt _U_, const void *data,
+                                    tap_flags_t flags _U_)
+{
+    srt_data_t *srt = (srt_data_t *)tapdata;
+    const mqtt_tap_rec_t *r = (const mqtt_tap_rec_t *)data;
+    int row = srt_row(r);
+    if (row < 0 || !r->snap->response_to)
+        return TAP_PACKET_DONT_REDRAW;
+    nstime_t request;
+    nstime_delta(&request, &r->snap->time, row == SRT_PUB2 ? &r->snap->flow_time : &r->snap->response_time);
+    add_srt_table_data(g_array_index(srt->srt_array, srt_stat_table *, 0), row, &request, pinfo);
+    return TAP_PACKET_REDRAW;
+}
+
+/* ---- export objects ------------------------------------------------------------------- */
+
+/* A file name from the topic and the frame; "/" would be escaped by
+ * Wireshark, so topic levels are joined with "_" instead. */
+static gchar *object_name(const mqtt_tap_rec_t *r, guint32 frame)
+{
+    static const struct {
+        const char *type;
+        const char *ext;
+    } exts[] = {{"application/json", ".json"}, {"text/plain", ".txt"}, {"application/cbor", ".cbor"},
+                {"application/xml", ".xml"}, {"text/xml", ".xml"}, {"text/csv", ".csv"},
+                {"application/octet-stream", ".bin"}, {"image/jpeg", ".jpg"}, {"image/png", ".png"}};
+    gchar *topic = g_strdup(r->topic && r->topic[0] ? r->topic : "(no topic)");
+    g_strdelimit(topic, "/", '_');
+    const char *ext = "";
+    for (unsigned i = 0; r->content_type && i < G_N_ELEMENTS(exts); i++)
+        if (g_ascii_strncasecmp(r->content_type, exts[i].type, strlen(exts[i].type)) == 0)
+            ext = exts[i].ext;
+    gchar *name = r->index ? g_strdup_printf("%s_frame%u-%u%s", topic, frame, r->index, ext)
+                           : g_strdup_printf("%s_frame%u%s", topic, frame, ext);
+    g_free(topic);
+    return name;
+}
+
+static tap_packet_status eo_packet(void *tapdata, packet_info *pinfo, epan_dissect_t *edt _U_, const void *data,
+                                   tap_flags_t flags _U_)
+{
+    export_object_list_t *list = (export_object_list_t *)tapdata;
+    const mqtt_tap_rec_t *r = (const mqtt_tap_rec_t *)data;
+    const mqtt_pkt_t *pkt = r->pkt;
+    export_object_entry_t *e = g_new0(export_object_entry_t, 1);
+    e->pkt_num = pinfo->num;
+    e->hostname = g_strdup(r->snap->client_id ? r->snap->client_id : "");
+    e->content_type = g_strdup(r->content_type ? r->content_type : "application/octet-stream");
+    e->filename = object_name(r, pinfo->num);
+    e->payload_len = pkt->payload.len;
+    e->payload_data = (guint8 *)g_memdup2(pkt->raw + pkt->payload.off, pkt->payload.len);
+    list->add_entry(list->gui_data, e);
+    return TAP_PACKET_REDRAW;
+}
+
+/* ---- credentials ------------------------------------------------------------------------- */
+
+static gchar *pool_str(packet_info *pinfo, tvbuff_t *tvb, const mqtt_str_t *s)
+{
+    return (gchar *)tvb_get_string_enc(pinfo->pool, tvb, (int)s->data.off, (int)s->data.len, ENC_UTF_8);
 }
 
 /* A CONNECT that names a user (or carries a password) is a login. */
-static void queue_credentials(packet_info *pinfo, tvbuff_t *tvb, const mqtt_pkt_t *pkt, bool mask)
+static void queue_credentials(packet_info *pinfo, const mqtt_tap_rec_t *r)
 {
+    const mqtt_pkt_t *pkt = r->pkt;
     bool user = pkt->username.flags & MQTT_STR_PRESENT;
     bool pass = pkt->password.flags & MQTT_STR_PRESENT;
     if (pkt->type != MQTT_CONNECT || (!user && !pass) || !have_tap_listener(credentials_tap))
@@ -34,26 +295,44 @@ static void queue_credentials(packet_info *pinfo, tvbuff_t *tvb, const mqtt_pkt_
     rec->num = pinfo->num;
     rec->username_num = user ? pinfo->num : 0;
     rec->password_hf_id = (guint)mqtt_tree_password_field();
-    rec->username = user ? (gchar *)tvb_get_string_enc(pinfo->pool, tvb, (int)pkt->username.data.off,
-                                                       (int)pkt->username.data.len, ENC_UTF_8)
-                         : (gchar *)"";
+    rec->username = user ? pool_str(pinfo, r->tvb, &pkt->username) : (gchar *)"";
     rec->proto = "MQTT";
-    const char *client = (pkt->client_id.flags & MQTT_STR_PRESENT)
-                             ? (const char *)tvb_get_string_enc(pinfo->pool, tvb, (int)pkt->client_id.data.off,
-                                                                 (int)pkt->client_id.data.len, ENC_UTF_8)
-                             : "?";
-    const char *secret = !pass ? "no password"
-                         : mask ? "password ********"
-                                : (const char *)tvb_get_string_enc(pinfo->pool, tvb, (int)pkt->password.data.off,
-                                                                    (int)pkt->password.data.len, ENC_UTF_8);
-    rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", %s%s%s", client, pass && !mask ? "password \"" : "",
-                                   secret, pass && !mask ? "\"" : "");
+    const char *client = (pkt->client_id.flags & MQTT_STR_PRESENT) ? pool_str(pinfo, r->tvb, &pkt->client_id) : "?";
+    if (!pass)
+        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", no password", client);
+    else if (r->mask_passwords)
+        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", password ********", client);
+    else
+        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", password \"%s\"", client,
+                                       pool_str(pinfo, r->tvb, &pkt->password));
     tap_queue_packet(credentials_tap, pinfo, rec);
 }
 
-void mqtt_taps_queue(packet_info *pinfo, tvbuff_t *tvb, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,
-                     bool mask_passwords)
+/* ---- registration ---------------------------------------------------------------------- */
+
+void mqtt_taps_register(int proto)
 {
-    (void)snap;
-    queue_credentials(pinfo, tvb, pkt, mask_passwords);
+    mqtt_tap = register_tap("mqttlens");
+    register_seq_analysis("mqttlens", "MQTT Flows (mqttlens)", proto, NULL, 0, flow_packet);
+    stats_tree_register_plugin("mqttlens", "mqttlens", "MQTT/Packets, topics, clients (mqttlens)", 0,
+                               stats_packet, stats_init, NULL);
+    register_srt_table(proto, NULL, 1, srt_packet, srt_init, NULL);
+    eo_tap = register_export_object(proto, eo_packet, NULL);
+}
+
+void mqtt_taps_handoff(void)
+{
+    /* The tap belongs to Wireshark (HTTP, FTP, ... feed it); register_tap()
+     * returns it when it exists already. */
+    credentials_tap = register_tap("credentials");
+}
+
+void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec)
+{
+    queue_credentials(pinfo, rec);
+    if (have_tap_listener(mqtt_tap)) {
+        tap_queue_packet(mqtt_tap, pinfo, rec);
+    }
+    if (rec->pkt->type == MQTT_PUBLISH && rec->pkt->framed && !rec->pkt->capture_short && have_tap_listener(eo_tap))
+        tap_queue_packet(eo_tap, pinfo, rec);
 }

@@ -1,5 +1,7 @@
-/* mqtt_taps.h — what mqttlens hands to Wireshark's taps: logins for the
- * credentials tap.
+/* mqtt_taps.h — what mqttlens hands to Wireshark's taps: the flow graph
+ * ("-z flow,mqttlens,standard"), the statistics tree ("-z mqttlens,tree"),
+ * service response times ("-z mqttlens,srt"), exported objects
+ * ("--export-objects mqttlens,DIR") and logins ("-z credentials").
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -11,11 +13,22 @@
 #include "mqtt_conn.h"
 #include "mqtt_wire.h"
 
+/* One MQTT packet, as the taps see it (valid until the frame is done). */
+typedef struct {
+    const mqtt_pkt_t *pkt;
+    const mqtt_snapshot_t *snap;
+    tvbuff_t *tvb;             /* the packet's bytes */
+    const char *topic;         /* PUBLISH: the topic, resolved when it came by alias */
+    const char *content_type;  /* 5.0 Content Type, or NULL */
+    guint32 index;             /* the packet's position in its frame */
+    guint32 conversation;      /* index of its TCP conversation */
+    bool mask_passwords;
+} mqtt_tap_rec_t;
+
 void mqtt_taps_register(int proto);
 void mqtt_taps_handoff(void);
 
-/* Queues the packet's records for every tap that wants them. */
-void mqtt_taps_queue(packet_info *pinfo, tvbuff_t *tvb, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,
-                     bool mask_passwords);
+/* Queues the packet for every tap that listens. */
+void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec);
 
 #endif

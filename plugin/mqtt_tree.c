@@ -14,6 +14,7 @@
 #include <wsutil/to_str.h>
 
 #include "mqtt_expert.h"
+#include "mqtt_payload.h"
 
 static int proto_mqttlens = -1;
 
@@ -433,6 +434,9 @@ static void add_publish(ctx_t *c, proto_tree *tree)
                                            (int)pkt->payload.len, ENC_NA);
     place(c, pkt->payload, item);
     add_text_view(c, tree, hf_payload_text, pkt->payload);
+    if (!pkt->capture_short)
+        mqtt_payload_dissect(tvb_new_subset_length(c->tvb, (int)pkt->payload.off, (int)pkt->payload.len), c->pinfo,
+                             tree, c->view->topic, c->view->content_type);
 }
 
 /* 5.0 lets acks, DISCONNECT and AUTH leave the Reason Code out when it is

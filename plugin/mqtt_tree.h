@@ -22,6 +22,8 @@ typedef struct {
     bool closed_without_disconnect; /* last packet of a connection closed abruptly */
     const char *repeated_failures;  /* summary of a source's failed logins, on the last one */
     bool responder_continued;       /* the peer sent packets after this one */
+    const char *topic;              /* PUBLISH: its topic, resolved when it came by alias */
+    const char *content_type;       /* PUBLISH: its 5.0 Content Type */
 } mqtt_view_t;
 
 void mqtt_tree_register(int proto);

@@ -12,6 +12,10 @@
 #include <glib.h>
 #include <ws_version.h>
 
+#include <epan/address.h>
+#include <epan/packet_info.h>
+#include <epan/tap.h>
+
 #if WIRESHARK_VERSION_MAJOR != 4 || WIRESHARK_VERSION_MINOR != 0
 #error "ws_compat.h was written for Wireshark 4.0: check its declarations against this version"
 /* The record of the "credentials" tap (ui/tap-credentials.h, not
@@ -24,6 +28,47 @@ typedef struct tap_credential {
     const gchar *proto;
     gchar *info;
 } tap_credential_t;
+
+/* epan/sequence_analysis.h (not installed): the flow graph.  The item
+ * and its strings are freed by Wireshark with g_free, so everything put in
+ * an item must come from GLib's allocator. */
+#define SEQ_ANALYSIS_MAX_NODES 40
+
+typedef struct _seq_analysis_item {
+    guint32 frame_number;
+    address src_addr;
+    guint16 port_src;
+    address dst_addr;
+    guint16 port_dst;
+    gchar *frame_label;   /* text on the arrow */
+    gchar *time_str;
+    gchar *comment;       /* text right of the graph */
+    guint16 conv_num;
+    unsigned fg_color;
+    unsigned bg_color;
+    gboolean has_color_filter;
+    gboolean display;     /* items not displayed are neither drawn nor counted */
+    guint src_node;
+    guint dst_node;
+    guint16 line_style;
+    guint32 info_type;
+    gpointer info_ptr;
+} seq_analysis_item_t;
+
+typedef struct _seq_analysis_info {
+    const char *name;
+    gboolean any_addr;
+    int nconv;
+    GQueue *items;
+    GHashTable *ht;
+    address nodes[SEQ_ANALYSIS_MAX_NODES];
+    guint32 num_nodes;
+} seq_analysis_info_t;
+
+WS_DLL_PUBLIC void register_seq_analysis(const char *name, const char *ui_name, const int proto_id,
+                                         const char *tap_listener, guint tap_flags, tap_packet_cb tap_func);
+WS_DLL_PUBLIC seq_analysis_item_t *sequence_analysis_create_sai_with_addresses(packet_info *pinfo,
+                                                                               seq_analysis_info_t *sainfo);
 
 #endif
 
@@ -46,5 +91,46 @@ typedef struct tap_credential {
     const gchar *proto;
     gchar *info;
 } tap_credential_t;
+
+/* epan/sequence_analysis.h (not installed): the flow graph.  The item
+ * and its strings are freed by Wireshark with g_free, so everything put in
+ * an item must come from GLib's allocator. */
+#define SEQ_ANALYSIS_MAX_NODES 40
+
+typedef struct _seq_analysis_item {
+    guint32 frame_number;
+    address src_addr;
+    guint16 port_src;
+    address dst_addr;
+    guint16 port_dst;
+    gchar *frame_label;   /* text on the arrow */
+    gchar *time_str;
+    gchar *comment;       /* text right of the graph */
+    guint16 conv_num;
+    unsigned fg_color;
+    unsigned bg_color;
+    gboolean has_color_filter;
+    gboolean display;     /* items not displayed are neither drawn nor counted */
+    guint src_node;
+    guint dst_node;
+    guint16 line_style;
+    guint32 info_type;
+    gpointer info_ptr;
+} seq_analysis_item_t;
+
+typedef struct _seq_analysis_info {
+    const char *name;
+    gboolean any_addr;
+    int nconv;
+    GQueue *items;
+    GHashTable *ht;
+    address nodes[SEQ_ANALYSIS_MAX_NODES];
+    guint32 num_nodes;
+} seq_analysis_info_t;
+
+WS_DLL_PUBLIC void register_seq_analysis(const char *name, const char *ui_name, const int proto_id,
+                                         const char *tap_listener, guint tap_flags, tap_packet_cb tap_func);
+WS_DLL_PUBLIC seq_analysis_item_t *sequence_analysis_create_sai_with_addresses(packet_info *pinfo,
+                                                                               seq_analysis_info_t *sainfo);
 
 #endif

@@ -169,6 +169,7 @@ class Packet:
         self.fields = {}      # name -> [show values], in order
         self.generated = {}   # name -> [show values] of zero-length (generated) items
         self.experts = []     # (expert field name, message, severity name)
+        self.values = {}      # name -> [raw "value" attributes (hex bytes)] of real items
         for el in proto.iter("field"):
             name = el.get("name")
             if not name:
@@ -178,6 +179,8 @@ class Packet:
                 continue
             target = self.generated if el.get("size") == "0" else self.fields
             target.setdefault(name, []).append(el.get("show", ""))
+            if el.get("size") != "0" and el.get("value") is not None:
+                self.values.setdefault(name, []).append(el.get("value"))
 
     _SEVERITIES = {"2097152": "chat", "4194304": "note", "6291456": "warning", "8388608": "error"}
 

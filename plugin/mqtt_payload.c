@@ -1,0 +1,192 @@
+/* mqtt_payload.c — what a PUBLISH payload is, and who decodes it.
+ *
+ * In order: a user rule matching the topic (a table of topic filters with
+ * MQTT's '+' and '#', each naming a dissector, optionally a protobuf
+ * message type, optionally zlib inflation); the 5.0 Content Type through
+ * Wireshark's media-type table; JSON when the payload is valid JSON.
+ * Valid UTF-8 text is always shown as mqttlens.payload_text as well.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "mqtt_payload.h"
+
+#include <string.h>
+
+#include <epan/expert.h>
+#include <epan/uat.h>
+#include <wsutil/str_util.h>
+#include <wsutil/wsjson.h>
+
+#include "mqtt_subs.h"
+
+typedef struct {
+    char *filter;       /* topic filter, with '+' and '#' */
+    char *dissector;    /* a dissector name: json, protobuf, cbor, xml, ... */
+    char *message_type; /* protobuf: the message type, e.g. "pkg.Message" */
+    gboolean inflate;   /* the payload is zlib/deflate compressed */
+} payload_rule_t;
+
+static payload_rule_t *rules;
+static guint nrules;
+static dissector_handle_t json_handle;
+static dissector_table_t media_types;
+static int hf_inflated = -1;
+static int hf_decoded_as = -1;
+static gint ett_payload = -1;
+static expert_field ei_inflate = EI_INIT;
+static expert_field ei_no_dissector = EI_INIT;
+
+UAT_CSTRING_CB_DEF(payload_rule, filter, payload_rule_t)
+UAT_CSTRING_CB_DEF(payload_rule, dissector, payload_rule_t)
+UAT_CSTRING_CB_DEF(payload_rule, message_type, payload_rule_t)
+UAT_BOOL_CB_DEF(payload_rule, inflate, payload_rule_t)
+
+static void *rule_copy(void *dst, const void *src, size_t len _U_)
+{
+    const payload_rule_t *s = (const payload_rule_t *)src;
+    payload_rule_t *d = (payload_rule_t *)dst;
+    d->filter = g_strdup(s->filter);
+    d->dissector = g_strdup(s->dissector);
+    d->message_type = g_strdup(s->message_type);
+    d->inflate = s->inflate;
+    return d;
+}
+
+static gboolean rule_check(void *r, char **error)
+{
+    payload_rule_t *rule = (payload_rule_t *)r;
+    if (!rule->filter || !rule->filter[0]) {
+        *error = g_strdup("the topic filter is empty");
+        return FALSE;
+    }
+    if (!rule->dissector || !find_dissector(rule->dissector)) {
+        *error = g_strdup_printf("no dissector is named \"%s\"", rule->dissector ? rule->dissector : "");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void rule_free(void *r)
+{
+    payload_rule_t *rule = (payload_rule_t *)r;
+    g_free(rule->filter);
+    g_free(rule->dissector);
+    g_free(rule->message_type);
+}
+
+void mqtt_payload_register(int proto, module_t *prefs)
+{
+    static uat_field_t fields[] = {
+        UAT_FLD_CSTRING(payload_rule, filter, "Topic filter", "Topic filter; '+' matches one level, '#' the rest"),
+        UAT_FLD_CSTRING(payload_rule, dissector, "Dissector", "Name of the dissector for the payload (json, protobuf, cbor, ...)"),
+        UAT_FLD_CSTRING(payload_rule, message_type, "Message type", "protobuf only: the message type, e.g. pkg.Message"),
+        UAT_FLD_BOOL(payload_rule, inflate, "zlib", "Inflate the payload (zlib or deflate) first"),
+        UAT_END_FIELDS,
+    };
+    static hf_register_info hf[] = {
+        {&hf_decoded_as, {"Payload decoded as", "mqttlens.payload_decoded_as", FT_STRING, BASE_NONE, NULL, 0,
+                          "The dissector the payload was handed to, and why", HFILL}},
+        {&hf_inflated, {"Inflated payload", "mqttlens.payload_inflated", FT_BYTES, BASE_NONE, NULL, 0,
+                        "The payload after zlib inflation", HFILL}},
+    };
+    static gint *ett[] = {&ett_payload};
+    static ei_register_info ei[] = {
+        {&ei_inflate, {"mqttlens.analysis.payload_not_inflated", PI_UNDECODED, PI_WARN,
+                       "Payload rule asks for zlib, but the payload does not inflate", EXPFILL}},
+        {&ei_no_dissector, {"mqttlens.analysis.payload_dissector_missing", PI_UNDECODED, PI_NOTE,
+                            "Payload rule names a dissector that is not available", EXPFILL}},
+    };
+    uat_t *uat = uat_new("MQTT payload dissectors (mqttlens)", sizeof(payload_rule_t), "mqttlens_payload", TRUE,
+                         &rules, &nrules, UAT_AFFECTS_DISSECTION, NULL, rule_copy, rule_check, rule_free, NULL,
+                         NULL, fields);
+    prefs_register_uat_preference(prefs, "payload_rules", "Payload dissectors by topic",
+                                  "A table of topic filters and the dissector that decodes the payloads of "
+                                  "their topics (the first matching rule wins)",
+                                  uat);
+    proto_register_field_array(proto, hf, array_length(hf));
+    proto_register_subtree_array(ett, array_length(ett));
+    expert_register_field_array(expert_register_protocol(proto), ei, array_length(ei));
+}
+
+void mqtt_payload_handoff(void)
+{
+    json_handle = find_dissector("json");
+    media_types = find_dissector_table("media_type");
+}
+
+static const payload_rule_t *rule_for(const char *topic)
+{
+    for (guint i = 0; topic && i < nrules; i++)
+        if (mqtt_topic_matches((const uint8_t *)rules[i].filter, (uint32_t)strlen(rules[i].filter),
+                               (const uint8_t *)topic, (uint32_t)strlen(topic)))
+            return &rules[i];
+    return NULL;
+}
+
+static void decoded_as(tvbuff_t *tvb, packet_info *pinfo _U_, proto_tree *tree, const char *how)
+{
+    proto_item *item = proto_tree_add_string(tree, hf_decoded_as, tvb, 0, 0, how);
+    proto_item_set_generated(item);
+}
+
+static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const payload_rule_t *rule)
+{
+    dissector_handle_t handle = find_dissector(rule->dissector);
+    if (!handle) {
+        proto_tree_add_expert_format(tree, pinfo, &ei_no_dissector, tvb, 0, 0,
+                                     "Payload rule names \"%s\", which is not available", rule->dissector);
+        return false;
+    }
+    if (rule->inflate) {
+        tvbuff_t *plain = tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
+        if (!plain) {
+            proto_tree_add_expert(tree, pinfo, &ei_inflate, tvb, 0, -1);
+            return false;
+        }
+        add_new_data_source(pinfo, plain, "Inflated MQTT payload");
+        proto_tree_add_item(tree, hf_inflated, plain, 0, -1, ENC_NA);
+        tvb = plain;
+    }
+    char *data = rule->message_type && rule->message_type[0]
+                     ? wmem_strdup_printf(pinfo->pool, "message,%s", rule->message_type)
+                     : NULL;
+    decoded_as(tvb, pinfo, tree,
+               wmem_strdup_printf(pinfo->pool, "%s (payload rule for \"%s\")", rule->dissector, rule->filter));
+    call_dissector_with_data(handle, tvb, pinfo, tree, data);
+    return true;
+}
+
+/* The media type without parameters, lower case ("application/json"). */
+static char *bare_media_type(wmem_allocator_t *pool, const char *content_type)
+{
+    char *t = wmem_strdup(pool, content_type);
+    char *semi = strchr(t, ';');
+    if (semi)
+        *semi = '\0';
+    return ascii_strdown_inplace(g_strstrip(t));
+}
+
+bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *topic,
+                          const char *content_type)
+{
+    guint len = tvb_captured_length(tvb);
+    const payload_rule_t *rule = rule_for(topic);
+    if (len == 0)
+        return false;
+    if (rule)
+        return by_rule(tvb, pinfo, tree, rule);
+    if (content_type && media_types) {
+        char *type = bare_media_type(pinfo->pool, content_type);
+        if (dissector_get_string_handle(media_types, type)) {
+            decoded_as(tvb, pinfo, tree, wmem_strdup_printf(pinfo->pool, "%s (Content Type)", type));
+            if (dissector_try_string(media_types, type, tvb, pinfo, tree, NULL))
+                return true;
+        }
+    }
+    if (json_handle && json_validate(tvb_get_ptr(tvb, 0, len), len)) {
+        decoded_as(tvb, pinfo, tree, "json (the payload is valid JSON)");
+        call_dissector(json_handle, tvb, pinfo, tree);
+        return true;
+    }
+    return false;
+}
