@@ -89,10 +89,20 @@ bool mqtt_topic_matches(const uint8_t *f, uint32_t flen, const uint8_t *t, uint3
 
 /* ---- the table -------------------------------------------------------------- */
 
+/* A filter's bytes with a NUL after them; never NULL, even when empty. */
+static char *copy_filter(wmem_allocator_t *scope, const mqtt_str_t *f)
+{
+    char *copy = (char *)wmem_alloc(scope, f->data.len + 1);
+    if (f->data.len)
+        memcpy(copy, f->bytes, f->data.len);
+    copy[f->data.len] = '\0';
+    return copy;
+}
+
 static void remove_filter(mqtt_subs_t *subs, const uint8_t *f, uint32_t len)
 {
     for (sub_t **p = &subs->head; *p;) {
-        if ((*p)->len == len && memcmp((*p)->filter, f, len) == 0) {
+        if ((*p)->len == len && (len == 0 || memcmp((*p)->filter, f, len) == 0)) {
             *p = (*p)->next;
             subs->count--;
         } else {
@@ -121,7 +131,7 @@ void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned vers
             continue;
         }
         sub_t *s = wmem_new0(subs->scope, sub_t);
-        s->filter = (char *)wmem_memdup(subs->scope, f->filter.bytes, f->filter.data.len);
+        s->filter = copy_filter(subs->scope, &f->filter);
         s->len = f->filter.data.len;
         s->options = f->options;
         s->granted = PENDING;
