@@ -17,6 +17,13 @@
 
 /* ---- flows ------------------------------------------------------------------ */
 
+/* A packet that a later one may answer, with the time it was seen (the
+ * snapshots do not keep times, to stay small). */
+typedef struct {
+    mqtt_snapshot_t *snap;
+    int64_t ns;
+} step_t;
+
 enum flow_kind { FLOW_PUB1, FLOW_PUB2, FLOW_SUB, FLOW_UNSUB };
 
 enum flow_state {
@@ -32,29 +39,37 @@ typedef struct {
     uint8_t qos;
     bool uncounted;         /* not part of the Receive Maximum count */
     uint8_t answered;       /* bit per acknowledgement-order list: the client answered */
+    uint8_t queued;         /* bit per acknowledgement-order list: the flow is in it */
     bool unknown_alias;     /* its PUBLISH used a Topic Alias never set */
     uint32_t nfilters;
-    mqtt_snapshot_t *start; /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
-    mqtt_snapshot_t *last;  /* the latest step, awaiting the next one */
+    step_t start;           /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
+    step_t last;            /* the latest step, awaiting the next one */
 } flow_t;
 
-/* Per direction: what the packets sent in that direction opened. */
+/* The flows one direction has open, keyed by Packet Identifier; allocated
+ * with the first flow. */
 typedef struct {
-    wmem_map_t *flows;        /* Packet Identifier + 1 -> flow_t */
+    wmem_map_t *map;          /* Packet Identifier + 1 -> flow_t */
     uint32_t open[4];         /* open flows by kind */
     flow_t *latest[4];        /* the latest flow opened, by kind */
     uint32_t inflight;        /* open QoS 1 and 2 PUBLISH flows (Receive Maximum) */
+} flowset_t;
+
+/* Per direction: what the packets sent in that direction opened. */
+typedef struct {
+    flowset_t *fl;            /* NULL until the first flow */
     wmem_map_t *aliases;      /* Topic Alias -> alias_t */
     uint32_t alias_bytes;
     bool alias_cap_reported;
     bool disconnected;        /* this side sent DISCONNECT */
     bool published;           /* sent a PUBLISH since CONNACK */
     bool has_last;
-    nstime_t last_time;       /* of this side's previous packet */
-    uint32_t last_frame;      /* of its latest packet other than DISCONNECT */
-    uint32_t failure_disconnect; /* frame of its DISCONNECT with a failure code */
-    bool disconnected_reported;  /* traffic after that DISCONNECT was reported */
+    bool disconnected_reported;  /* traffic after its failure DISCONNECT was reported */
     bool valid_alias_sent;    /* its latest PUBLISH used a Topic Alias within the limit */
+    int64_t last_ns;          /* time of this side's previous packet */
+    uint32_t last_frame;      /* of its latest packet other than DISCONNECT */
+    uint32_t prev_frame;      /* of its latest packet */
+    uint32_t failure_disconnect; /* frame of its DISCONNECT with a failure code */
 } side_t;
 
 typedef struct {
@@ -70,6 +85,14 @@ typedef struct {
     uint32_t topic_alias_maximum; /* 0 when absent */
 } limits_t;
 
+/* Acknowledgement order of the client ([MQTT-4.6.0-2..4]): flows in the
+ * order their PUBLISH (or PUBREC) arrived. */
+typedef struct {
+    wmem_list_t *lists[3];
+    uint32_t len[3];
+    bool cap_reported;
+} order_t;
+
 struct mqtt_conn {
     wmem_allocator_t *scope;
     uint8_t version;          /* 0 until a CONNECT or an inference decides it */
@@ -77,6 +100,7 @@ struct mqtt_conn {
     uint32_t version_frame;
     const char *client_id;
     const char *username;
+    const mqtt_identity_t *who;  /* shared by the snapshots */
 
     uint32_t npackets;
     bool mid_connection;      /* the capture did not see the connection start */
@@ -107,9 +131,10 @@ struct mqtt_conn {
     limits_t announced[2];    /* [MQTT_C2S] by CONNECT, [MQTT_S2C] by CONNACK */
     side_t side[2];
 
-    mqtt_snapshot_t *pings[MQTT_MAX_PENDING_PINGS];
+    step_t *pings;               /* PINGREQs awaiting a PINGRESP (allocated on the first) */
     uint32_t npings;
-    mqtt_snapshot_t *auth_last;  /* the latest step of an authentication exchange */
+    step_t auth_last;            /* the latest step of an authentication exchange */
+    int64_t connect_ns;
     mqtt_subs_t *subs;           /* the client's subscriptions */
     wmem_map_t *sub_ids;         /* Subscription Identifiers the client used */
     uint32_t nsub_ids;
@@ -120,11 +145,7 @@ struct mqtt_conn {
     bool ka_overdue;             /* the client was silent over 1.5 x Keep Alive */
     bool ka_reported;            /* the current silence was reported */
 
-    /* Acknowledgement order of the client ([MQTT-4.6.0-2..4]): flows in
-     * the order their PUBLISH (or PUBREC) arrived. */
-    wmem_list_t *order[3];
-    uint32_t order_len[3];
-    bool order_cap_reported;
+    order_t *order;              /* allocated with the first server PUBLISH at QoS > 0 */
 };
 
 enum { ORDER_PUBACK, ORDER_PUBREC, ORDER_PUBREL };
@@ -134,18 +155,55 @@ mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope)
 {
     mqtt_conn_t *conn = wmem_new0(scope, mqtt_conn_t);
     conn->scope = scope;
-    for (int d = 0; d < 2; d++) {
-        conn->side[d].flows = wmem_map_new(scope, g_direct_hash, g_direct_equal);
-        conn->side[d].aliases = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+    for (int d = 0; d < 2; d++)
         conn->announced[d].receive_maximum = 65535;
-    }
-    conn->sub_ids = wmem_map_new(scope, g_direct_hash, g_direct_equal);
-    conn->subs = mqtt_subs_new(scope);
-    for (int i = 0; i < 3; i++)
-        conn->order[i] = wmem_list_new(scope);
     conn->request_problem_info = true;
     conn->session_expiry_zero = true;
     return conn;
+}
+
+/* Tables are created when first needed: most connections never use most
+ * of them, and a capture may hold very many connections. */
+static wmem_map_t *lazy_map(wmem_allocator_t *scope, wmem_map_t **map)
+{
+    if (!*map)
+        *map = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+    return *map;
+}
+
+static void *map_get(wmem_map_t *map, guint key)
+{
+    return map ? wmem_map_lookup(map, GUINT_TO_POINTER(key)) : NULL;
+}
+
+int64_t mqtt_ns_between(const nstime_t *later, const nstime_t *earlier)
+{
+    return ((int64_t)later->secs - (int64_t)earlier->secs) * 1000000000 + (later->nsecs - earlier->nsecs);
+}
+
+void mqtt_ns_to_nstime(int64_t ns, nstime_t *out)
+{
+    out->secs = (time_t)(ns / 1000000000);
+    out->nsecs = (int)(ns % 1000000000);
+    if (out->nsecs < 0) {
+        out->nsecs += 1000000000;
+        out->secs--;
+    }
+}
+
+const char *mqtt_awaited_response(unsigned type, unsigned qos)
+{
+    switch (type) {
+    case MQTT_CONNECT: return "CONNACK";
+    case MQTT_PUBLISH: return qos == 1 ? "PUBACK" : "PUBREC";
+    case MQTT_PUBREC: return "PUBREL";
+    case MQTT_PUBREL: return "PUBCOMP";
+    case MQTT_SUBSCRIBE: return "SUBACK";
+    case MQTT_UNSUBSCRIBE: return "UNSUBACK";
+    case MQTT_PINGREQ: return "PINGRESP";
+    case MQTT_AUTH: return "AUTH";
+    default: return "response";
+    }
 }
 
 const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn)
@@ -220,14 +278,43 @@ typedef struct {
     side_t *peer;             /* the receiver's side */
 } ctx_t;
 
+static mqtt_snapshot_extra_t *extra_of(mqtt_conn_t *conn, mqtt_snapshot_t *snap)
+{
+    if (!snap->extra)
+        snap->extra = wmem_new0(conn->scope, mqtt_snapshot_extra_t);
+    return snap->extra;
+}
+
+const mqtt_snapshot_extra_t *mqtt_snapshot_extra(const mqtt_snapshot_t *snap)
+{
+    static const mqtt_snapshot_extra_t none;
+    return snap->extra ? snap->extra : &none;
+}
+
+static mqtt_findings_t *findings_of(ctx_t *c)
+{
+    return &extra_of(c->conn, c->snap)->findings;
+}
+
+static int64_t ev_ns(const ctx_t *c)
+{
+    return (int64_t)c->ev->time.secs * 1000000000 + c->ev->time.nsecs;
+}
+
+static step_t now(const ctx_t *c)
+{
+    step_t st = {c->snap, ev_ns(c)};
+    return st;
+}
+
 static void find(ctx_t *c, enum mqtt_rule rule, mqtt_span_t span, const char *detail)
 {
-    mqtt_finding_add(c->conn->scope, &c->snap->findings, rule, span, detail);
+    mqtt_finding_add(c->conn->scope, findings_of(c), rule, span, detail);
 }
 
 static void find_ref(ctx_t *c, enum mqtt_rule rule, mqtt_span_t span, const char *detail, const char *ref)
 {
-    mqtt_finding_add_ref(c->conn->scope, &c->snap->findings, rule, span, detail, ref);
+    mqtt_finding_add_ref(c->conn->scope, findings_of(c), rule, span, detail, ref);
 }
 
 static mqtt_span_t whole(const ctx_t *c)
@@ -274,43 +361,63 @@ static bool from_start(const ctx_t *c)
     return !c->conn->mid_connection;
 }
 
-/* Records that `snap` answers `prev` (response_to and the time). */
-static void link_back(ctx_t *c, const mqtt_snapshot_t *prev)
+/* Records that `snap` answers `prev`. */
+static void link_back(ctx_t *c, step_t prev)
 {
-    c->snap->response_to = prev->frame;
-    nstime_delta(&c->snap->response_time, &c->snap->time, &prev->time);
+    c->snap->response_to = prev.snap->frame;
+    c->snap->response_ns = ev_ns(c) - prev.ns;
 }
 
 /* Links `snap` as the answer to `prev`, both ways. */
-static void link_response(ctx_t *c, mqtt_snapshot_t *prev)
+static void link_response(ctx_t *c, step_t prev)
 {
-    if (!prev)
+    if (!prev.snap)
         return;
-    if (!prev->response_in)
-        prev->response_in = c->snap->frame;
+    if (!prev.snap->response_in)
+        prev.snap->response_in = c->snap->frame;
     link_back(c, prev);
 }
 
-static void expect(mqtt_snapshot_t *snap, const char *what)
+static void expect(mqtt_snapshot_t *snap)
 {
     snap->expects_response = true;
-    snap->awaited = what;
+}
+
+static flowset_t *flows_of(mqtt_conn_t *conn, side_t *side)
+{
+    if (!side->fl) {
+        side->fl = wmem_new0(conn->scope, flowset_t);
+        side->fl->map = wmem_map_new(conn->scope, g_direct_hash, g_direct_equal);
+    }
+    return side->fl;
+}
+
+static uint32_t inflight(const side_t *side)
+{
+    return side->fl ? side->fl->inflight : 0;
+}
+
+static void inflight_done(side_t *side)
+{
+    if (side->fl && side->fl->inflight)
+        side->fl->inflight--;
 }
 
 static flow_t *flow_get(side_t *side, uint16_t id)
 {
-    return (flow_t *)wmem_map_lookup(side->flows, GUINT_TO_POINTER((guint)id + 1));
+    return side->fl ? (flow_t *)map_get(side->fl->map, (guint)id + 1) : NULL;
 }
 
 static void flow_close(side_t *side, uint16_t id, flow_t *f)
 {
-    if (side->open[f->kind])
-        side->open[f->kind]--;
-    if (side->latest[f->kind] == f)
-        side->latest[f->kind] = NULL;
-    if ((f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2) && f->state != FAILED && !f->uncounted && side->inflight)
-        side->inflight--;
-    wmem_map_remove(side->flows, GUINT_TO_POINTER((guint)id + 1));
+    flowset_t *fl = side->fl;
+    if (fl->open[f->kind])
+        fl->open[f->kind]--;
+    if (fl->latest[f->kind] == f)
+        fl->latest[f->kind] = NULL;
+    if ((f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2) && f->state != FAILED && !f->uncounted && fl->inflight)
+        fl->inflight--;
+    wmem_map_remove(fl->map, GUINT_TO_POINTER((guint)id + 1));
 }
 
 static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
@@ -319,13 +426,14 @@ static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
     f->kind = (uint8_t)kind;
     f->state = AWAIT_ACK;
     f->qos = (uint8_t)qos_of(c->pkt);
-    f->start = c->snap;
-    f->last = c->snap;
-    wmem_map_insert(c->me->flows, GUINT_TO_POINTER((guint)c->pkt->packet_id + 1), f);
-    c->me->open[kind]++;
-    c->me->latest[kind] = f;
+    f->start = now(c);
+    f->last = now(c);
+    flowset_t *fl = flows_of(c->conn, c->me);
+    wmem_map_insert(fl->map, GUINT_TO_POINTER((guint)c->pkt->packet_id + 1), f);
+    fl->open[kind]++;
+    fl->latest[kind] = f;
     if (kind == FLOW_PUB1 || kind == FLOW_PUB2)
-        c->me->inflight++;
+        fl->inflight++;
     return f;
 }
 
@@ -354,9 +462,11 @@ static void mark_mismatched(ctx_t *c)
     if (!kind)
         return;
     /* Only when exactly one such request is open is the guess safe. */
-    flow_t *f = c->peer->latest[kind - 1];
-    if (c->peer->open[kind - 1] == 1 && f && f->state != FAILED && !f->last->mismatched_in)
-        f->last->mismatched_in = c->snap->frame;
+    if (!c->peer->fl)
+        return;
+    flow_t *f = c->peer->fl->latest[kind - 1];
+    if (c->peer->fl->open[kind - 1] == 1 && f && f->state != FAILED && !mqtt_snapshot_extra(f->last.snap)->mismatched_in)
+        extra_of(c->conn, f->last.snap)->mismatched_in = c->snap->frame;
 }
 
 static void ack_unknown(ctx_t *c, enum mqtt_rule rule)
@@ -379,14 +489,20 @@ static void ack_unknown(ctx_t *c, enum mqtt_rule rule)
 static void order_push(ctx_t *c, int which, flow_t *f)
 {
     mqtt_conn_t *conn = c->conn;
-    if (conn->order_len[which] >= MQTT_MAX_ORDERED) {
-        if (!conn->order_cap_reported)
+    if (!conn->order)
+        conn->order = wmem_new0(conn->scope, order_t);
+    order_t *o = conn->order;
+    if (o->len[which] >= MQTT_MAX_ORDERED) {
+        if (!o->cap_reported)
             find(c, MQTT_R_STATE_CAP, first_byte(), "acknowledgement order no longer checked");
-        conn->order_cap_reported = true;
+        o->cap_reported = true;
         return;
     }
-    wmem_list_append(conn->order[which], f);
-    conn->order_len[which]++;
+    if (!o->lists[which])
+        o->lists[which] = wmem_list_new(conn->scope);
+    wmem_list_append(o->lists[which], f);
+    o->len[which]++;
+    f->queued |= (uint8_t)(1u << which);
 }
 
 /* The client answers `f`: every flow that arrived before it must have been
@@ -394,27 +510,33 @@ static void order_push(ctx_t *c, int which, flow_t *f)
 static void order_check(ctx_t *c, int which, flow_t *f, const char *ref)
 {
     mqtt_conn_t *conn = c->conn;
-    wmem_list_t *list = conn->order[which];
-    wmem_list_frame_t *head;
-    f->answered |= (uint8_t)(1u << which);
-    while ((head = wmem_list_head(list)) != NULL &&
-           (((flow_t *)wmem_list_frame_data(head))->answered & (1u << which))) {
+    wmem_list_t *list = conn->order ? conn->order->lists[which] : NULL;
+    wmem_list_frame_t *head = list ? wmem_list_head(list) : NULL;
+    uint8_t bit = (uint8_t)(1u << which);
+    f->answered |= bit;
+    if (!head || !(f->queued & bit))
+        return;
+    /* Every flow ahead of `f` in arrival order must have been answered
+     * already; answered flows are dropped from the front as they come. */
+    flow_t *first = (flow_t *)wmem_list_frame_data(head);
+    if (first != f && !conn->order->cap_reported)
+        find_ref(c, MQTT_R_ACK_ORDER, c->pkt->packet_id_span,
+                 printf_s(c, "frame %u arrived first and is still unanswered", first->start.snap->frame), ref);
+    while ((head = wmem_list_head(list)) != NULL && (((flow_t *)wmem_list_frame_data(head))->answered & bit)) {
         wmem_list_remove_frame(list, head);
-        conn->order_len[which]--;
-    }
-    if (head && !conn->order_cap_reported) {
-        flow_t *first = (flow_t *)wmem_list_frame_data(head);
-        for (wmem_list_frame_t *it = head; it; it = wmem_list_frame_next(it)) {
-            if (wmem_list_frame_data(it) == f) {
-                find_ref(c, MQTT_R_ACK_ORDER, c->pkt->packet_id_span,
-                         printf_s(c, "frame %u arrived first and is still unanswered", first->start->frame), ref);
-                break;
-            }
-        }
+        conn->order->len[which]--;
     }
 }
 
 /* ---- CONNECT and CONNACK ------------------------------------------------------------ */
+
+static void set_identity(mqtt_conn_t *conn)
+{
+    mqtt_identity_t *who = wmem_new(conn->scope, mqtt_identity_t);
+    who->client_id = conn->client_id;
+    who->username = conn->username;
+    conn->who = who;
+}
 
 static void on_connect(ctx_t *c)
 {
@@ -422,18 +544,20 @@ static void on_connect(ctx_t *c)
     const mqtt_pkt_t *pkt = c->pkt;
     if (conn->connect) {
         find(c, MQTT_R_SECOND_CONNECT, first_byte(), printf_s(c, "first in frame %u", conn->connect->frame));
-        expect(c->snap, "CONNACK");
+        expect(c->snap);
         return;
     }
     conn->connect = c->snap;
+    conn->connect_ns = ev_ns(c);
     conn->connect_flags = pkt->connect_flags;
     conn->keepalive = pkt->keepalive;
     conn->client_id = str_dup(conn->scope, &pkt->client_id);
     conn->username = str_dup(conn->scope, &pkt->username);
+    set_identity(conn);
     conn->client_id_empty = (pkt->client_id.flags & MQTT_STR_PRESENT) && pkt->client_id.data.len == 0;
     conn->connect_malformed = mqtt_pkt_is_malformed(pkt);
     conn->connect_level_unknown = (pkt->level & 0x7F) < MQTT_V31 || (pkt->level & 0x7F) > MQTT_V5;
-    expect(c->snap, "CONNACK");
+    expect(c->snap);
 
     const mqtt_props_t *props = &pkt->props;
     const mqtt_prop_t *p;
@@ -454,7 +578,7 @@ static void on_connect(ctx_t *c)
     if ((p = mqtt_props_find(props, MQTT_PROP_SESSION_EXPIRY_INTERVAL)))
         conn->session_expiry_zero = p->num == 0;
     if (conn->auth_method)
-        conn->auth_last = c->snap;
+        conn->auth_last = now(c);
     if ((pkt->connect_flags & MQTT_CF_PASSWORD) && (pkt->password.flags & MQTT_STR_PRESENT) &&
         !c->ev->over_tls)
         find(c, MQTT_R_CLEARTEXT_PASSWORD, pkt->password.field, NULL);
@@ -474,13 +598,6 @@ static bool is_auth_failure(const ctx_t *c)
     if (!is_v5(c))
         return code == 4 || code == 5;
     return code == 0x86 || code == 0x87 || code == 0x8C || code == 0x8A;
-}
-
-static const char *who(ctx_t *c)
-{
-    return printf_s(c, "client id \"%s\", user name %s%s%s", c->conn->client_id ? c->conn->client_id : "?",
-                    c->conn->username ? "\"" : "", c->conn->username ? c->conn->username : "(none)",
-                    c->conn->username ? "\"" : "");
 }
 
 static void connack_limits(ctx_t *c)
@@ -511,8 +628,10 @@ static void connack_limits(ctx_t *c)
         (p = mqtt_props_find(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE)) && p->num == 0;
     conn->shared_unavailable =
         (p = mqtt_props_find(props, MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE)) && p->num == 0;
-    if ((p = mqtt_props_find(props, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER)) && conn->client_id_empty)
+    if ((p = mqtt_props_find(props, MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER)) && conn->client_id_empty) {
         conn->client_id = str_dup(conn->scope, &p->str);
+        set_identity(conn);
+    }
 }
 
 /* What a successful CONNACK must agree with in its CONNECT. */
@@ -565,12 +684,14 @@ static void on_connack(ctx_t *c)
         return;
     }
     conn->connack = c->snap;
-    link_response(c, conn->connect);
+    if (conn->connect)
+        link_response(c, (step_t){conn->connect, conn->connect_ns});
     /* The CONNACK also ends an authentication exchange: it answers the
      * client's last AUTH, though it points back to the CONNECT. */
-    if (conn->auth_last && conn->auth_last != conn->connect && !conn->auth_last->response_in)
-        conn->auth_last->response_in = c->snap->frame;
-    conn->auth_last = NULL;
+    mqtt_snapshot_t *auth = conn->auth_last.snap;
+    if (auth && auth != conn->connect && !auth->response_in)
+        auth->response_in = c->snap->frame;
+    conn->auth_last.snap = NULL;
     if (!pkt->has_reason)
         return;
     bool refused = connack_code_failure(c);
@@ -588,7 +709,7 @@ static void on_connack(ctx_t *c)
     if (refused) {
         conn->refused = true;
         if (is_auth_failure(c))
-            find(c, MQTT_R_AUTH_FAILED, pkt->reason_span, who(c));
+            find(c, MQTT_R_AUTH_FAILED, pkt->reason_span, NULL); /* who: from the snapshot */
         if (pkt->reason == (is_v5(c) ? 0x85 : 0x02) && client_id_plain(conn->client_id))
             find(c, MQTT_R_CLIENTID_REJECTED, pkt->reason_span, printf_s(c, "\"%s\"", conn->client_id));
         return;
@@ -597,8 +718,7 @@ static void on_connack(ctx_t *c)
     if (conn->connect) {
         connack_against_connect(c);
         if (!conn->username && !conn->auth_method)
-            find(c, MQTT_R_ANONYMOUS_ACCEPTED, pkt->reason_span,
-                 printf_s(c, "client id \"%s\"", conn->client_id ? conn->client_id : "?"));
+            c->snap->anonymous_accepted = 1; /* reported by the presentation: no storage needed */
     }
 }
 
@@ -612,7 +732,7 @@ static void set_alias(ctx_t *c, const mqtt_prop_t *ap, uint16_t alias)
 {
     side_t *me = c->me;
     uint32_t len = c->pkt->topic.data.len;
-    alias_t *old = (alias_t *)wmem_map_lookup(me->aliases, GUINT_TO_POINTER((guint)alias));
+    alias_t *old = (alias_t *)map_get(me->aliases, alias);
     uint32_t freed = old ? (uint32_t)strlen(old->topic) : 0;
     if (me->alias_bytes - freed + len > MQTT_MAX_ALIAS_BYTES) {
         if (!me->alias_cap_reported)
@@ -626,8 +746,8 @@ static void set_alias(ctx_t *c, const mqtt_prop_t *ap, uint16_t alias)
     a->topic = str_dup(c->conn->scope, &c->pkt->topic);
     a->frame = c->snap->frame;
     me->alias_bytes = me->alias_bytes - freed + len;
-    wmem_map_insert(me->aliases, GUINT_TO_POINTER((guint)alias), a);
-    c->snap->alias_frame = a->frame;
+    wmem_map_insert(lazy_map(c->conn->scope, &me->aliases), GUINT_TO_POINTER((guint)alias), a);
+    extra_of(c->conn, c->snap)->alias_frame = a->frame;
 }
 
 /* Topic Alias: the sender's table, limited by what the receiver announced
@@ -639,7 +759,7 @@ static bool resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
     uint16_t alias = (uint16_t)ap->num;
     limits_t *receiver = &conn->announced[c->dir == MQTT_C2S ? MQTT_S2C : MQTT_C2S];
     bool client = c->dir == MQTT_C2S;
-    c->snap->alias = alias;
+    extra_of(conn, c->snap)->alias = alias;
     if (alias == 0)
         return true; /* a stateless rule already reports it */
     if (receiver->present && receiver->topic_alias_maximum == 0)
@@ -654,10 +774,10 @@ static bool resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
         set_alias(c, ap, alias);
         return true;
     }
-    alias_t *a = (alias_t *)wmem_map_lookup(c->me->aliases, GUINT_TO_POINTER((guint)alias));
+    alias_t *a = (alias_t *)map_get(c->me->aliases, alias);
     if (a) {
-        c->snap->alias_topic = a->topic;
-        c->snap->alias_frame = a->frame;
+        extra_of(conn, c->snap)->alias_topic = a->topic;
+        extra_of(conn, c->snap)->alias_frame = a->frame;
         return true;
     }
     c->me->valid_alias_sent = false;
@@ -691,7 +811,7 @@ static void publish_subscription_ids(ctx_t *c)
     for (uint32_t i = 0; i < props->count; i++) {
         const mqtt_prop_t *p = &props->items[i];
         if (p->id == MQTT_PROP_SUBSCRIPTION_IDENTIFIER && p->num &&
-            !wmem_map_contains(c->conn->sub_ids, GUINT_TO_POINTER((guint)p->num)))
+            !map_get(c->conn->sub_ids, p->num))
             find(c, MQTT_R_SUB_ID_UNKNOWN, p->span, printf_s(c, "identifier %u", p->num));
     }
 }
@@ -703,6 +823,8 @@ static void publish_against_subscriptions(ctx_t *c)
 {
     const mqtt_pkt_t *pkt = c->pkt;
     mqtt_conn_t *conn = c->conn;
+    if (!conn->subs)
+        return; /* no subscription made on this connection */
     if (c->dir == MQTT_C2S) {
         mqtt_subs_client_publish(conn->subs, pkt);
         return;
@@ -710,27 +832,27 @@ static void publish_against_subscriptions(ctx_t *c)
     if (!from_start(c) || !conn->connect || conn->session_present || !(conn->connect_flags & MQTT_CF_CLEAN) ||
         (pkt->flags & 0x08))
         return;
-    const char *topic = c->snap->alias_topic;
+    const char *topic = mqtt_snapshot_extra(c->snap)->alias_topic;
     uint32_t len = topic ? (uint32_t)strlen(topic) : 0;
     if (!topic && (pkt->topic.flags & MQTT_STR_PRESENT) && pkt->topic.data.len) {
         topic = (const char *)pkt->topic.bytes;
         len = pkt->topic.data.len;
     }
-    mqtt_subs_server_publish(conn->subs, pkt, topic, len, conn->scope, &c->snap->findings);
+    mqtt_subs_server_publish(conn->subs, pkt, topic, len, conn->scope, findings_of(c));
 }
 
 /* A DUP PUBLISH on an identifier that is open. */
 static void publish_resent(ctx_t *c, flow_t *f)
 {
     mqtt_snapshot_t *snap = c->snap;
-    snap->retransmission_of = f->start->frame;
-    find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
+    extra_of(c->conn, snap)->retransmission_of = f->start.snap->frame;
+    find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start.snap->frame));
     if (f->state == FAILED) {
         /* Wrong ([MQTT-4.4.0-2]), but the receiver may answer it again. */
         find(c, MQTT_R_RETRANSMIT_AFTER_ERROR, first_byte(), NULL);
         f->state = AWAIT_ACK;
         f->uncounted = true;
-        f->last = snap;
+        f->last = now(c);
     } else if (f->state == AWAIT_PUBCOMP) {
         find(c, MQTT_R_PUBLISH_AFTER_PUBREL, first_byte(), NULL);
     } else if (is_v5(c) && !(c->conn->session_present && !c->me->published)) {
@@ -744,10 +866,10 @@ static void publish_resent(ctx_t *c, flow_t *f)
 static void receive_maximum(ctx_t *c)
 {
     const limits_t *receiver = &c->conn->announced[c->dir == MQTT_C2S ? MQTT_S2C : MQTT_C2S];
-    if (!is_v5(c) || !receiver->present || c->me->inflight <= receiver->receive_maximum)
+    if (!is_v5(c) || !receiver->present || inflight(c->me) <= receiver->receive_maximum)
         return;
     find(c, c->dir == MQTT_C2S ? MQTT_R_RECEIVE_MAXIMUM_CLIENT : MQTT_R_RECEIVE_MAXIMUM_SERVER, first_byte(),
-         printf_s(c, "%u in flight, Receive Maximum %u", c->me->inflight, receiver->receive_maximum));
+         printf_s(c, "%u in flight, Receive Maximum %u", inflight(c->me), receiver->receive_maximum));
 }
 
 static void on_publish(ctx_t *c)
@@ -773,7 +895,7 @@ static void on_publish(ctx_t *c)
     }
     if (f && f->state != FAILED)
         find_ref(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
-                 printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame),
+                 printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start.snap->frame),
                  qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1");
     if (f)
         flow_close(c->me, pkt->packet_id, f);
@@ -790,7 +912,7 @@ static void on_publish(ctx_t *c)
     f->unknown_alias = !alias_known;
     if (c->dir == MQTT_S2C)
         order_push(c, qos == 1 ? ORDER_PUBACK : ORDER_PUBREC, f);
-    expect(c->snap, qos == 1 ? "PUBACK" : "PUBREC");
+    expect(c->snap);
     c->me->published = true;
     receive_maximum(c);
 }
@@ -802,7 +924,7 @@ static void check_unknown_alias_acked(ctx_t *c, const flow_t *f)
     const mqtt_pkt_t *pkt = c->pkt;
     bool failed = is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason);
     if (f->unknown_alias && !failed)
-        find(c, MQTT_R_UNKNOWN_ALIAS_ACCEPTED, pkt->packet_id_span, printf_s(c, "PUBLISH in frame %u", f->start->frame));
+        find(c, MQTT_R_UNKNOWN_ALIAS_ACCEPTED, pkt->packet_id_span, printf_s(c, "PUBLISH in frame %u", f->start.snap->frame));
 }
 
 static void on_puback(ctx_t *c)
@@ -822,8 +944,8 @@ static void on_puback(ctx_t *c)
     if (is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason)) {
         /* Acknowledged, but a resend would now be wrong ([MQTT-4.4.0-2]):
          * keep the identifier in view until it is used again. */
-        if (!f->uncounted && c->peer->inflight)
-            c->peer->inflight--;
+        if (!f->uncounted)
+            inflight_done(c->peer);
         f->state = FAILED;
         return;
     }
@@ -848,20 +970,20 @@ static void on_pubrec(ctx_t *c)
     }
     link_response(c, f->last);
     check_unknown_alias_acked(c, f);
-    f->last = c->snap;
+    f->last = now(c);
     if (c->dir == MQTT_C2S)
         order_check(c, ORDER_PUBREC, f, "MQTT-4.6.0-3");
     if (is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason)) {
         /* The flow ends here; no PUBREL follows (§4.3.3). */
-        if (!f->uncounted && c->peer->inflight)
-            c->peer->inflight--;
+        if (!f->uncounted)
+            inflight_done(c->peer);
         f->state = FAILED;
         return;
     }
     f->state = AWAIT_PUBREL;
     if (c->dir == MQTT_S2C)
         order_push(c, ORDER_PUBREL, f);
-    expect(c->snap, "PUBREL");
+    expect(c->snap);
 }
 
 static void on_pubrel(ctx_t *c)
@@ -874,9 +996,9 @@ static void on_pubrel(ctx_t *c)
         /* The receiver answers it with PUBCOMP 0x92: keep the flow for it. */
         find(c, MQTT_R_PUBREL_AFTER_ERROR, pkt->packet_id_span, NULL);
         link_response(c, f->last);
-        f->last = c->snap;
+        f->last = now(c);
         f->state = AWAIT_PUBCOMP;
-        expect(c->snap, "PUBCOMP");
+        expect(c->snap);
         return;
     }
     if (f && f->kind == FLOW_PUB2 && f->state == AWAIT_PUBCOMP) {
@@ -890,18 +1012,18 @@ static void on_pubrel(ctx_t *c)
         if (f)
             flow_close(c->me, pkt->packet_id, f);
         f = flow_open(c, FLOW_PUB2);
-        c->me->inflight--; /* not a PUBLISH of this connection */
+        inflight_done(c->me); /* not a PUBLISH of this connection */
         f->uncounted = true;
         f->state = AWAIT_PUBCOMP;
-        expect(c->snap, "PUBCOMP");
+        expect(c->snap);
         return;
     }
     link_response(c, f->last);
-    f->last = c->snap;
+    f->last = now(c);
     f->state = AWAIT_PUBCOMP;
     if (c->dir == MQTT_C2S)
         order_check(c, ORDER_PUBREL, f, "MQTT-4.6.0-4");
-    expect(c->snap, "PUBCOMP");
+    expect(c->snap);
 }
 
 static void on_pubcomp(ctx_t *c)
@@ -915,8 +1037,8 @@ static void on_pubcomp(ctx_t *c)
         return;
     }
     link_response(c, f->last);
-    c->snap->flow_start = f->start->frame;
-    nstime_delta(&c->snap->flow_time, &c->snap->time, &f->start->time);
+    extra_of(c->conn, c->snap)->flow_start = f->start.snap->frame;
+    extra_of(c->conn, c->snap)->flow_ns = ev_ns(c) - f->start.ns;
     flow_close(c->peer, pkt->packet_id, f);
 }
 
@@ -938,9 +1060,8 @@ static void subscribe_against_connack(ctx_t *c)
     mqtt_conn_t *conn = c->conn;
     const mqtt_pkt_t *pkt = c->pkt;
     const mqtt_prop_t *sid = mqtt_props_find(&pkt->props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
-    if (sid && sid->num && conn->nsub_ids < MQTT_MAX_SUB_IDS &&
-        !wmem_map_contains(conn->sub_ids, GUINT_TO_POINTER((guint)sid->num))) {
-        wmem_map_insert(conn->sub_ids, GUINT_TO_POINTER((guint)sid->num), GUINT_TO_POINTER(1));
+    if (sid && sid->num && conn->nsub_ids < MQTT_MAX_SUB_IDS && !map_get(conn->sub_ids, sid->num)) {
+        wmem_map_insert(lazy_map(conn->scope, &conn->sub_ids), GUINT_TO_POINTER((guint)sid->num), GUINT_TO_POINTER(1));
         conn->nsub_ids++;
     }
     if (!is_v5(c) || pkt->type != MQTT_SUBSCRIBE)
@@ -967,28 +1088,31 @@ static void on_subscribe(ctx_t *c)
 {
     const mqtt_pkt_t *pkt = c->pkt;
     subscribe_against_connack(c);
-    if (pkt->type == MQTT_SUBSCRIBE)
+    if (pkt->type == MQTT_SUBSCRIBE) {
+        if (!c->conn->subs)
+            c->conn->subs = mqtt_subs_new(c->conn->scope);
         mqtt_subs_subscribe(c->conn->subs, pkt, c->snap->version);
-    else
+    } else if (c->conn->subs) {
         mqtt_subs_unsubscribe(c->conn->subs, pkt);
+    }
     if (!pkt->has_packet_id)
         return;
     flow_t *f = flow_get(c->me, pkt->packet_id);
     /* MQTT 3.1 retransmitted SUBSCRIBE and UNSUBSCRIBE with DUP set. */
     if (f && c->snap->version == MQTT_V31 && (pkt->flags & 0x08) && f->state == AWAIT_ACK &&
         f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
-        c->snap->retransmission_of = f->start->frame;
-        find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
+        extra_of(c->conn, c->snap)->retransmission_of = f->start.snap->frame;
+        find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start.snap->frame));
         return;
     }
     if (f && f->state != FAILED)
         find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
-             printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame));
+             printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start.snap->frame));
     if (f)
         flow_close(c->me, pkt->packet_id, f);
     f = flow_open(c, pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB);
     f->nfilters = pkt->filter_count;
-    expect(c->snap, pkt->type == MQTT_SUBSCRIBE ? "SUBACK" : "UNSUBACK");
+    expect(c->snap);
 }
 
 static void on_suback(ctx_t *c)
@@ -1003,8 +1127,8 @@ static void on_suback(ctx_t *c)
         return;
     }
     link_response(c, f->last);
-    if (sub)
-        mqtt_subs_suback(c->conn->subs, pkt, c->conn->scope, &c->snap->findings);
+    if (sub && c->conn->subs)
+        mqtt_subs_suback(c->conn->subs, pkt, c->conn->scope, findings_of(c));
     bool counts = sub || is_v5(c);
     if (counts && pkt->code_count != f->nfilters && !pkt->capture_short)
         find(c, sub ? MQTT_R_SUBACK_COUNT : MQTT_R_UNSUBACK_COUNT, whole(c),
@@ -1017,13 +1141,15 @@ static void on_suback(ctx_t *c)
 static void on_pingreq(ctx_t *c)
 {
     mqtt_conn_t *conn = c->conn;
-    expect(c->snap, "PINGRESP");
+    expect(c->snap);
+    if (!conn->pings)
+        conn->pings = wmem_alloc_array(conn->scope, step_t, MQTT_MAX_PENDING_PINGS);
     if (conn->npings == MQTT_MAX_PENDING_PINGS) {
         /* Forget the oldest: it will be reported as unanswered. */
         memmove(conn->pings, conn->pings + 1, (MQTT_MAX_PENDING_PINGS - 1) * sizeof conn->pings[0]);
         conn->npings--;
     }
-    conn->pings[conn->npings++] = c->snap;
+    conn->pings[conn->npings++] = now(c);
 }
 
 static void on_pingresp(ctx_t *c)
@@ -1063,18 +1189,18 @@ static void on_auth(ctx_t *c)
              printf_s(c, "0x%02x", code));
     /* Re-authentication starts a new exchange. */
     if (code == 0x19 && conn->connack)
-        conn->auth_last = NULL;
+        conn->auth_last.snap = NULL;
     /* The CONNECT's own response is the CONNACK: the first AUTH only
      * points back to it. */
-    if (conn->auth_last && conn->auth_last != conn->connect)
+    if (conn->auth_last.snap && conn->auth_last.snap != conn->connect)
         link_response(c, conn->auth_last);
-    else if (conn->auth_last)
-        link_back(c, conn->connect);
+    else if (conn->auth_last.snap)
+        link_back(c, conn->auth_last);
     if (code == 0x18 || code == 0x19) {
-        expect(c->snap, "AUTH");
-        conn->auth_last = c->snap;
+        expect(c->snap);
+        conn->auth_last = now(c);
     } else {
-        conn->auth_last = NULL;
+        conn->auth_last.snap = NULL;
     }
 }
 
@@ -1096,7 +1222,7 @@ static void disconnect_reason(ctx_t *c)
     side_t *client = &conn->side[MQTT_C2S];
     if (code == 0x8D && ka && client->has_last) {
         nstime_t gap;
-        nstime_delta(&gap, &c->snap->time, &client->last_time);
+        mqtt_ns_to_nstime(ev_ns(c) - client->last_ns, &gap);
         if (nstime_to_sec(&gap) < 1.5 * ka)
             find(c, MQTT_R_EARLY_KEEPALIVE_TIMEOUT, c->pkt->reason_span,
                  printf_s(c, "%.3f s of silence, 1.5 x Keep Alive is %.1f s", nstime_to_sec(&gap), 1.5 * ka));
@@ -1187,10 +1313,10 @@ static void check_keepalive(ctx_t *c)
     nstime_t gap;
     bool have_gap = client->has_last && conn->connect && ka;
     if (have_gap)
-        nstime_delta(&gap, &c->snap->time, &client->last_time);
+        mqtt_ns_to_nstime(ev_ns(c) - client->last_ns, &gap);
     if (c->dir == MQTT_C2S && client->has_last) {
-        c->snap->has_idle = true;
-        nstime_delta(&c->snap->client_idle, &c->snap->time, &client->last_time);
+        c->snap->prev_client_frame = client->prev_frame;
+        c->snap->idle_ns = ev_ns(c) - client->last_ns;
     }
     if (have_gap && c->pkt->type != MQTT_CONNECT) {
         double idle = nstime_to_sec(&gap);
@@ -1210,7 +1336,7 @@ static void check_keepalive(ctx_t *c)
     }
     if (c->dir == MQTT_C2S) {
         client->has_last = true;
-        client->last_time = c->snap->time;
+        client->last_ns = ev_ns(c);
         conn->ka_reported = false;
     }
 }
@@ -1259,7 +1385,6 @@ void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event
     ctx_t c = {conn, pkt, ev, snap, (enum mqtt_dir)snap->dir, &conn->side[snap->dir],
                &conn->side[!snap->dir]};
     snap->frame = ev->frame;
-    snap->time = ev->time;
     snap->type = pkt->type;
     if (conn->npackets == 0 && !ev->saw_connection_start) {
         conn->mid_connection = true;
@@ -1278,9 +1403,9 @@ void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event
         if (pkt->type != MQTT_DISCONNECT)
             c.me->last_frame = ev->frame;
     }
-    snap->client_id = conn->client_id;
-    snap->username = conn->username;
+    snap->who = conn->who;
     snap->clean_start = (conn->connect_flags & MQTT_CF_CLEAN) != 0;
+    c.me->prev_frame = ev->frame;
     conn->last = snap;
     conn->npackets++;
 }

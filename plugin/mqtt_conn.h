@@ -27,7 +27,8 @@ enum mqtt_version_source {
     MQTT_VS_DEFAULT,   /* nothing decided it: the preference */
 };
 
-/* Bounds on per-connection state (see docs/analysis.md). */
+/* Bounds on per-connection state (see docs/analysis.md).  Everything but
+ * the connection itself is allocated when first needed. */
 #define MQTT_MAX_PENDING_PINGS 64u
 #define MQTT_MAX_ALIAS_BYTES (1u << 20)  /* topic bytes kept for aliases per direction */
 #define MQTT_MAX_SUB_IDS 4096u           /* Subscription Identifiers remembered */
@@ -35,46 +36,50 @@ enum mqtt_version_source {
 typedef struct mqtt_conn mqtt_conn_t;
 typedef struct mqtt_snapshot mqtt_snapshot_t;
 
-/* What is known about one MQTT packet in its connection, as of the moment
- * it was seen.  Stored per packet in file scope. */
-struct mqtt_snapshot {
-    uint32_t frame;
-    nstime_t time;
-    uint8_t dir;              /* enum mqtt_dir */
-    bool dir_known;
-    uint8_t type;
-    uint8_t version;          /* protocol level the packet is decoded with */
-    uint8_t version_source;   /* enum mqtt_version_source */
-    uint32_t version_frame;   /* the frame that decided it (CONNECT / inference) */
+/* Who a connection's client is, as far as known; shared by the snapshots
+ * of the packets that saw it. */
+typedef struct {
     const char *client_id;    /* NULL until known */
     const char *username;     /* NULL when none was given */
+} mqtt_identity_t;
 
-    /* request / response links */
-    bool expects_response;    /* a request, or a step of a flow that continues */
-    const char *awaited;      /* what it waits for, e.g. "PUBACK" */
-    uint32_t response_in;     /* filled in when the response arrives */
-    uint32_t response_to;
-    nstime_t response_time;   /* since response_to */
-    uint32_t flow_start;      /* QoS 2: the PUBLISH that started the flow (on PUBCOMP) */
-    nstime_t flow_time;
+/* What a few packets carry beyond the common fields. */
+typedef struct {
+    uint32_t flow_start;        /* QoS 2: the PUBLISH that started the flow (on PUBCOMP) */
+    int64_t flow_ns;            /* since flow_start */
     uint32_t retransmission_of; /* DUP PUBLISH: the original */
-    uint32_t mismatched_in;   /* an answer of the awaited kind with another id came here */
-
-    /* topic aliases */
+    uint32_t mismatched_in;     /* an answer of the awaited kind with another id came here */
+    uint32_t alias_frame;       /* the frame that set the Topic Alias */
     uint16_t alias;
-    const char *alias_topic;  /* resolved topic of an alias-only PUBLISH */
-    uint32_t alias_frame;     /* the frame that set the alias */
+    const char *alias_topic;    /* resolved topic of an alias-only PUBLISH */
+    mqtt_findings_t findings;   /* about the sequence, found on the first pass */
+} mqtt_snapshot_extra_t;
 
-    /* timing */
-    bool has_idle;
-    nstime_t client_idle;     /* since the client's previous packet */
-
-    /* what the connection knew about the session (CONNACK) */
-    bool clean_start;
-
-    /* findings about the sequence, found on the first pass */
-    mqtt_findings_t findings;
+/* What is known about one MQTT packet in its connection, as of the moment
+ * it was seen.  Stored per packet in file scope, so it is kept small: what
+ * few packets need is in `extra`, allocated for those only. */
+struct mqtt_snapshot {
+    int64_t response_ns;        /* since response_to */
+    int64_t idle_ns;            /* since prev_client_frame */
+    uint32_t frame;
+    uint32_t version_frame;     /* the frame that decided the version (CONNECT / inference) */
+    uint32_t response_in;       /* filled in when the response arrives */
+    uint32_t response_to;
+    uint32_t prev_client_frame; /* client packets: the client's previous packet */
+    uint8_t type;
+    uint8_t version;            /* protocol level the packet is decoded with */
+    uint8_t version_source : 2; /* enum mqtt_version_source */
+    uint8_t dir : 1;            /* enum mqtt_dir */
+    uint8_t dir_known : 1;
+    uint8_t expects_response : 1; /* a request, or a step of a flow that continues */
+    uint8_t clean_start : 1;
+    uint8_t anonymous_accepted : 1; /* CONNACK: success for a CONNECT without user name or method */
+    const mqtt_identity_t *who;
+    mqtt_snapshot_extra_t *extra; /* NULL when the packet needs none */
 };
+
+/* The extra fields of a snapshot, or zeroes. */
+const mqtt_snapshot_extra_t *mqtt_snapshot_extra(const mqtt_snapshot_t *snap);
 
 /* Facts about the packet's surroundings that the dissector knows. */
 typedef struct {
@@ -95,6 +100,13 @@ void mqtt_conn_pick_version(mqtt_conn_t *conn, wmem_allocator_t *tmp, const uint
  * its snapshot (snap->dir and the version must already be set). */
 void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event_t *ev,
                       mqtt_snapshot_t *snap);
+
+/* A time difference in nanoseconds, and back. */
+int64_t mqtt_ns_between(const nstime_t *later, const nstime_t *earlier);
+void mqtt_ns_to_nstime(int64_t ns, nstime_t *out);
+
+/* The packet type that answers a packet of `type` (PUBLISH at `qos`). */
+const char *mqtt_awaited_response(unsigned type, unsigned qos);
 
 /* The last packet the connection saw, and whether either side sent
  * DISCONNECT or the server refused the connection (final after the first

@@ -52,47 +52,84 @@ static const enum_val_t version_enum[] = {
 
 /* ---- per TCP conversation ------------------------------------------------- */
 
-/* The two endpoints of the conversation are told apart by their address
- * and port; endpoint 0 is the first one seen sending MQTT bytes. */
-typedef struct {
-    address addr;
-    guint32 port;
-} endpoint_t;
+/* The snapshots of a stream's packets, in the order of the first pass, in
+ * chunks that double in size (so that pointers to them stay valid and a
+ * short connection wastes little). */
+typedef struct snap_chunk {
+    struct snap_chunk *next;
+    guint32 count;
+    guint32 capacity;
+    mqtt_snapshot_t items[];
+} snap_chunk_t;
 
+#define SNAP_CHUNK_FIRST 4u
+#define SNAP_CHUNK_MAX 4096u
+
+/* The two endpoints of the conversation are told apart by their port
+ * (and by their address when both use the same port); endpoint 0 is the
+ * first one seen sending MQTT bytes. */
 typedef struct {
     mqtt_conn_t *conn;
-    endpoint_t ep[2];
-    guint8 neps;
+    conversation_t *conv;
+    guint32 port0;
+    address *addr0;           /* only when both endpoints use the same port */
     gint8 client_ep;          /* index of the client endpoint, -1 until known */
     guint32 unframed_from[2]; /* frame after which an endpoint's bytes cannot be framed */
+    snap_chunk_t *chunks;     /* the snapshots of its packets, in order */
+    snap_chunk_t *last_chunk;
     guint32 pending_frame[2]; /* frame where a packet still being reassembled starts */
     guint32 pending_size[2];  /* the size its Remaining Length announces */
     guint8 pending_version;
 } mqtt_stream_t;
 
+/* What one dissection of a frame remembers: its stream, looked up once,
+ * and how many MQTT packets it has had (several can share a frame; each
+ * gets its index, counted in the same order on every pass). */
+typedef struct {
+    mqtt_stream_t *st;
+    guint32 packets;
+} frame_ctx_t;
+
+#define KEY_FRAME 0xFFFFFFFEu
+
+static frame_ctx_t *frame_ctx(packet_info *pinfo)
+{
+    frame_ctx_t *fc = (frame_ctx_t *)p_get_proto_data(pinfo->pool, pinfo, proto_mqttlens, KEY_FRAME);
+    if (!fc) {
+        fc = wmem_new0(pinfo->pool, frame_ctx_t);
+        p_add_proto_data(pinfo->pool, pinfo, proto_mqttlens, KEY_FRAME, fc);
+    }
+    return fc;
+}
+
 static mqtt_stream_t *stream_get(packet_info *pinfo)
 {
+    frame_ctx_t *fc = frame_ctx(pinfo);
+    if (fc->st)
+        return fc->st;
     conversation_t *conv = find_or_create_conversation(pinfo);
     mqtt_stream_t *st = (mqtt_stream_t *)conversation_get_proto_data(conv, proto_mqttlens);
     if (!st) {
         st = wmem_new0(wmem_file_scope(), mqtt_stream_t);
         st->conn = mqtt_conn_new(wmem_file_scope());
+        st->conv = conv;
         st->client_ep = -1;
+        st->port0 = pinfo->srcport;
+        if (pinfo->srcport == pinfo->destport) {
+            st->addr0 = wmem_new(wmem_file_scope(), address);
+            copy_address_wmem(wmem_file_scope(), st->addr0, &pinfo->src);
+        }
         conversation_add_proto_data(conv, proto_mqttlens, st);
     }
+    fc->st = st;
     return st;
 }
 
-static int endpoint_index(mqtt_stream_t *st, const packet_info *pinfo, gboolean add)
+static int endpoint_index(const mqtt_stream_t *st, const packet_info *pinfo)
 {
-    for (int i = 0; i < st->neps; i++)
-        if (st->ep[i].port == pinfo->srcport && addresses_equal(&st->ep[i].addr, &pinfo->src))
-            return i;
-    if (!add || st->neps == 2)
-        return st->neps == 2 ? 1 : 0;
-    copy_address_wmem(wmem_file_scope(), &st->ep[st->neps].addr, &pinfo->src);
-    st->ep[st->neps].port = pinfo->srcport;
-    return st->neps++;
+    if (st->addr0)
+        return addresses_equal(st->addr0, &pinfo->src) ? 0 : 1;
+    return pinfo->srcport == st->port0 ? 0 : 1;
 }
 
 /* Which side is the client, decided once per connection on the first
@@ -135,8 +172,9 @@ static wmem_map_t *failures_by_address;
 
 static gboolean has_finding(const mqtt_snapshot_t *snap, enum mqtt_rule rule)
 {
-    for (guint32 i = 0; i < snap->findings.count; i++)
-        if (snap->findings.items[i].rule == rule)
+    const mqtt_findings_t *fs = &mqtt_snapshot_extra(snap)->findings;
+    for (guint32 i = 0; i < fs->count; i++)
+        if (fs->items[i].rule == rule)
             return TRUE;
     return FALSE;
 }
@@ -185,42 +223,79 @@ static void forget_failures(void)
 
 /* ---- per packet ---------------------------------------------------------- */
 
-/* Several MQTT packets can share a frame: each gets its own index, counted
- * in the same order on every pass. */
-#define KEY_PACKET_COUNT 0xFFFFFFFFu
+static mqtt_snapshot_t *snap_new(mqtt_stream_t *st)
+{
+    snap_chunk_t *c = st->last_chunk;
+    if (!c || c->count == c->capacity) {
+        guint32 cap = c ? MIN(c->capacity * 2, SNAP_CHUNK_MAX) : SNAP_CHUNK_FIRST;
+        snap_chunk_t *n = (snap_chunk_t *)wmem_alloc0(wmem_file_scope(),
+                                                       sizeof *n + cap * sizeof n->items[0]);
+        n->capacity = cap;
+        if (c)
+            c->next = n;
+        else
+            st->chunks = n;
+        st->last_chunk = n;
+        c = n;
+    }
+    return &c->items[c->count++];
+}
+
+/* The snapshot of the index-th MQTT packet of a frame. */
+static mqtt_snapshot_t *snap_find(const mqtt_stream_t *st, guint32 frame, guint32 index)
+{
+    for (snap_chunk_t *c = st->chunks; c; c = c->next) {
+        if (!c->count || c->items[c->count - 1].frame < frame)
+            continue;
+        /* The first snapshot of the frame in this chunk, by bisection. */
+        guint32 lo = 0, hi = c->count;
+        while (lo < hi) {
+            guint32 mid = lo + (hi - lo) / 2;
+            if (c->items[mid].frame < frame)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        /* The frame's packets are consecutive: skip to the index-th. */
+        guint32 pos = lo + index;
+        while (c && pos >= c->count) {
+            pos -= c->count;
+            c = c->next;
+        }
+        return c && c->items[pos].frame == frame ? &c->items[pos] : NULL;
+    }
+    return NULL;
+}
 
 static guint32 next_packet_index(packet_info *pinfo)
 {
-    guint32 n = GPOINTER_TO_UINT(p_get_proto_data(pinfo->pool, pinfo, proto_mqttlens, KEY_PACKET_COUNT));
-    p_add_proto_data(pinfo->pool, pinfo, proto_mqttlens, KEY_PACKET_COUNT, GUINT_TO_POINTER(n + 1));
-    return n;
+    return frame_ctx(pinfo)->packets++;
 }
 
 /* TCP's view of the conversation: whether its SYN, FIN or RST is in the
  * capture. */
-static guint8 tcp_completeness(packet_info *pinfo)
+static guint8 tcp_completeness(const mqtt_stream_t *st)
 {
-    conversation_t *conv = find_conversation_pinfo(pinfo, 0);
-    struct tcp_analysis *tcpd = conv ? (struct tcp_analysis *)conversation_get_proto_data(conv, proto_tcp) : NULL;
+    struct tcp_analysis *tcpd = (struct tcp_analysis *)conversation_get_proto_data(st->conv, proto_tcp);
     return tcpd ? tcpd->conversation_completeness : 0;
 }
 
-static void fill_event(packet_info *pinfo, mqtt_event_t *ev)
+static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, mqtt_event_t *ev)
 {
     ev->frame = pinfo->num;
     ev->time = pinfo->abs_ts;
     ev->over_tls = proto_is_frame_protocol(pinfo->layers, "tls");
-    ev->saw_connection_start = (tcp_completeness(pinfo) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
+    ev->saw_connection_start = (tcp_completeness(st) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
 }
 
 /* First pass: decide direction and version, update the connection, and
  * keep the snapshot for every later pass. */
 static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, const guint8 *bytes, guint len,
-                                   int ep, guint32 index, mqtt_pkt_t **pkt)
+                                   int ep, mqtt_pkt_t **pkt)
 {
-    mqtt_snapshot_t *snap = wmem_new0(wmem_file_scope(), mqtt_snapshot_t);
+    mqtt_snapshot_t *snap = snap_new(st);
     mqtt_event_t ev;
-    fill_event(pinfo, &ev);
+    fill_event(st, pinfo, &ev);
     pick_direction(st, pinfo, len ? bytes[0] >> 4 : 0, ep, snap);
     mqtt_conn_pick_version(st->conn, pinfo->pool, bytes, len, pinfo->num, (unsigned)pref_default_version,
                            snap);
@@ -228,15 +303,14 @@ static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, const 
     mqtt_check_packet(pinfo->pool, *pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
     mqtt_conn_update(st->conn, *pkt, &ev, snap);
     count_failure(pinfo, snap);
-    p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, index, snap);
     return snap;
 }
 
 /* A PUBLISH's topic: the resolved one when it came by alias. */
 static const char *publish_topic(tvbuff_t *tvb, packet_info *pinfo, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
 {
-    if (snap->alias_topic)
-        return snap->alias_topic;
+    if (mqtt_snapshot_extra(snap)->alias_topic)
+        return mqtt_snapshot_extra(snap)->alias_topic;
     if (!(pkt->topic.flags & MQTT_STR_PRESENT))
         return NULL;
     return (const char *)tvb_get_string_enc(pinfo->pool, tvb, (int)pkt->topic.data.off, (int)pkt->topic.data.len,
@@ -265,12 +339,11 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
     guint32 index = next_packet_index(pinfo);
     guint len = tvb_captured_length(tvb);
     const guint8 *bytes = tvb_get_ptr(tvb, 0, len);
-    int ep = endpoint_index(st, pinfo, !PINFO_FD_VISITED(pinfo));
+    int ep = endpoint_index(st, pinfo);
     mqtt_pkt_t *pkt = NULL;
-    mqtt_snapshot_t *snap = (mqtt_snapshot_t *)p_get_proto_data(wmem_file_scope(), pinfo, proto_mqttlens,
-                                                                 index);
-    if (!snap && !PINFO_FD_VISITED(pinfo)) {
-        snap = first_pass(st, pinfo, bytes, len, ep, index, &pkt);
+    mqtt_snapshot_t *snap = PINFO_FD_VISITED(pinfo) ? snap_find(st, pinfo->num, index) : NULL;
+    if (!PINFO_FD_VISITED(pinfo)) {
+        snap = first_pass(st, pinfo, bytes, len, ep, &pkt);
     } else if (!snap) {
         /* Not seen on the first pass (should not happen): show the packet
          * without connection context rather than change the state. */
@@ -291,8 +364,11 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
     if (mqtt_frame(bytes, len, &fr) == MQTT_FRAME_BAD && !PINFO_FD_VISITED(pinfo) && !st->unframed_from[ep])
         st->unframed_from[ep] = pinfo->num;
 
-    mqtt_tree_prefs_t prefs = {pref_mask_passwords};
-    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false, NULL, NULL};
+    mqtt_tree_prefs_t tree_prefs = {pref_mask_passwords};
+    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL};
+    mqtt_ns_to_nstime(snap->response_ns, &view.response_time);
+    mqtt_ns_to_nstime(mqtt_snapshot_extra(snap)->flow_ns, &view.flow_time);
+    mqtt_ns_to_nstime(snap->idle_ns, &view.client_idle);
     if (pkt->type == MQTT_PUBLISH) {
         view.topic = publish_topic(tvb, pinfo, pkt, snap);
         view.content_type = content_type(tvb, pinfo, pkt);
@@ -302,12 +378,14 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
                                mqtt_conn_last_frame(st->conn, (enum mqtt_dir)!snap->dir) > snap->frame;
     view.closed_without_disconnect = PINFO_FD_VISITED(pinfo) && mqtt_conn_last(st->conn) == snap &&
                                      !mqtt_conn_ended_properly(st->conn) &&
-                                     (tcp_completeness(pinfo) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
-    set_columns(pinfo, index, mqtt_info_line(pinfo->pool, pkt, snap, &prefs));
-    mqtt_tree_add(tvb, pinfo, tree, pkt, &view, &prefs);
+                                     (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
+    view.info = mqtt_info_line(pinfo->pool, pkt, snap, &tree_prefs);
+    set_columns(pinfo, index, view.info);
+    mqtt_tree_add(tvb, pinfo, tree, pkt, &view, &tree_prefs);
     mqtt_tap_rec_t *rec = wmem_new0(pinfo->pool, mqtt_tap_rec_t);
     *rec = (mqtt_tap_rec_t){pkt, snap, tvb, view.topic, view.content_type, index,
-                            find_or_create_conversation(pinfo)->conv_index, pref_mask_passwords};
+                            st->conv->conv_index, pref_mask_passwords,
+                            view.response_time, view.flow_time};
     mqtt_taps_queue(pinfo, rec);
     return (int)len;
 }
@@ -324,7 +402,7 @@ static wmem_map_t *pending_starts;
 static void note_pending(packet_info *pinfo, guint32 size)
 {
     mqtt_stream_t *st = stream_get(pinfo);
-    int ep = endpoint_index(st, pinfo, TRUE);
+    int ep = endpoint_index(st, pinfo);
     st->pending_frame[ep] = pinfo->num;
     st->pending_size[ep] = size;
     if (!pending_starts)
@@ -350,7 +428,7 @@ static int dissect_pending_end(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
     for (int ep = 0; ep < 2; ep++) {
         if (st->pending_frame[ep] != pinfo->num)
             continue;
-        gboolean closed = (tcp_completeness(pinfo) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
+        gboolean closed = (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
         proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, 0, ENC_NA);
         proto_item_append_text(ti, ", packet of %u bytes starts here and never completes", st->pending_size[ep]);
         mqtt_finding_t f = {closed ? MQTT_R_INCOMPLETE_PACKET : MQTT_R_CAPTURE_ENDS_MID_PACKET, {0, 0},
@@ -397,7 +475,7 @@ static int dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
 static int dissect_mqttlens(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
 {
     mqtt_stream_t *st = stream_get(pinfo);
-    int ep = endpoint_index(st, pinfo, !PINFO_FD_VISITED(pinfo));
+    int ep = endpoint_index(st, pinfo);
     if (st->unframed_from[ep] && pinfo->num > st->unframed_from[ep])
         return dissect_unframed(tvb, pinfo, tree, st->unframed_from[ep]);
     tcp_dissect_pdus(tvb, pinfo, tree, pref_desegment, 2, get_mqtt_pdu_len, dissect_mqtt_packet, data);
@@ -439,17 +517,17 @@ void proto_register_mqttlens(void)
     proto_register_subtree_array(ett, array_length(ett));
     mqtt_tree_register(proto_mqttlens);
 
-    module_t *prefs = prefs_register_protocol(proto_mqttlens, NULL);
-    prefs_register_bool_preference(prefs, "desegment",
+    module_t *module = prefs_register_protocol(proto_mqttlens, NULL);
+    prefs_register_bool_preference(module, "desegment",
                                    "Reassemble MQTT packets spanning multiple TCP segments",
                                    "Whether mqttlens reassembles packets that span TCP segments "
                                    "(needs TCP's \"Allow subdissector to reassemble TCP streams\").",
                                    &pref_desegment);
-    prefs_register_enum_preference(prefs, "default_version", "Default version",
+    prefs_register_enum_preference(module, "default_version", "Default version",
                                    "The version to decode with when the connection's CONNECT is not "
                                    "in the capture and the packet's bytes do not tell 3.1.1 from 5.0.",
                                    &pref_default_version, version_enum, FALSE);
-    prefs_register_bool_preference(prefs, "mask_passwords", "Mask passwords",
+    prefs_register_bool_preference(module, "mask_passwords", "Mask passwords",
                                    "Show CONNECT passwords as ******** in the tree, the Info column "
                                    "and exports.",
                                    &pref_mask_passwords);
@@ -460,7 +538,7 @@ void proto_register_mqttlens(void)
     register_cleanup_routine(forget_pending);
     register_postdissector(create_dissector_handle(dissect_pending_end, proto_mqttlens));
     mqtt_taps_register(proto_mqttlens);
-    mqtt_payload_register(proto_mqttlens, prefs);
+    mqtt_payload_register(proto_mqttlens, module);
 }
 
 void proto_reg_handoff_mqttlens(void)

@@ -74,7 +74,7 @@ static void rule_free(void *r)
     g_free(rule->message_type);
 }
 
-void mqtt_payload_register(int proto, module_t *prefs)
+void mqtt_payload_register(int proto, module_t *module)
 {
     static uat_field_t fields[] = {
         UAT_FLD_CSTRING(payload_rule, filter, "Topic filter", "Topic filter; '+' matches one level, '#' the rest"),
@@ -99,7 +99,7 @@ void mqtt_payload_register(int proto, module_t *prefs)
     uat_t *uat = uat_new("MQTT payload dissectors (mqttlens)", sizeof(payload_rule_t), "mqttlens_payload", TRUE,
                          &rules, &nrules, UAT_AFFECTS_DISSECTION, NULL, rule_copy, rule_check, rule_free, NULL,
                          NULL, fields);
-    prefs_register_uat_preference(prefs, "payload_rules", "Payload dissectors by topic",
+    prefs_register_uat_preference(module, "payload_rules", "Payload dissectors by topic",
                                   "A table of topic filters and the dissector that decodes the payloads of "
                                   "their topics (the first matching rule wins)",
                                   uat);
@@ -166,6 +166,15 @@ static char *bare_media_type(wmem_allocator_t *pool, const char *content_type)
     return ascii_strdown_inplace(g_strstrip(t));
 }
 
+static bool is_json_document(tvbuff_t *tvb, guint len)
+{
+    const guint8 *p = tvb_get_ptr(tvb, 0, len);
+    guint i = 0;
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+        i++;
+    return i < len && (p[i] == '{' || p[i] == '[') && json_validate(p, len);
+}
+
 bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *topic,
                           const char *content_type)
 {
@@ -183,7 +192,9 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
                 return true;
         }
     }
-    if (json_handle && json_validate(tvb_get_ptr(tvb, 0, len), len)) {
+    /* Only objects and arrays: a bare number or string is better read as
+     * text than as a one-node JSON tree. */
+    if (json_handle && is_json_document(tvb, len)) {
         decoded_as(tvb, pinfo, tree, "json (the payload is valid JSON)");
         call_dissector(json_handle, tvb, pinfo, tree);
         return true;

@@ -11,7 +11,7 @@
 #include <epan/packet.h>
 #include <epan/prefs.h>
 
-void mqtt_payload_register(int proto, module_t *prefs);
+void mqtt_payload_register(int proto, module_t *module);
 void mqtt_payload_handoff(void);
 
 /* Decodes the payload in `tvb` (a tvb of its own) under `tree`: by a

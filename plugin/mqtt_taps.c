@@ -100,7 +100,7 @@ static gchar *flow_comment(const mqtt_tap_rec_t *r)
     comment_failures(s, r);
     if (r->snap->response_to)
         g_string_append_printf(s, "%s%.6f s after frame %u", s->len ? "; " : "",
-                               nstime_to_sec(&r->snap->response_time), r->snap->response_to);
+                               nstime_to_sec(&r->response_time), r->snap->response_to);
     return g_string_free(s, FALSE);
 }
 
@@ -183,8 +183,8 @@ static tap_packet_status stats_packet(stats_tree *st, packet_info *pinfo _U_, ep
     if (r->pkt->type == MQTT_PUBLISH && r->topic)
         stats_topic(st, r);
     tick_stat_node(st, "Packets by client", 0, TRUE);
-    tick_stat_node(st, r->snap->client_id ? (r->snap->client_id[0] ? r->snap->client_id : "(empty client id)")
-                                          : "(client id unknown)",
+    const char *client = r->snap->who ? r->snap->who->client_id : NULL;
+    tick_stat_node(st, client ? (client[0] ? client : "(empty client id)") : "(client id unknown)",
                    st_clients, FALSE);
     stats_reasons(st, r);
     return TAP_PACKET_REDRAW;
@@ -215,7 +215,7 @@ static int srt_row(const mqtt_tap_rec_t *r)
     case MQTT_UNSUBACK: return SRT_UNSUBSCRIBE;
     case MQTT_PINGRESP: return SRT_PINGREQ;
     case MQTT_PUBACK: return SRT_PUB1;
-    case MQTT_PUBCOMP: return r->snap->flow_start ? SRT_PUB2 : -1;
+    case MQTT_PUBCOMP: return mqtt_snapshot_extra(r->snap)->flow_start ? SRT_PUB2 : -1;
     case MQTT_AUTH: return SRT_AUTH;
     default: return -1;
     }
@@ -230,7 +230,7 @@ static tap_packet_status srt_packet(void *tapdata, packet_info *pinfo, epan_diss
     if (row < 0 || !r->snap->response_to)
         return TAP_PACKET_DONT_REDRAW;
     nstime_t request;
-    nstime_delta(&request, &r->snap->time, row == SRT_PUB2 ? &r->snap->flow_time : &r->snap->response_time);
+    nstime_delta(&request, &pinfo->abs_ts, row == SRT_PUB2 ? &r->flow_time : &r->response_time);
     add_srt_table_data(g_array_index(srt->srt_array, srt_stat_table *, 0), row, &request, pinfo);
     return TAP_PACKET_REDRAW;
 }
@@ -267,7 +267,7 @@ static tap_packet_status eo_packet(void *tapdata, packet_info *pinfo, epan_disse
     const mqtt_pkt_t *pkt = r->pkt;
     export_object_entry_t *e = g_new0(export_object_entry_t, 1);
     e->pkt_num = pinfo->num;
-    e->hostname = g_strdup(r->snap->client_id ? r->snap->client_id : "");
+    e->hostname = g_strdup(r->snap->who && r->snap->who->client_id ? r->snap->who->client_id : "");
     e->content_type = g_strdup(r->content_type ? r->content_type : "application/octet-stream");
     e->filename = object_name(r, pinfo->num);
     e->payload_len = pkt->payload.len;

@@ -23,6 +23,8 @@ typedef struct {
     guint32 index;             /* the packet's position in its frame */
     guint32 conversation;      /* index of its TCP conversation */
     bool mask_passwords;
+    nstime_t response_time;    /* since the frame it answers */
+    nstime_t flow_time;        /* QoS 2 PUBCOMP: since the PUBLISH */
 } mqtt_tap_rec_t;
 
 void mqtt_taps_register(int proto);

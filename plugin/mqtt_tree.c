@@ -593,12 +593,12 @@ static void add_identity(ctx_t *c, proto_tree *tree)
     proto_item_set_generated(item);
     if (snap->version_frame)
         add_generated_frame(c, tree, hf_version_frame, snap->version_frame);
-    if (snap->client_id) {
-        item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, snap->client_id);
+    if (snap->who && snap->who->client_id) {
+        item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, snap->who->client_id);
         proto_item_set_generated(item);
     }
-    if (snap->username) {
-        item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, snap->username);
+    if (snap->who && snap->who->username) {
+        item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, snap->who->username);
         proto_item_set_generated(item);
     }
 }
@@ -607,71 +607,95 @@ static void add_identity(ctx_t *c, proto_tree *tree)
 static void add_links(ctx_t *c, proto_tree *tree)
 {
     const mqtt_snapshot_t *snap = c->snap;
-    if (snap->retransmission_of)
-        add_generated_frame(c, tree, hf_retransmission_of, snap->retransmission_of);
+    const mqtt_snapshot_extra_t *x = mqtt_snapshot_extra(snap);
+    if (x->retransmission_of)
+        add_generated_frame(c, tree, hf_retransmission_of, x->retransmission_of);
     if (snap->response_in)
         add_generated_frame(c, tree, hf_response_in, snap->response_in);
     if (snap->response_to) {
         add_generated_frame(c, tree, hf_response_to, snap->response_to);
-        add_generated_time(c, tree, hf_response_time, &snap->response_time);
+        add_generated_time(c, tree, hf_response_time, &c->view->response_time);
     }
-    if (snap->flow_start) {
-        add_generated_frame(c, tree, hf_flow_start, snap->flow_start);
-        add_generated_time(c, tree, hf_flow_time, &snap->flow_time);
+    if (x->flow_start) {
+        add_generated_frame(c, tree, hf_flow_start, x->flow_start);
+        add_generated_time(c, tree, hf_flow_time, &c->view->flow_time);
     }
 }
 
 static void add_alias(ctx_t *c, proto_tree *tree)
 {
     const mqtt_snapshot_t *snap = c->snap;
-    if (snap->alias_topic) {
-        proto_item *item = proto_tree_add_string(tree, hf_topic, c->tvb, 0, 0, snap->alias_topic);
-        proto_item_append_text(item, " (Topic Alias %u)", snap->alias);
+    const mqtt_snapshot_extra_t *x = mqtt_snapshot_extra(snap);
+    if (x->alias_topic) {
+        proto_item *item = proto_tree_add_string(tree, hf_topic, c->tvb, 0, 0, x->alias_topic);
+        proto_item_append_text(item, " (Topic Alias %u)", x->alias);
         proto_item_set_generated(item);
     }
-    if (snap->alias_frame && snap->alias_frame != snap->frame)
-        add_generated_frame(c, tree, hf_alias_frame, snap->alias_frame);
+    if (x->alias_frame && x->alias_frame != snap->frame)
+        add_generated_frame(c, tree, hf_alias_frame, x->alias_frame);
 }
 
 static void add_context(ctx_t *c, proto_tree *tree)
 {
     add_alias(c, tree);
     add_links(c, tree);
-    if (c->snap->has_idle)
-        add_generated_time(c, tree, hf_client_idle, &c->snap->client_idle);
+    if (c->snap->prev_client_frame)
+        add_generated_time(c, tree, hf_client_idle, &c->view->client_idle);
     add_identity(c, tree);
 }
 
 /* ---- entry points ------------------------------------------------------------------ */
 
+/* Findings about a login name the client; the connection's identity is
+ * in the snapshot, so the detail is written here rather than stored. */
+static const char *identity_detail(ctx_t *c, enum mqtt_rule rule)
+{
+    const mqtt_identity_t *who = c->snap->who;
+    const char *id = who && who->client_id ? who->client_id : "?";
+    if (rule == MQTT_R_ANONYMOUS_ACCEPTED)
+        return wmem_strdup_printf(c->pinfo->pool, "client id \"%s\"", id);
+    if (who && who->username)
+        return wmem_strdup_printf(c->pinfo->pool, "client id \"%s\", user name \"%s\"", id, who->username);
+    return wmem_strdup_printf(c->pinfo->pool, "client id \"%s\", user name (none)", id);
+}
+
 static void report_list(ctx_t *c, proto_tree *tree, const mqtt_findings_t *fs)
 {
     for (uint32_t i = 0; i < fs->count; i++) {
-        const mqtt_finding_t *f = &fs->items[i];
-        mqtt_expert_report(c->pinfo, tree, placed_item(c, f->span), c->tvb, 0, f, c->pkt->version);
+        mqtt_finding_t f = fs->items[i];
+        if (!f.detail && (f.rule == MQTT_R_AUTH_FAILED || f.rule == MQTT_R_ANONYMOUS_ACCEPTED))
+            f.detail = identity_detail(c, (enum mqtt_rule)f.rule);
+        mqtt_expert_report(c->pinfo, tree, placed_item(c, f.span), c->tvb, 0, &f, c->pkt->version);
     }
 }
 
-/* What only the whole capture tells: a request that was never answered,
- * a connection that ended without DISCONNECT. */
+/* Findings kept as flags in the snapshot (to save memory), and what only
+ * the whole capture tells: a request that was never answered, a connection
+ * that ended without DISCONNECT. */
 static void report_hindsight(ctx_t *c, proto_tree *tree)
 {
     const mqtt_snapshot_t *snap = c->snap;
     mqtt_findings_t late = {NULL, 0, 0};
     wmem_allocator_t *pool = c->pinfo->pool;
-    if (!c->view->visited)
+    if (snap->anonymous_accepted)
+        mqtt_finding_add(pool, &late, MQTT_R_ANONYMOUS_ACCEPTED, c->pkt->reason_span, NULL);
+    if (!c->view->visited) {
+        report_list(c, tree, &late);
         return;
+    }
     if (snap->expects_response && !snap->response_in) {
         /* Unanswered while the peer went on talking breaks the rule that
          * obliges it to answer; at the end of a capture it is only a
          * remark. */
         const char *ref = mqtt_missing_response_ref(snap->type, snap->version, (enum mqtt_dir)snap->dir);
         bool half = snap->type == MQTT_PUBREC || snap->type == MQTT_PUBREL;
-        const char *what = wmem_strdup_printf(pool, "no %s", snap->awaited);
-        if (snap->mismatched_in)
+        const char *awaited = mqtt_awaited_response(snap->type, (c->pkt->flags >> 1) & 3);
+        const char *what = wmem_strdup_printf(pool, "no %s", awaited);
+        uint32_t mismatched = mqtt_snapshot_extra(snap)->mismatched_in;
+        if (mismatched)
             what = wmem_strdup_printf(pool, "no %s with this Packet Identifier; the one in frame %u has another",
-                                      snap->awaited, snap->mismatched_in);
-        if (ref && c->view->responder_continued && !snap->mismatched_in)
+                                      awaited, mismatched);
+        if (ref && c->view->responder_continued && !mismatched)
             mqtt_finding_add_ref(pool, &late, MQTT_R_RESPONSE_MISSING, (mqtt_span_t){0, 1}, what, ref);
         else
             mqtt_finding_add(pool, &late, half ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE, (mqtt_span_t){0, 1},
@@ -689,16 +713,16 @@ static void report_hindsight(ctx_t *c, proto_tree *tree)
 static void report_findings(ctx_t *c, proto_tree *tree)
 {
     report_list(c, tree, &c->pkt->findings);
-    report_list(c, tree, &c->snap->findings);
+    report_list(c, tree, &mqtt_snapshot_extra(c->snap)->findings);
     report_hindsight(c, tree);
 }
 
 void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
-                   const mqtt_view_t *view, const mqtt_tree_prefs_t *prefs)
+                   const mqtt_view_t *view, const mqtt_tree_prefs_t *tree_prefs)
 {
-    ctx_t c = {tvb, pinfo, pkt, view->snap, view, prefs, NULL, 0, 0};
+    ctx_t c = {tvb, pinfo, pkt, view->snap, view, tree_prefs, NULL, 0, 0};
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
-    proto_item_append_text(ti, ", %s", mqtt_info_line(pinfo->pool, pkt, view->snap, prefs));
+    proto_item_append_text(ti, ", %s", view->info ? view->info : mqtt_info_line(pinfo->pool, pkt, view->snap, tree_prefs));
     proto_tree *sub = proto_item_add_subtree(ti, ett_mqtt);
     add_fixed_header(&c, sub);
     add_body(&c, sub);
@@ -782,16 +806,17 @@ static void info_publish(wmem_strbuf_t *b, const mqtt_pkt_t *pkt, const mqtt_sna
     wmem_strbuf_append(b, " ");
     info_str(b, &pkt->topic);
     const mqtt_prop_t *alias = mqtt_props_find(&pkt->props, MQTT_PROP_TOPIC_ALIAS);
-    if (alias && snap && snap->alias_topic)
-        wmem_strbuf_append_printf(b, " (alias %u = \"%s\")", alias->num, snap->alias_topic);
+    const char *resolved = snap ? mqtt_snapshot_extra(snap)->alias_topic : NULL;
+    if (alias && resolved)
+        wmem_strbuf_append_printf(b, " (alias %u = \"%s\")", alias->num, resolved);
     else if (alias)
         wmem_strbuf_append_printf(b, " (alias %u)", alias->num);
 }
 
 const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,
-                           const mqtt_tree_prefs_t *prefs)
+                           const mqtt_tree_prefs_t *tree_prefs)
 {
-    (void)prefs;
+    (void)tree_prefs;
     wmem_strbuf_t *b = wmem_strbuf_new(pool, mqtt_type_name(pkt->type));
     switch (pkt->type) {
     case MQTT_CONNECT:

@@ -23,7 +23,11 @@ typedef struct {
     const char *repeated_failures;  /* summary of a source's failed logins, on the last one */
     bool responder_continued;       /* the peer sent packets after this one */
     const char *topic;              /* PUBLISH: its topic, resolved when it came by alias */
+    nstime_t response_time;         /* since the frame it answers */
+    nstime_t flow_time;             /* QoS 2: since the PUBLISH that started the flow */
+    nstime_t client_idle;           /* since the client's previous packet */
     const char *content_type;       /* PUBLISH: its 5.0 Content Type */
+    const char *info;               /* the packet's Info line */
 } mqtt_view_t;
 
 void mqtt_tree_register(int proto);
@@ -34,10 +38,10 @@ int mqtt_tree_password_field(void);
 /* Adds the packet's subtree under `tree` and reports its findings.
  * `tvb` starts at the packet's first byte. */
 void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
-                   const mqtt_view_t *view, const mqtt_tree_prefs_t *prefs);
+                   const mqtt_view_t *view, const mqtt_tree_prefs_t *tree_prefs);
 
 /* One line for the Info column, e.g. `PUBLISH id=3 QoS 1 "a/b"`. */
 const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,
-                           const mqtt_tree_prefs_t *prefs);
+                           const mqtt_tree_prefs_t *tree_prefs);
 
 #endif

@@ -115,7 +115,7 @@ void mqtt_finding_add_ref(wmem_allocator_t *scope, mqtt_findings_t *list, enum m
                           mqtt_span_t span, const char *detail, const char *ref)
 {
     if (list->count == list->capacity) {
-        uint32_t cap = list->capacity ? list->capacity * 2 : 4;
+        uint32_t cap = list->capacity ? list->capacity * 2 : 1;
         list->items = wmem_realloc(scope, list->items, cap * sizeof *list->items);
         list->capacity = cap;
     }
