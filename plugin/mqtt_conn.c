@@ -41,15 +41,18 @@ typedef struct {
     uint8_t answered;       /* bit per acknowledgement-order list: the client answered */
     uint8_t queued;         /* bit per acknowledgement-order list: the flow is in it */
     bool unknown_alias;     /* its PUBLISH used a Topic Alias never set */
+    bool closed;            /* no longer open: freed when no order list holds it */
     uint32_t nfilters;
     step_t start;           /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
     step_t last;            /* the latest step, awaiting the next one */
 } flow_t;
 
-/* The flows one direction has open, keyed by Packet Identifier; allocated
- * with the first flow. */
+/* The flows one direction has open, by Packet Identifier: a table of
+ * pages of 256 identifiers each, a page allocated when first used (all
+ * 65,536 identifiers take 512 KiB).  Allocated with the first flow. */
+#define FLOW_PAGE 256u
 typedef struct {
-    wmem_map_t *map;          /* Packet Identifier + 1 -> flow_t */
+    flow_t **pages[65536 / FLOW_PAGE];
     uint32_t open[4];         /* open flows by kind */
     flow_t *latest[4];        /* the latest flow opened, by kind */
     uint32_t inflight;        /* open QoS 1 and 2 PUBLISH flows (Receive Maximum) */
@@ -58,7 +61,7 @@ typedef struct {
 /* Per direction: what the packets sent in that direction opened. */
 typedef struct {
     flowset_t *fl;            /* NULL until the first flow */
-    wmem_map_t *aliases;      /* Topic Alias -> alias_t */
+    struct alias_page **aliases; /* Topic Alias -> alias_t, by pages (allocated with the first) */
     uint32_t alias_bytes;
     bool alias_cap_reported;
     bool disconnected;        /* this side sent DISCONNECT */
@@ -73,9 +76,15 @@ typedef struct {
 } side_t;
 
 typedef struct {
-    const char *topic;
+    const char *topic;        /* NULL: alias not set */
     uint32_t frame;
 } alias_t;
+
+/* Topic Aliases by pages of 256, a page allocated when first used. */
+#define ALIAS_PAGE 256u
+struct alias_page {
+    alias_t items[ALIAS_PAGE];
+};
 
 /* What CONNECT and CONNACK announced. */
 typedef struct {
@@ -146,7 +155,11 @@ struct mqtt_conn {
     bool ka_reported;            /* the current silence was reported */
 
     order_t *order;              /* allocated with the first server PUBLISH at QoS > 0 */
+    uint8_t caps_reported;       /* enum cap: limits already reported */
 };
+
+/* Per-connection limits (docs/analysis.md) that are reported once each. */
+enum cap { CAP_PINGS = 1, CAP_SUB_IDS = 2, CAP_SUBSCRIPTIONS = 4 };
 
 enum { ORDER_PUBACK, ORDER_PUBREC, ORDER_PUBREL };
 #define MQTT_MAX_ORDERED 65536u
@@ -327,6 +340,15 @@ static mqtt_span_t first_byte(void)
     return (mqtt_span_t){0, 1};
 }
 
+/* Says once per connection that a limit on its state was reached. */
+static void cap_reached(ctx_t *c, enum cap cap, mqtt_span_t span, const char *detail)
+{
+    if (c->conn->caps_reported & cap)
+        return;
+    c->conn->caps_reported |= cap;
+    find(c, MQTT_R_STATE_CAP, span, detail);
+}
+
 static const char *printf_s(ctx_t *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static const char *printf_s(ctx_t *c, const char *fmt, ...)
 {
@@ -385,11 +407,25 @@ static void expect(mqtt_snapshot_t *snap)
 
 static flowset_t *flows_of(mqtt_conn_t *conn, side_t *side)
 {
-    if (!side->fl) {
+    if (!side->fl)
         side->fl = wmem_new0(conn->scope, flowset_t);
-        side->fl->map = wmem_map_new(conn->scope, g_direct_hash, g_direct_equal);
-    }
     return side->fl;
+}
+
+static flow_t **flow_slot(mqtt_conn_t *conn, flowset_t *fl, uint16_t id)
+{
+    flow_t ***page = &fl->pages[id / FLOW_PAGE];
+    if (!*page)
+        *page = wmem_alloc0_array(conn->scope, flow_t *, FLOW_PAGE);
+    return &(*page)[id % FLOW_PAGE];
+}
+
+/* A closed flow's memory goes back once no acknowledgement-order list
+ * holds it. */
+static void flow_release(mqtt_conn_t *conn, flow_t *f)
+{
+    if (f->closed && !f->queued)
+        wmem_free(conn->scope, f);
 }
 
 static uint32_t inflight(const side_t *side)
@@ -405,10 +441,12 @@ static void inflight_done(side_t *side)
 
 static flow_t *flow_get(side_t *side, uint16_t id)
 {
-    return side->fl ? (flow_t *)map_get(side->fl->map, (guint)id + 1) : NULL;
+    flow_t **page = side->fl ? side->fl->pages[id / FLOW_PAGE] : NULL;
+    return page ? page[id % FLOW_PAGE] : NULL;
 }
 
-static void flow_close(side_t *side, uint16_t id, flow_t *f)
+/* Ends a flow; `f` must not be used after this. */
+static void flow_close(mqtt_conn_t *conn, side_t *side, uint16_t id, flow_t *f)
 {
     flowset_t *fl = side->fl;
     if (fl->open[f->kind])
@@ -417,7 +455,9 @@ static void flow_close(side_t *side, uint16_t id, flow_t *f)
         fl->latest[f->kind] = NULL;
     if ((f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2) && f->state != FAILED && !f->uncounted && fl->inflight)
         fl->inflight--;
-    wmem_map_remove(fl->map, GUINT_TO_POINTER((guint)id + 1));
+    fl->pages[id / FLOW_PAGE][id % FLOW_PAGE] = NULL;
+    f->closed = true;
+    flow_release(conn, f);
 }
 
 static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
@@ -429,7 +469,7 @@ static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
     f->start = now(c);
     f->last = now(c);
     flowset_t *fl = flows_of(c->conn, c->me);
-    wmem_map_insert(fl->map, GUINT_TO_POINTER((guint)c->pkt->packet_id + 1), f);
+    *flow_slot(c->conn, fl, c->pkt->packet_id) = f;
     fl->open[kind]++;
     fl->latest[kind] = f;
     if (kind == FLOW_PUB1 || kind == FLOW_PUB2)
@@ -522,9 +562,12 @@ static void order_check(ctx_t *c, int which, flow_t *f, const char *ref)
     if (first != f && !conn->order->cap_reported)
         find_ref(c, MQTT_R_ACK_ORDER, c->pkt->packet_id_span,
                  printf_s(c, "frame %u arrived first and is still unanswered", first->start.snap->frame), ref);
-    while ((head = wmem_list_head(list)) != NULL && (((flow_t *)wmem_list_frame_data(head))->answered & bit)) {
+    flow_t *done;
+    while ((head = wmem_list_head(list)) != NULL && ((done = (flow_t *)wmem_list_frame_data(head))->answered & bit)) {
         wmem_list_remove_frame(list, head);
         conn->order->len[which]--;
+        done->queued &= (uint8_t)~bit;
+        flow_release(conn, done);
     }
 }
 
@@ -724,15 +767,29 @@ static void on_connack(ctx_t *c)
 
 /* ---- PUBLISH and its flows ---------------------------------------------------------- */
 
-/* Topic Alias: the sender's table, limited by what the receiver announced
- * (CONNECT for server aliases, CONNACK for client aliases). */
+static alias_t *alias_get(const side_t *side, uint16_t alias)
+{
+    struct alias_page *page = side->aliases ? side->aliases[alias / ALIAS_PAGE] : NULL;
+    return page && page->items[alias % ALIAS_PAGE].topic ? &page->items[alias % ALIAS_PAGE] : NULL;
+}
+
+static alias_t *alias_slot(mqtt_conn_t *conn, side_t *side, uint16_t alias)
+{
+    if (!side->aliases)
+        side->aliases = wmem_alloc0_array(conn->scope, struct alias_page *, 65536 / ALIAS_PAGE);
+    struct alias_page **page = &side->aliases[alias / ALIAS_PAGE];
+    if (!*page)
+        *page = wmem_new0(conn->scope, struct alias_page);
+    return &(*page)->items[alias % ALIAS_PAGE];
+}
+
 /* A non-empty Topic Name with an alias sets (or replaces) the mapping
  * (§3.3.4), within a byte budget per direction. */
 static void set_alias(ctx_t *c, const mqtt_prop_t *ap, uint16_t alias)
 {
     side_t *me = c->me;
     uint32_t len = c->pkt->topic.data.len;
-    alias_t *old = (alias_t *)map_get(me->aliases, alias);
+    alias_t *old = alias_get(me, alias);
     uint32_t freed = old ? (uint32_t)strlen(old->topic) : 0;
     if (me->alias_bytes - freed + len > MQTT_MAX_ALIAS_BYTES) {
         if (!me->alias_cap_reported)
@@ -740,14 +797,19 @@ static void set_alias(ctx_t *c, const mqtt_prop_t *ap, uint16_t alias)
                  printf_s(c, "topic alias table holds %u bytes of topics; aliases no longer tracked",
                           MQTT_MAX_ALIAS_BYTES));
         me->alias_cap_reported = true;
+        if (old) {
+            /* The alias now stands for a topic not kept: forget the old one
+             * rather than resolve later uses to it. */
+            old->topic = NULL;
+            me->alias_bytes -= freed;
+        }
         return;
     }
-    alias_t *a = wmem_new(c->conn->scope, alias_t);
+    /* The old topic stays: snapshots of alias-only PUBLISH point to it. */
+    alias_t *a = alias_slot(c->conn, me, alias);
     a->topic = str_dup(c->conn->scope, &c->pkt->topic);
     a->frame = c->snap->frame;
     me->alias_bytes = me->alias_bytes - freed + len;
-    wmem_map_insert(lazy_map(c->conn->scope, &me->aliases), GUINT_TO_POINTER((guint)alias), a);
-    extra_of(c->conn, c->snap)->alias_frame = a->frame;
 }
 
 /* Topic Alias: the sender's table, limited by what the receiver announced
@@ -759,7 +821,6 @@ static bool resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
     uint16_t alias = (uint16_t)ap->num;
     limits_t *receiver = &conn->announced[c->dir == MQTT_C2S ? MQTT_S2C : MQTT_C2S];
     bool client = c->dir == MQTT_C2S;
-    extra_of(conn, c->snap)->alias = alias;
     if (alias == 0)
         return true; /* a stateless rule already reports it */
     if (receiver->present && receiver->topic_alias_maximum == 0)
@@ -774,10 +835,12 @@ static bool resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
         set_alias(c, ap, alias);
         return true;
     }
-    alias_t *a = (alias_t *)map_get(c->me->aliases, alias);
+    alias_t *a = alias_get(c->me, alias);
     if (a) {
-        extra_of(conn, c->snap)->alias_topic = a->topic;
-        extra_of(conn, c->snap)->alias_frame = a->frame;
+        mqtt_snapshot_extra_t *x = extra_of(conn, c->snap);
+        x->alias = alias;
+        x->alias_topic = a->topic;
+        x->alias_frame = a->frame;
         return true;
     }
     c->me->valid_alias_sent = false;
@@ -898,7 +961,7 @@ static void on_publish(ctx_t *c)
                  printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start.snap->frame),
                  qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1");
     if (f)
-        flow_close(c->me, pkt->packet_id, f);
+        flow_close(c->conn, c->me, pkt->packet_id, f);
     if ((pkt->flags & 0x08) && !(c->conn->session_present && !c->me->published)) {
         /* On a fresh, fully captured session a first transmission has DUP
          * 0 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]). */
@@ -949,7 +1012,7 @@ static void on_puback(ctx_t *c)
         f->state = FAILED;
         return;
     }
-    flow_close(c->peer, pkt->packet_id, f);
+    flow_close(c->conn, c->peer, pkt->packet_id, f);
 }
 
 static void on_pubrec(ctx_t *c)
@@ -1010,7 +1073,7 @@ static void on_pubrel(ctx_t *c)
          * PUBCOMP (0x92 "not found" when wrong) will answer this PUBREL. */
         ack_unknown(c, MQTT_R_ACK_UNKNOWN_ID);
         if (f)
-            flow_close(c->me, pkt->packet_id, f);
+            flow_close(c->conn, c->me, pkt->packet_id, f);
         f = flow_open(c, FLOW_PUB2);
         inflight_done(c->me); /* not a PUBLISH of this connection */
         f->uncounted = true;
@@ -1039,7 +1102,7 @@ static void on_pubcomp(ctx_t *c)
     link_response(c, f->last);
     extra_of(c->conn, c->snap)->flow_start = f->start.snap->frame;
     extra_of(c->conn, c->snap)->flow_ns = ev_ns(c) - f->start.ns;
-    flow_close(c->peer, pkt->packet_id, f);
+    flow_close(c->conn, c->peer, pkt->packet_id, f);
 }
 
 /* ---- SUBSCRIBE and UNSUBSCRIBE -------------------------------------------------------- */
@@ -1060,7 +1123,11 @@ static void subscribe_against_connack(ctx_t *c)
     mqtt_conn_t *conn = c->conn;
     const mqtt_pkt_t *pkt = c->pkt;
     const mqtt_prop_t *sid = mqtt_props_find(&pkt->props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
-    if (sid && sid->num && conn->nsub_ids < MQTT_MAX_SUB_IDS && !map_get(conn->sub_ids, sid->num)) {
+    if (sid && sid->num && !map_get(conn->sub_ids, sid->num) && conn->nsub_ids >= MQTT_MAX_SUB_IDS)
+        cap_reached(c, CAP_SUB_IDS, sid->span,
+                    printf_s(c, "%u Subscription Identifiers remembered; unknown ones no longer reported",
+                             MQTT_MAX_SUB_IDS));
+    else if (sid && sid->num && !map_get(conn->sub_ids, sid->num)) {
         wmem_map_insert(lazy_map(conn->scope, &conn->sub_ids), GUINT_TO_POINTER((guint)sid->num), GUINT_TO_POINTER(1));
         conn->nsub_ids++;
     }
@@ -1092,6 +1159,10 @@ static void on_subscribe(ctx_t *c)
         if (!c->conn->subs)
             c->conn->subs = mqtt_subs_new(c->conn->scope);
         mqtt_subs_subscribe(c->conn->subs, pkt, c->snap->version);
+        if (mqtt_subs_full(c->conn->subs))
+            cap_reached(c, CAP_SUBSCRIPTIONS, first_byte(),
+                        printf_s(c, "the subscription table holds %u topic filters; deliveries no longer checked",
+                                 MQTT_MAX_SUBSCRIPTIONS));
     } else if (c->conn->subs) {
         mqtt_subs_unsubscribe(c->conn->subs, pkt);
     }
@@ -1109,7 +1180,7 @@ static void on_subscribe(ctx_t *c)
         find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
              printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start.snap->frame));
     if (f)
-        flow_close(c->me, pkt->packet_id, f);
+        flow_close(c->conn, c->me, pkt->packet_id, f);
     f = flow_open(c, pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB);
     f->nfilters = pkt->filter_count;
     expect(c->snap);
@@ -1133,7 +1204,7 @@ static void on_suback(ctx_t *c)
     if (counts && pkt->code_count != f->nfilters && !pkt->capture_short)
         find(c, sub ? MQTT_R_SUBACK_COUNT : MQTT_R_UNSUBACK_COUNT, whole(c),
              printf_s(c, "%u codes for %u filters", pkt->code_count, f->nfilters));
-    flow_close(c->peer, pkt->packet_id, f);
+    flow_close(c->conn, c->peer, pkt->packet_id, f);
 }
 
 /* ---- PINGREQ, AUTH, DISCONNECT -------------------------------------------------------- */
@@ -1145,6 +1216,8 @@ static void on_pingreq(ctx_t *c)
     if (!conn->pings)
         conn->pings = wmem_alloc_array(conn->scope, step_t, MQTT_MAX_PENDING_PINGS);
     if (conn->npings == MQTT_MAX_PENDING_PINGS) {
+        cap_reached(c, CAP_PINGS, first_byte(),
+                    printf_s(c, "%u PINGREQs await a PINGRESP; the oldest are forgotten", MQTT_MAX_PENDING_PINGS));
         /* Forget the oldest: it will be reported as unanswered. */
         memmove(conn->pings, conn->pings + 1, (MQTT_MAX_PENDING_PINGS - 1) * sizeof conn->pings[0]);
         conn->npings--;

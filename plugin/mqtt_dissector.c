@@ -88,6 +88,7 @@ typedef struct {
 typedef struct {
     mqtt_stream_t *st;
     guint32 packets;
+    guint8 depth; /* MQTT packets being dissected (more than one when a payload rule leads back here) */
 } frame_ctx_t;
 
 #define KEY_FRAME 0xFFFFFFFEu
@@ -272,6 +273,28 @@ static guint32 next_packet_index(packet_info *pinfo)
     return frame_ctx(pinfo)->packets++;
 }
 
+/* Memory for one MQTT packet, freed when the next one starts.  A frame can
+ * carry thousands of small MQTT packets and pinfo->pool lives as long as
+ * the frame, so what is needed only while one packet is dissected goes
+ * here.  A nested dissection (a payload rule that leads back to mqttlens)
+ * uses pinfo->pool, leaving the outer packet's memory alone; so does the
+ * rest of a frame in which an exception left `depth` raised. */
+static wmem_allocator_t *packet_scratch;
+
+static wmem_allocator_t *packet_memory(const frame_ctx_t *fc, packet_info *pinfo)
+{
+    if (fc->depth > 1)
+        return pinfo->pool;
+    wmem_free_all(packet_scratch);
+    return packet_scratch;
+}
+
+static void free_packet_memory(void)
+{
+    wmem_free_all(packet_scratch);
+    wmem_gc(packet_scratch);
+}
+
 /* TCP's view of the conversation: whether its SYN, FIN or RST is in the
  * capture. */
 static guint8 tcp_completeness(const mqtt_stream_t *st)
@@ -290,39 +313,38 @@ static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, mqtt_event_t
 
 /* First pass: decide direction and version, update the connection, and
  * keep the snapshot for every later pass. */
-static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, const guint8 *bytes, guint len,
-                                   int ep, mqtt_pkt_t **pkt)
+static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, wmem_allocator_t *mem,
+                                   const guint8 *bytes, guint len, int ep, mqtt_pkt_t **pkt)
 {
     mqtt_snapshot_t *snap = snap_new(st);
     mqtt_event_t ev;
     fill_event(st, pinfo, &ev);
     pick_direction(st, pinfo, len ? bytes[0] >> 4 : 0, ep, snap);
-    mqtt_conn_pick_version(st->conn, pinfo->pool, bytes, len, pinfo->num, (unsigned)pref_default_version,
-                           snap);
-    *pkt = mqtt_decode(pinfo->pool, bytes, len, snap->version);
-    mqtt_check_packet(pinfo->pool, *pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
+    mqtt_conn_pick_version(st->conn, mem, bytes, len, pinfo->num, (unsigned)pref_default_version, snap);
+    *pkt = mqtt_decode(mem, bytes, len, snap->version);
+    mqtt_check_packet(mem, *pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
     mqtt_conn_update(st->conn, *pkt, &ev, snap);
     count_failure(pinfo, snap);
     return snap;
 }
 
 /* A PUBLISH's topic: the resolved one when it came by alias. */
-static const char *publish_topic(tvbuff_t *tvb, packet_info *pinfo, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
+static const char *publish_topic(tvbuff_t *tvb, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
+                                 const mqtt_snapshot_t *snap)
 {
     if (mqtt_snapshot_extra(snap)->alias_topic)
         return mqtt_snapshot_extra(snap)->alias_topic;
     if (!(pkt->topic.flags & MQTT_STR_PRESENT))
         return NULL;
-    return (const char *)tvb_get_string_enc(pinfo->pool, tvb, (int)pkt->topic.data.off, (int)pkt->topic.data.len,
-                                            ENC_UTF_8);
+    return (const char *)tvb_get_string_enc(mem, tvb, (int)pkt->topic.data.off, (int)pkt->topic.data.len, ENC_UTF_8);
 }
 
-static const char *content_type(tvbuff_t *tvb, packet_info *pinfo, const mqtt_pkt_t *pkt)
+static const char *content_type(tvbuff_t *tvb, wmem_allocator_t *mem, const mqtt_pkt_t *pkt)
 {
     const mqtt_prop_t *p = mqtt_props_find(&pkt->props, MQTT_PROP_CONTENT_TYPE);
     if (!p || !(p->str.flags & MQTT_STR_PRESENT) || (p->str.flags & MQTT_STR_TRUNCATED))
         return NULL;
-    return (const char *)tvb_get_string_enc(pinfo->pool, tvb, (int)p->str.data.off, (int)p->str.data.len, ENC_UTF_8);
+    return (const char *)tvb_get_string_enc(mem, tvb, (int)p->str.data.off, (int)p->str.data.len, ENC_UTF_8);
 }
 
 static void set_columns(packet_info *pinfo, guint32 index, const char *line)
@@ -333,17 +355,21 @@ static void set_columns(packet_info *pinfo, guint32 index, const char *line)
     col_append_sep_str(pinfo->cinfo, COL_INFO, ", ", line);
 }
 
-static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
+/* Decodes, analyses (first pass) and presents one MQTT packet.  The
+ * decoded packet lives in `keep`: the frame's pool when a tap will read it
+ * after the frame, else the packet's own memory. */
+static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqtt_stream_t *st, guint32 index,
+                        wmem_allocator_t *scratch)
 {
-    mqtt_stream_t *st = stream_get(pinfo);
-    guint32 index = next_packet_index(pinfo);
+    bool tapped = mqtt_taps_listening();
+    wmem_allocator_t *keep = tapped ? pinfo->pool : scratch;
     guint len = tvb_captured_length(tvb);
     const guint8 *bytes = tvb_get_ptr(tvb, 0, len);
     int ep = endpoint_index(st, pinfo);
     mqtt_pkt_t *pkt = NULL;
     mqtt_snapshot_t *snap = PINFO_FD_VISITED(pinfo) ? snap_find(st, pinfo->num, index) : NULL;
     if (!PINFO_FD_VISITED(pinfo)) {
-        snap = first_pass(st, pinfo, bytes, len, ep, &pkt);
+        snap = first_pass(st, pinfo, keep, bytes, len, ep, &pkt);
     } else if (!snap) {
         /* Not seen on the first pass (should not happen): show the packet
          * without connection context rather than change the state. */
@@ -356,8 +382,8 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
         st->pending_version = snap->version;
     }
     if (!pkt) {
-        pkt = mqtt_decode(pinfo->pool, bytes, len, snap->version);
-        mqtt_check_packet(pinfo->pool, pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
+        pkt = mqtt_decode(keep, bytes, len, snap->version);
+        mqtt_check_packet(keep, pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
     }
 
     mqtt_frame_t fr;
@@ -365,13 +391,14 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
         st->unframed_from[ep] = pinfo->num;
 
     mqtt_tree_prefs_t tree_prefs = {pref_mask_passwords};
-    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL};
+    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL,
+                        scratch};
     mqtt_ns_to_nstime(snap->response_ns, &view.response_time);
     mqtt_ns_to_nstime(mqtt_snapshot_extra(snap)->flow_ns, &view.flow_time);
     mqtt_ns_to_nstime(snap->idle_ns, &view.client_idle);
     if (pkt->type == MQTT_PUBLISH) {
-        view.topic = publish_topic(tvb, pinfo, pkt, snap);
-        view.content_type = content_type(tvb, pinfo, pkt);
+        view.topic = publish_topic(tvb, keep, pkt, snap);
+        view.content_type = content_type(tvb, keep, pkt);
     }
     view.repeated_failures = repeated_failures(pinfo, snap);
     view.responder_continued = PINFO_FD_VISITED(pinfo) && snap->dir_known &&
@@ -379,15 +406,27 @@ static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
     view.closed_without_disconnect = PINFO_FD_VISITED(pinfo) && mqtt_conn_last(st->conn) == snap &&
                                      !mqtt_conn_ended_properly(st->conn) &&
                                      (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
-    view.info = mqtt_info_line(pinfo->pool, pkt, snap, &tree_prefs);
+    view.info = mqtt_info_line(scratch, pkt, snap, &tree_prefs);
     set_columns(pinfo, index, view.info);
     mqtt_tree_add(tvb, pinfo, tree, pkt, &view, &tree_prefs);
-    mqtt_tap_rec_t *rec = wmem_new0(pinfo->pool, mqtt_tap_rec_t);
-    *rec = (mqtt_tap_rec_t){pkt, snap, tvb, view.topic, view.content_type, index,
-                            st->conv->conv_index, pref_mask_passwords,
-                            view.response_time, view.flow_time};
-    mqtt_taps_queue(pinfo, rec);
-    return (int)len;
+    if (tapped) {
+        mqtt_tap_rec_t *rec = wmem_new0(pinfo->pool, mqtt_tap_rec_t);
+        *rec = (mqtt_tap_rec_t){pkt, snap, tvb, view.topic, view.content_type, index,
+                                st->conv->conv_index, pref_mask_passwords,
+                                view.response_time, view.flow_time};
+        mqtt_taps_queue(pinfo, rec);
+    }
+}
+
+static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
+{
+    frame_ctx_t *fc = frame_ctx(pinfo);
+    mqtt_stream_t *st = stream_get(pinfo);
+    guint32 index = next_packet_index(pinfo);
+    fc->depth++;
+    dissect_one(tvb, pinfo, tree, st, index, packet_memory(fc, pinfo));
+    fc->depth--;
+    return (int)tvb_captured_length(tvb);
 }
 
 /* ---- framing ---------------------------------------------------------------- */
@@ -535,6 +574,8 @@ void proto_register_mqttlens(void)
     mqttlens_handle = register_dissector("mqttlens", dissect_mqttlens, proto_mqttlens);
     register_init_routine(switch_ports);
     register_cleanup_routine(forget_failures);
+    register_cleanup_routine(free_packet_memory);
+    packet_scratch = wmem_allocator_new(WMEM_ALLOCATOR_BLOCK);
     register_cleanup_routine(forget_pending);
     register_postdissector(create_dissector_handle(dissect_pending_end, proto_mqttlens));
     mqtt_taps_register(proto_mqttlens);

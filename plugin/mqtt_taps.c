@@ -327,6 +327,11 @@ void mqtt_taps_handoff(void)
     credentials_tap = register_tap("credentials");
 }
 
+bool mqtt_taps_listening(void)
+{
+    return have_tap_listener(mqtt_tap) || have_tap_listener(eo_tap) || have_tap_listener(credentials_tap);
+}
+
 void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec)
 {
     queue_credentials(pinfo, rec);

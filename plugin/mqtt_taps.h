@@ -30,6 +30,10 @@ typedef struct {
 void mqtt_taps_register(int proto);
 void mqtt_taps_handoff(void);
 
+/* Whether any tap listens: the taps read the packet's record when the
+ * whole frame has been dissected, so it must live as long as the frame. */
+bool mqtt_taps_listening(void);
+
 /* Queues the packet for every tap that listens. */
 void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec);
 

@@ -142,8 +142,8 @@ static void place(ctx_t *c, mqtt_span_t span, proto_item *item)
     if (!item)
         return;
     if (c->nplaced == c->capplaced) {
-        c->capplaced = c->capplaced ? c->capplaced * 2 : 32;
-        c->placed = wmem_realloc(c->pinfo->pool, c->placed, c->capplaced * sizeof *c->placed);
+        c->capplaced = c->capplaced ? c->capplaced * 2 : 8;
+        c->placed = wmem_realloc(c->view->scratch, c->placed, c->capplaced * sizeof *c->placed);
     }
     c->placed[c->nplaced++] = (placed_t){span, item};
 }
@@ -163,7 +163,7 @@ static bool present(const mqtt_str_t *s)
 
 static char *str_value(const ctx_t *c, const mqtt_str_t *s)
 {
-    return (char *)tvb_get_string_enc(c->pinfo->pool, c->tvb, (int)s->data.off, (int)s->data.len,
+    return (char *)tvb_get_string_enc(c->view->scratch, c->tvb, (int)s->data.off, (int)s->data.len,
                                       ENC_UTF_8);
 }
 
@@ -171,7 +171,7 @@ static char *str_value(const ctx_t *c, const mqtt_str_t *s)
 static const char *printable(const ctx_t *c, const mqtt_str_t *s)
 {
     const char *v = str_value(c, s);
-    return format_text(c->pinfo->pool, (const guchar *)v, strlen(v));
+    return format_text(c->view->scratch, (const guchar *)v, strlen(v));
 }
 
 /* A UTF-8 Encoded String: one item over length and data, the length below. */
@@ -221,7 +221,7 @@ static int prop_hf(const mqtt_prop_spec_t *spec)
 
 static const char *prop_value_text(ctx_t *c, const mqtt_prop_t *p)
 {
-    wmem_allocator_t *pool = c->pinfo->pool;
+    wmem_allocator_t *pool = c->view->scratch;
     switch (p->spec->type) {
     case MQTT_PT_UTF8:
         return wmem_strdup_printf(pool, "\"%s\"", printable(c, &p->str));
@@ -589,7 +589,7 @@ static void add_identity(ctx_t *c, proto_tree *tree)
     if (c->pkt->type == MQTT_CONNECT)
         return;
     item = proto_tree_add_uint(tree, hf_version, c->tvb, 0, 0, snap->version);
-    proto_item_append_text(item, " (%s)", version_source_text(c->pinfo->pool, snap));
+    proto_item_append_text(item, " (%s)", version_source_text(c->view->scratch, snap));
     proto_item_set_generated(item);
     if (snap->version_frame)
         add_generated_frame(c, tree, hf_version_frame, snap->version_frame);
@@ -653,10 +653,10 @@ static const char *identity_detail(ctx_t *c, enum mqtt_rule rule)
     const mqtt_identity_t *who = c->snap->who;
     const char *id = who && who->client_id ? who->client_id : "?";
     if (rule == MQTT_R_ANONYMOUS_ACCEPTED)
-        return wmem_strdup_printf(c->pinfo->pool, "client id \"%s\"", id);
+        return wmem_strdup_printf(c->view->scratch, "client id \"%s\"", id);
     if (who && who->username)
-        return wmem_strdup_printf(c->pinfo->pool, "client id \"%s\", user name \"%s\"", id, who->username);
-    return wmem_strdup_printf(c->pinfo->pool, "client id \"%s\", user name (none)", id);
+        return wmem_strdup_printf(c->view->scratch, "client id \"%s\", user name \"%s\"", id, who->username);
+    return wmem_strdup_printf(c->view->scratch, "client id \"%s\", user name (none)", id);
 }
 
 static void report_list(ctx_t *c, proto_tree *tree, const mqtt_findings_t *fs)
@@ -676,7 +676,7 @@ static void report_hindsight(ctx_t *c, proto_tree *tree)
 {
     const mqtt_snapshot_t *snap = c->snap;
     mqtt_findings_t late = {NULL, 0, 0};
-    wmem_allocator_t *pool = c->pinfo->pool;
+    wmem_allocator_t *pool = c->view->scratch;
     if (snap->anonymous_accepted)
         mqtt_finding_add(pool, &late, MQTT_R_ANONYMOUS_ACCEPTED, c->pkt->reason_span, NULL);
     if (!c->view->visited) {
@@ -722,7 +722,7 @@ void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mq
 {
     ctx_t c = {tvb, pinfo, pkt, view->snap, view, tree_prefs, NULL, 0, 0};
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
-    proto_item_append_text(ti, ", %s", view->info ? view->info : mqtt_info_line(pinfo->pool, pkt, view->snap, tree_prefs));
+    proto_item_append_text(ti, ", %s", view->info ? view->info : mqtt_info_line(view->scratch, pkt, view->snap, tree_prefs));
     proto_tree *sub = proto_item_add_subtree(ti, ett_mqtt);
     add_fixed_header(&c, sub);
     add_body(&c, sub);

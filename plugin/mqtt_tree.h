@@ -28,6 +28,7 @@ typedef struct {
     nstime_t client_idle;           /* since the client's previous packet */
     const char *content_type;       /* PUBLISH: its 5.0 Content Type */
     const char *info;               /* the packet's Info line */
+    wmem_allocator_t *scratch;      /* for what presentation needs only while it runs */
 } mqtt_view_t;
 
 void mqtt_tree_register(int proto);
