@@ -94,11 +94,19 @@ typedef struct {
     uint32_t topic_alias_maximum; /* 0 when absent */
 } limits_t;
 
+/* Flows in arrival order, oldest first: a ring of pointers that doubles
+ * when full (a list node per flow would cost four times as much). */
+typedef struct {
+    flow_t **items;
+    uint32_t capacity;        /* a power of two, 0 until the first flow */
+    uint32_t head;            /* index of the oldest */
+    uint32_t len;
+} flow_queue_t;
+
 /* Acknowledgement order of the client ([MQTT-4.6.0-2..4]): flows in the
  * order their PUBLISH (or PUBREC) arrived. */
 typedef struct {
-    wmem_list_t *lists[3];
-    uint32_t len[3];
+    flow_queue_t queues[3];
     bool cap_reported;
 } order_t;
 
@@ -526,22 +534,53 @@ static void ack_unknown(ctx_t *c, enum mqtt_rule rule)
 
 /* ---- acknowledgement order ------------------------------------------------------- */
 
+#define FLOW_QUEUE_FIRST 16u
+
+static flow_t *queue_front(const flow_queue_t *q)
+{
+    return q->len ? q->items[q->head] : NULL;
+}
+
+static void queue_pop(flow_queue_t *q)
+{
+    q->head = (q->head + 1) & (q->capacity - 1);
+    q->len--;
+}
+
+/* Doubles the ring, moving its flows to the start of the new one. */
+static void queue_grow(wmem_allocator_t *scope, flow_queue_t *q)
+{
+    uint32_t cap = q->capacity ? q->capacity * 2 : FLOW_QUEUE_FIRST;
+    flow_t **items = wmem_alloc_array(scope, flow_t *, cap);
+    for (uint32_t i = 0; i < q->len; i++)
+        items[i] = q->items[(q->head + i) & (q->capacity - 1)];
+    wmem_free(scope, q->items);
+    q->items = items;
+    q->capacity = cap;
+    q->head = 0;
+}
+
+static void queue_push(wmem_allocator_t *scope, flow_queue_t *q, flow_t *f)
+{
+    if (q->len == q->capacity)
+        queue_grow(scope, q);
+    q->items[(q->head + q->len) & (q->capacity - 1)] = f;
+    q->len++;
+}
+
 static void order_push(ctx_t *c, int which, flow_t *f)
 {
     mqtt_conn_t *conn = c->conn;
     if (!conn->order)
         conn->order = wmem_new0(conn->scope, order_t);
     order_t *o = conn->order;
-    if (o->len[which] >= MQTT_MAX_ORDERED) {
+    if (o->queues[which].len >= MQTT_MAX_ORDERED) {
         if (!o->cap_reported)
             find(c, MQTT_R_STATE_CAP, first_byte(), "acknowledgement order no longer checked");
         o->cap_reported = true;
         return;
     }
-    if (!o->lists[which])
-        o->lists[which] = wmem_list_new(conn->scope);
-    wmem_list_append(o->lists[which], f);
-    o->len[which]++;
+    queue_push(conn->scope, &o->queues[which], f);
     f->queued |= (uint8_t)(1u << which);
 }
 
@@ -550,22 +589,20 @@ static void order_push(ctx_t *c, int which, flow_t *f)
 static void order_check(ctx_t *c, int which, flow_t *f, const char *ref)
 {
     mqtt_conn_t *conn = c->conn;
-    wmem_list_t *list = conn->order ? conn->order->lists[which] : NULL;
-    wmem_list_frame_t *head = list ? wmem_list_head(list) : NULL;
+    flow_queue_t *q = conn->order ? &conn->order->queues[which] : NULL;
+    flow_t *first = q ? queue_front(q) : NULL;
     uint8_t bit = (uint8_t)(1u << which);
     f->answered |= bit;
-    if (!head || !(f->queued & bit))
+    if (!first || !(f->queued & bit))
         return;
     /* Every flow ahead of `f` in arrival order must have been answered
      * already; answered flows are dropped from the front as they come. */
-    flow_t *first = (flow_t *)wmem_list_frame_data(head);
     if (first != f && !conn->order->cap_reported)
         find_ref(c, MQTT_R_ACK_ORDER, c->pkt->packet_id_span,
                  printf_s(c, "frame %u arrived first and is still unanswered", first->start.snap->frame), ref);
     flow_t *done;
-    while ((head = wmem_list_head(list)) != NULL && ((done = (flow_t *)wmem_list_frame_data(head))->answered & bit)) {
-        wmem_list_remove_frame(list, head);
-        conn->order->len[which]--;
+    while ((done = queue_front(q)) != NULL && (done->answered & bit)) {
+        queue_pop(q);
         done->queued &= (uint8_t)~bit;
         flow_release(conn, done);
     }
