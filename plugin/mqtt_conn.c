@@ -17,13 +17,6 @@
 
 /* ---- flows ------------------------------------------------------------------ */
 
-/* A packet that a later one may answer, with the time it was seen (the
- * snapshots do not keep times, to stay small). */
-typedef struct {
-    mqtt_snapshot_t *snap;
-    int64_t ns;
-} step_t;
-
 enum flow_kind { FLOW_PUB1, FLOW_PUB2, FLOW_SUB, FLOW_UNSUB };
 
 enum flow_state {
@@ -43,8 +36,8 @@ typedef struct {
     bool unknown_alias;     /* its PUBLISH used a Topic Alias never set */
     bool closed;            /* no longer open: freed when no order list holds it */
     uint32_t nfilters;
-    step_t start;           /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
-    step_t last;            /* the latest step, awaiting the next one */
+    mqtt_snapshot_t *start; /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
+    mqtt_snapshot_t *last;  /* the latest step, awaiting the next one */
 } flow_t;
 
 /* The flows one direction has open, by Packet Identifier: a table of
@@ -70,8 +63,8 @@ typedef struct {
     bool disconnected_reported;  /* traffic after its failure DISCONNECT was reported */
     bool valid_alias_sent;    /* its latest PUBLISH used a Topic Alias within the limit */
     int64_t last_ns;          /* time of this side's previous packet */
+    uint32_t last_ns_frame;   /* the frame of last_ns */
     uint32_t last_frame;      /* of its latest packet other than DISCONNECT */
-    uint32_t prev_frame;      /* of its latest packet */
     uint32_t failure_disconnect; /* frame of its DISCONNECT with a failure code */
 } side_t;
 
@@ -148,10 +141,9 @@ struct mqtt_conn {
     limits_t announced[2];    /* [MQTT_C2S] by CONNECT, [MQTT_S2C] by CONNACK */
     side_t side[2];
 
-    step_t *pings;               /* PINGREQs awaiting a PINGRESP (allocated on the first) */
+    mqtt_snapshot_t **pings;     /* PINGREQs awaiting a PINGRESP (allocated on the first) */
     uint32_t npings;
-    step_t auth_last;            /* the latest step of an authentication exchange */
-    int64_t connect_ns;
+    mqtt_snapshot_t *auth_last;  /* the latest step of an authentication exchange */
     mqtt_subs_t *subs;           /* the client's subscriptions */
     wmem_map_t *sub_ids;         /* Subscription Identifiers the client used */
     uint32_t nsub_ids;
@@ -265,7 +257,6 @@ void mqtt_conn_pick_version(mqtt_conn_t *conn, wmem_allocator_t *tmp, const uint
     }
     if (conn->version) {
         snap->version = conn->version;
-        snap->version_frame = conn->version_frame;
         snap->version_source = conn->version_frame == frame ? conn->version_source
                                : conn->version_source == MQTT_VS_CONNECT ? MQTT_VS_CONNECT
                                                                           : MQTT_VS_INFERRED;
@@ -279,12 +270,10 @@ void mqtt_conn_pick_version(mqtt_conn_t *conn, wmem_allocator_t *tmp, const uint
         conn->version_frame = frame;
         snap->version = (uint8_t)guess;
         snap->version_source = MQTT_VS_THIS;
-        snap->version_frame = frame;
         return;
     }
     snap->version = (uint8_t)default_version;
     snap->version_source = MQTT_VS_DEFAULT;
-    snap->version_frame = 0;
 }
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -306,6 +295,11 @@ static mqtt_snapshot_extra_t *extra_of(mqtt_conn_t *conn, mqtt_snapshot_t *snap)
     return snap->extra;
 }
 
+uint32_t mqtt_snapshot_version_frame(const mqtt_snapshot_t *snap)
+{
+    return snap->who ? snap->who->version_frame : 0;
+}
+
 const mqtt_snapshot_extra_t *mqtt_snapshot_extra(const mqtt_snapshot_t *snap)
 {
     static const mqtt_snapshot_extra_t none;
@@ -320,12 +314,6 @@ static mqtt_findings_t *findings_of(ctx_t *c)
 static int64_t ev_ns(const ctx_t *c)
 {
     return (int64_t)c->ev->time.secs * 1000000000 + c->ev->time.nsecs;
-}
-
-static step_t now(const ctx_t *c)
-{
-    step_t st = {c->snap, ev_ns(c)};
-    return st;
 }
 
 static void find(ctx_t *c, enum mqtt_rule rule, mqtt_span_t span, const char *detail)
@@ -392,19 +380,18 @@ static bool from_start(const ctx_t *c)
 }
 
 /* Records that `snap` answers `prev`. */
-static void link_back(ctx_t *c, step_t prev)
+static void link_back(ctx_t *c, const mqtt_snapshot_t *prev)
 {
-    c->snap->response_to = prev.snap->frame;
-    c->snap->response_ns = ev_ns(c) - prev.ns;
+    c->snap->response_to = prev->frame;
 }
 
 /* Links `snap` as the answer to `prev`, both ways. */
-static void link_response(ctx_t *c, step_t prev)
+static void link_response(ctx_t *c, mqtt_snapshot_t *prev)
 {
-    if (!prev.snap)
+    if (!prev)
         return;
-    if (!prev.snap->response_in)
-        prev.snap->response_in = c->snap->frame;
+    if (!prev->response_in)
+        prev->response_in = c->snap->frame;
     link_back(c, prev);
 }
 
@@ -474,8 +461,8 @@ static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
     f->kind = (uint8_t)kind;
     f->state = AWAIT_ACK;
     f->qos = (uint8_t)qos_of(c->pkt);
-    f->start = now(c);
-    f->last = now(c);
+    f->start = c->snap;
+    f->last = c->snap;
     flowset_t *fl = flows_of(c->conn, c->me);
     *flow_slot(c->conn, fl, c->pkt->packet_id) = f;
     fl->open[kind]++;
@@ -513,8 +500,8 @@ static void mark_mismatched(ctx_t *c)
     if (!c->peer->fl)
         return;
     flow_t *f = c->peer->fl->latest[kind - 1];
-    if (c->peer->fl->open[kind - 1] == 1 && f && f->state != FAILED && !mqtt_snapshot_extra(f->last.snap)->mismatched_in)
-        extra_of(c->conn, f->last.snap)->mismatched_in = c->snap->frame;
+    if (c->peer->fl->open[kind - 1] == 1 && f && f->state != FAILED && !mqtt_snapshot_extra(f->last)->mismatched_in)
+        extra_of(c->conn, f->last)->mismatched_in = c->snap->frame;
 }
 
 static void ack_unknown(ctx_t *c, enum mqtt_rule rule)
@@ -599,7 +586,7 @@ static void order_check(ctx_t *c, int which, flow_t *f, const char *ref)
      * already; answered flows are dropped from the front as they come. */
     if (first != f && !conn->order->cap_reported)
         find_ref(c, MQTT_R_ACK_ORDER, c->pkt->packet_id_span,
-                 printf_s(c, "frame %u arrived first and is still unanswered", first->start.snap->frame), ref);
+                 printf_s(c, "frame %u arrived first and is still unanswered", first->start->frame), ref);
     flow_t *done;
     while ((done = queue_front(q)) != NULL && (done->answered & bit)) {
         queue_pop(q);
@@ -615,6 +602,7 @@ static void set_identity(mqtt_conn_t *conn)
     mqtt_identity_t *who = wmem_new(conn->scope, mqtt_identity_t);
     who->client_id = conn->client_id;
     who->username = conn->username;
+    who->version_frame = conn->version_frame;
     conn->who = who;
 }
 
@@ -628,7 +616,6 @@ static void on_connect(ctx_t *c)
         return;
     }
     conn->connect = c->snap;
-    conn->connect_ns = ev_ns(c);
     conn->connect_flags = pkt->connect_flags;
     conn->keepalive = pkt->keepalive;
     conn->client_id = str_dup(conn->scope, &pkt->client_id);
@@ -658,7 +645,7 @@ static void on_connect(ctx_t *c)
     if ((p = mqtt_props_find(props, MQTT_PROP_SESSION_EXPIRY_INTERVAL)))
         conn->session_expiry_zero = p->num == 0;
     if (conn->auth_method)
-        conn->auth_last = now(c);
+        conn->auth_last = c->snap;
     if ((pkt->connect_flags & MQTT_CF_PASSWORD) && (pkt->password.flags & MQTT_STR_PRESENT) &&
         !c->ev->over_tls)
         find(c, MQTT_R_CLEARTEXT_PASSWORD, pkt->password.field, NULL);
@@ -765,13 +752,13 @@ static void on_connack(ctx_t *c)
     }
     conn->connack = c->snap;
     if (conn->connect)
-        link_response(c, (step_t){conn->connect, conn->connect_ns});
+        link_response(c, conn->connect);
     /* The CONNACK also ends an authentication exchange: it answers the
      * client's last AUTH, though it points back to the CONNECT. */
-    mqtt_snapshot_t *auth = conn->auth_last.snap;
+    mqtt_snapshot_t *auth = conn->auth_last;
     if (auth && auth != conn->connect && !auth->response_in)
         auth->response_in = c->snap->frame;
-    conn->auth_last.snap = NULL;
+    conn->auth_last = NULL;
     if (!pkt->has_reason)
         return;
     bool refused = connack_code_failure(c);
@@ -945,14 +932,14 @@ static void publish_against_subscriptions(ctx_t *c)
 static void publish_resent(ctx_t *c, flow_t *f)
 {
     mqtt_snapshot_t *snap = c->snap;
-    extra_of(c->conn, snap)->retransmission_of = f->start.snap->frame;
-    find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start.snap->frame));
+    extra_of(c->conn, snap)->retransmission_of = f->start->frame;
+    find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
     if (f->state == FAILED) {
         /* Wrong ([MQTT-4.4.0-2]), but the receiver may answer it again. */
         find(c, MQTT_R_RETRANSMIT_AFTER_ERROR, first_byte(), NULL);
         f->state = AWAIT_ACK;
         f->uncounted = true;
-        f->last = now(c);
+        f->last = c->snap;
     } else if (f->state == AWAIT_PUBCOMP) {
         find(c, MQTT_R_PUBLISH_AFTER_PUBREL, first_byte(), NULL);
     } else if (is_v5(c) && !(c->conn->session_present && !c->me->published)) {
@@ -995,7 +982,7 @@ static void on_publish(ctx_t *c)
     }
     if (f && f->state != FAILED)
         find_ref(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
-                 printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start.snap->frame),
+                 printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame),
                  qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1");
     if (f)
         flow_close(c->conn, c->me, pkt->packet_id, f);
@@ -1024,7 +1011,7 @@ static void check_unknown_alias_acked(ctx_t *c, const flow_t *f)
     const mqtt_pkt_t *pkt = c->pkt;
     bool failed = is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason);
     if (f->unknown_alias && !failed)
-        find(c, MQTT_R_UNKNOWN_ALIAS_ACCEPTED, pkt->packet_id_span, printf_s(c, "PUBLISH in frame %u", f->start.snap->frame));
+        find(c, MQTT_R_UNKNOWN_ALIAS_ACCEPTED, pkt->packet_id_span, printf_s(c, "PUBLISH in frame %u", f->start->frame));
 }
 
 static void on_puback(ctx_t *c)
@@ -1070,7 +1057,7 @@ static void on_pubrec(ctx_t *c)
     }
     link_response(c, f->last);
     check_unknown_alias_acked(c, f);
-    f->last = now(c);
+    f->last = c->snap;
     if (c->dir == MQTT_C2S)
         order_check(c, ORDER_PUBREC, f, "MQTT-4.6.0-3");
     if (is_v5(c) && pkt->has_reason && mqtt_reason_is_failure(pkt->reason)) {
@@ -1096,7 +1083,7 @@ static void on_pubrel(ctx_t *c)
         /* The receiver answers it with PUBCOMP 0x92: keep the flow for it. */
         find(c, MQTT_R_PUBREL_AFTER_ERROR, pkt->packet_id_span, NULL);
         link_response(c, f->last);
-        f->last = now(c);
+        f->last = c->snap;
         f->state = AWAIT_PUBCOMP;
         expect(c->snap);
         return;
@@ -1119,7 +1106,7 @@ static void on_pubrel(ctx_t *c)
         return;
     }
     link_response(c, f->last);
-    f->last = now(c);
+    f->last = c->snap;
     f->state = AWAIT_PUBCOMP;
     if (c->dir == MQTT_C2S)
         order_check(c, ORDER_PUBREL, f, "MQTT-4.6.0-4");
@@ -1137,8 +1124,7 @@ static void on_pubcomp(ctx_t *c)
         return;
     }
     link_response(c, f->last);
-    extra_of(c->conn, c->snap)->flow_start = f->start.snap->frame;
-    extra_of(c->conn, c->snap)->flow_ns = ev_ns(c) - f->start.ns;
+    extra_of(c->conn, c->snap)->flow_start = f->start->frame;
     flow_close(c->conn, c->peer, pkt->packet_id, f);
 }
 
@@ -1209,13 +1195,13 @@ static void on_subscribe(ctx_t *c)
     /* MQTT 3.1 retransmitted SUBSCRIBE and UNSUBSCRIBE with DUP set. */
     if (f && c->snap->version == MQTT_V31 && (pkt->flags & 0x08) && f->state == AWAIT_ACK &&
         f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
-        extra_of(c->conn, c->snap)->retransmission_of = f->start.snap->frame;
-        find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start.snap->frame));
+        extra_of(c->conn, c->snap)->retransmission_of = f->start->frame;
+        find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
         return;
     }
     if (f && f->state != FAILED)
         find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
-             printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start.snap->frame));
+             printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame));
     if (f)
         flow_close(c->conn, c->me, pkt->packet_id, f);
     f = flow_open(c, pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB);
@@ -1251,7 +1237,7 @@ static void on_pingreq(ctx_t *c)
     mqtt_conn_t *conn = c->conn;
     expect(c->snap);
     if (!conn->pings)
-        conn->pings = wmem_alloc_array(conn->scope, step_t, MQTT_MAX_PENDING_PINGS);
+        conn->pings = wmem_alloc_array(conn->scope, mqtt_snapshot_t *, MQTT_MAX_PENDING_PINGS);
     if (conn->npings == MQTT_MAX_PENDING_PINGS) {
         cap_reached(c, CAP_PINGS, first_byte(),
                     printf_s(c, "%u PINGREQs await a PINGRESP; the oldest are forgotten", MQTT_MAX_PENDING_PINGS));
@@ -1259,7 +1245,7 @@ static void on_pingreq(ctx_t *c)
         memmove(conn->pings, conn->pings + 1, (MQTT_MAX_PENDING_PINGS - 1) * sizeof conn->pings[0]);
         conn->npings--;
     }
-    conn->pings[conn->npings++] = now(c);
+    conn->pings[conn->npings++] = c->snap;
 }
 
 static void on_pingresp(ctx_t *c)
@@ -1299,18 +1285,18 @@ static void on_auth(ctx_t *c)
              printf_s(c, "0x%02x", code));
     /* Re-authentication starts a new exchange. */
     if (code == 0x19 && conn->connack)
-        conn->auth_last.snap = NULL;
+        conn->auth_last = NULL;
     /* The CONNECT's own response is the CONNACK: the first AUTH only
      * points back to it. */
-    if (conn->auth_last.snap && conn->auth_last.snap != conn->connect)
+    if (conn->auth_last && conn->auth_last != conn->connect)
         link_response(c, conn->auth_last);
-    else if (conn->auth_last.snap)
+    else if (conn->auth_last)
         link_back(c, conn->auth_last);
     if (code == 0x18 || code == 0x19) {
         expect(c->snap);
-        conn->auth_last = now(c);
+        conn->auth_last = c->snap;
     } else {
-        conn->auth_last.snap = NULL;
+        conn->auth_last = NULL;
     }
 }
 
@@ -1424,10 +1410,8 @@ static void check_keepalive(ctx_t *c)
     bool have_gap = client->has_last && conn->connect && ka;
     if (have_gap)
         mqtt_ns_to_nstime(ev_ns(c) - client->last_ns, &gap);
-    if (c->dir == MQTT_C2S && client->has_last) {
-        c->snap->prev_client_frame = client->prev_frame;
-        c->snap->idle_ns = ev_ns(c) - client->last_ns;
-    }
+    if (c->dir == MQTT_C2S && client->has_last)
+        c->snap->prev_client_frame = client->last_ns_frame;
     if (have_gap && c->pkt->type != MQTT_CONNECT) {
         double idle = nstime_to_sec(&gap);
         if (idle > ka * 1.1 && !conn->ka_reported) {
@@ -1447,6 +1431,7 @@ static void check_keepalive(ctx_t *c)
     if (c->dir == MQTT_C2S) {
         client->has_last = true;
         client->last_ns = ev_ns(c);
+        client->last_ns_frame = c->snap->frame;
         conn->ka_reported = false;
     }
 }
@@ -1513,9 +1498,9 @@ void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event
         if (pkt->type != MQTT_DISCONNECT)
             c.me->last_frame = ev->frame;
     }
+    if (conn->version_frame != (conn->who ? conn->who->version_frame : 0))
+        set_identity(conn);
     snap->who = conn->who;
-    snap->clean_start = (conn->connect_flags & MQTT_CF_CLEAN) != 0;
-    c.me->prev_frame = ev->frame;
     conn->last = snap;
     conn->npackets++;
 }

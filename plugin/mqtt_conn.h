@@ -36,17 +36,18 @@ enum mqtt_version_source {
 typedef struct mqtt_conn mqtt_conn_t;
 typedef struct mqtt_snapshot mqtt_snapshot_t;
 
-/* Who a connection's client is, as far as known; shared by the snapshots
- * of the packets that saw it. */
+/* Who a connection's client is, as far as known, and how its version was
+ * decided; shared by the snapshots of the packets that saw it (a new one
+ * is made when any of it changes, which is rare). */
 typedef struct {
     const char *client_id;    /* NULL until known */
     const char *username;     /* NULL when none was given */
+    uint32_t version_frame;   /* the frame that decided the version (CONNECT / inference), 0 if none */
 } mqtt_identity_t;
 
 /* What a few packets carry beyond the common fields. */
 typedef struct {
     uint32_t flow_start;        /* QoS 2: the PUBLISH that started the flow (on PUBCOMP) */
-    int64_t flow_ns;            /* since flow_start */
     uint32_t retransmission_of; /* DUP PUBLISH: the original */
     uint32_t mismatched_in;     /* an answer of the awaited kind with another id came here */
     uint32_t alias_frame;       /* the frame that set the Topic Alias */
@@ -57,12 +58,11 @@ typedef struct {
 
 /* What is known about one MQTT packet in its connection, as of the moment
  * it was seen.  Stored per packet in file scope, so it is kept small: what
- * few packets need is in `extra`, allocated for those only. */
+ * few packets need is in `extra`, allocated for those only, and times are
+ * not kept here (the dissector knows each frame's time; the time since a
+ * linked frame is worked out when the packet is shown). */
 struct mqtt_snapshot {
-    int64_t response_ns;        /* since response_to */
-    int64_t idle_ns;            /* since prev_client_frame */
     uint32_t frame;
-    uint32_t version_frame;     /* the frame that decided the version (CONNECT / inference) */
     uint32_t response_in;       /* filled in when the response arrives */
     uint32_t response_to;
     uint32_t prev_client_frame; /* client packets: the client's previous packet */
@@ -72,11 +72,13 @@ struct mqtt_snapshot {
     uint8_t dir : 1;            /* enum mqtt_dir */
     uint8_t dir_known : 1;
     uint8_t expects_response : 1; /* a request, or a step of a flow that continues */
-    uint8_t clean_start : 1;
     uint8_t anonymous_accepted : 1; /* CONNACK: success for a CONNECT without user name or method */
-    const mqtt_identity_t *who;
+    const mqtt_identity_t *who; /* NULL while nothing is known */
     mqtt_snapshot_extra_t *extra; /* NULL when the packet needs none */
 };
+
+/* The frame that decided the packet's version, 0 if none did. */
+uint32_t mqtt_snapshot_version_frame(const mqtt_snapshot_t *snap);
 
 /* The extra fields of a snapshot, or zeroes. */
 const mqtt_snapshot_extra_t *mqtt_snapshot_extra(const mqtt_snapshot_t *snap);

@@ -65,6 +65,18 @@ typedef struct snap_chunk {
 #define SNAP_CHUNK_FIRST 4u
 #define SNAP_CHUNK_MAX 4096u
 
+/* The time of every frame that carries MQTT packets of a stream, in frame
+ * order, in chunks like the snapshots'.  A frame may carry thousands of
+ * MQTT packets, so the times are kept here rather than in each snapshot;
+ * response and idle times are worked out from them when shown. */
+typedef struct time_chunk {
+    struct time_chunk *next;
+    guint32 count;
+    guint32 capacity;
+    gint64 *ns;               /* capacity times, stored after the frames */
+    guint32 frames[];
+} time_chunk_t;
+
 /* The two endpoints of the conversation are told apart by their port
  * (and by their address when both use the same port); endpoint 0 is the
  * first one seen sending MQTT bytes. */
@@ -77,6 +89,8 @@ typedef struct {
     guint32 unframed_from[2]; /* frame after which an endpoint's bytes cannot be framed */
     snap_chunk_t *chunks;     /* the snapshots of its packets, in order */
     snap_chunk_t *last_chunk;
+    time_chunk_t *times;      /* the time of each of its frames */
+    time_chunk_t *last_times;
     guint32 pending_frame[2]; /* frame where a packet still being reassembled starts */
     guint32 pending_size[2];  /* the size its Remaining Length announces */
     guint8 pending_version;
@@ -268,6 +282,61 @@ static mqtt_snapshot_t *snap_find(const mqtt_stream_t *st, guint32 frame, guint3
     return NULL;
 }
 
+static gint64 ns_of(const nstime_t *t)
+{
+    return (gint64)t->secs * 1000000000 + t->nsecs;
+}
+
+/* First pass: remembers the time of a frame of the stream (once). */
+static void time_note(mqtt_stream_t *st, guint32 frame, const nstime_t *t)
+{
+    time_chunk_t *c = st->last_times;
+    if (c && c->frames[c->count - 1] == frame)
+        return;
+    if (!c || c->count == c->capacity) {
+        guint32 cap = c ? MIN(c->capacity * 2, SNAP_CHUNK_MAX) : SNAP_CHUNK_FIRST;
+        time_chunk_t *n = (time_chunk_t *)wmem_alloc(wmem_file_scope(), sizeof *n + cap * (sizeof(guint32) + sizeof(gint64)));
+        n->next = NULL;
+        n->count = 0;
+        n->capacity = cap;
+        n->ns = (gint64 *)(void *)(n->frames + cap);
+        if (c)
+            c->next = n;
+        else
+            st->times = n;
+        st->last_times = n;
+        c = n;
+    }
+    c->frames[c->count] = frame;
+    c->ns[c->count++] = ns_of(t);
+}
+
+/* The time of a frame noted by time_note(), or 0. */
+static gint64 time_of(const mqtt_stream_t *st, guint32 frame)
+{
+    for (const time_chunk_t *c = st->times; c; c = c->next) {
+        if (c->frames[c->count - 1] < frame)
+            continue;
+        guint32 lo = 0, hi = c->count;
+        while (lo < hi) {
+            guint32 mid = lo + (hi - lo) / 2;
+            if (c->frames[mid] < frame)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return c->frames[lo] == frame ? c->ns[lo] : 0;
+    }
+    return 0;
+}
+
+/* The time from an earlier frame of the stream to this packet, or zero
+ * when there is no such frame. */
+static void time_since(const mqtt_stream_t *st, const packet_info *pinfo, guint32 earlier, nstime_t *out)
+{
+    mqtt_ns_to_nstime(earlier ? ns_of(&pinfo->abs_ts) - time_of(st, earlier) : 0, out);
+}
+
 static guint32 next_packet_index(packet_info *pinfo)
 {
     return frame_ctx(pinfo)->packets++;
@@ -317,6 +386,7 @@ static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, wmem_a
                                    const guint8 *bytes, guint len, int ep, mqtt_pkt_t **pkt)
 {
     mqtt_snapshot_t *snap = snap_new(st);
+    time_note(st, pinfo->num, &pinfo->abs_ts);
     mqtt_event_t ev;
     fill_event(st, pinfo, &ev);
     pick_direction(st, pinfo, len ? bytes[0] >> 4 : 0, ep, snap);
@@ -393,9 +463,9 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
     mqtt_tree_prefs_t tree_prefs = {pref_mask_passwords};
     mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL,
                         scratch};
-    mqtt_ns_to_nstime(snap->response_ns, &view.response_time);
-    mqtt_ns_to_nstime(mqtt_snapshot_extra(snap)->flow_ns, &view.flow_time);
-    mqtt_ns_to_nstime(snap->idle_ns, &view.client_idle);
+    time_since(st, pinfo, snap->response_to, &view.response_time);
+    time_since(st, pinfo, mqtt_snapshot_extra(snap)->flow_start, &view.flow_time);
+    time_since(st, pinfo, snap->prev_client_frame, &view.client_idle);
     if (pkt->type == MQTT_PUBLISH) {
         view.topic = publish_topic(tvb, keep, pkt, snap);
         view.content_type = content_type(tvb, keep, pkt);

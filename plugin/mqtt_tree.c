@@ -555,9 +555,9 @@ static const char *version_source_text(wmem_allocator_t *pool, const mqtt_snapsh
 {
     switch ((enum mqtt_version_source)snap->version_source) {
     case MQTT_VS_CONNECT:
-        return wmem_strdup_printf(pool, "from the CONNECT in frame %u", snap->version_frame);
+        return wmem_strdup_printf(pool, "from the CONNECT in frame %u", mqtt_snapshot_version_frame(snap));
     case MQTT_VS_INFERRED:
-        return wmem_strdup_printf(pool, "inferred from the bytes of frame %u", snap->version_frame);
+        return wmem_strdup_printf(pool, "inferred from the bytes of frame %u", mqtt_snapshot_version_frame(snap));
     case MQTT_VS_THIS:
         return "inferred from this packet's bytes";
     case MQTT_VS_DEFAULT:
@@ -591,8 +591,8 @@ static void add_identity(ctx_t *c, proto_tree *tree)
     item = proto_tree_add_uint(tree, hf_version, c->tvb, 0, 0, snap->version);
     proto_item_append_text(item, " (%s)", version_source_text(c->view->scratch, snap));
     proto_item_set_generated(item);
-    if (snap->version_frame)
-        add_generated_frame(c, tree, hf_version_frame, snap->version_frame);
+    if (mqtt_snapshot_version_frame(snap))
+        add_generated_frame(c, tree, hf_version_frame, mqtt_snapshot_version_frame(snap));
     if (snap->who && snap->who->client_id) {
         item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, snap->who->client_id);
         proto_item_set_generated(item);
