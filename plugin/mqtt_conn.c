@@ -26,29 +26,39 @@ enum flow_state {
     FAILED,         /* closed by an acknowledgement with a failure code */
 };
 
-typedef struct {
-    uint8_t kind;
-    uint8_t state;
-    uint8_t qos;
-    bool uncounted;         /* not part of the Receive Maximum count */
-    uint8_t answered;       /* bit per acknowledgement-order list: the client answered */
-    uint8_t queued;         /* bit per acknowledgement-order list: the flow is in it */
-    bool unknown_alias;     /* its PUBLISH used a Topic Alias never set */
-    bool closed;            /* no longer open: freed when no order list holds it */
-    uint32_t nfilters;
-    mqtt_snapshot_t *start; /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
+/* One open flow.  A connection may have 131,070 open at once, so it is
+ * kept to 24 bytes and comes from a pool per direction (no allocator
+ * header per flow). */
+typedef struct flow {
+    union {
+        mqtt_snapshot_t *start; /* the request (PUBLISH, SUBSCRIBE, UNSUBSCRIBE) */
+        struct flow *next_free; /* while in the pool's free list */
+    };
     mqtt_snapshot_t *last;  /* the latest step, awaiting the next one */
+    uint32_t nfilters;
+    uint8_t kind : 2;       /* enum flow_kind */
+    uint8_t state : 2;      /* enum flow_state */
+    uint8_t uncounted : 1;  /* not part of the Receive Maximum count */
+    uint8_t unknown_alias : 1; /* its PUBLISH used a Topic Alias never set */
+    uint8_t closed : 1;     /* no longer open: freed when no order list holds it */
+    uint8_t dir : 1;        /* the direction whose table (and pool) holds it */
+    uint8_t answered : 3;   /* bit per acknowledgement-order list: the client answered */
+    uint8_t queued : 3;     /* bit per acknowledgement-order list: the flow is in it */
 } flow_t;
 
 /* The flows one direction has open, by Packet Identifier: a table of
  * pages of 256 identifiers each, a page allocated when first used (all
  * 65,536 identifiers take 512 KiB).  Allocated with the first flow. */
 #define FLOW_PAGE 256u
+#define FLOW_BLOCK_FIRST 8u   /* flows in the pool's first block; later ones double */
+#define FLOW_BLOCK_MAX 256u
 typedef struct {
     flow_t **pages[65536 / FLOW_PAGE];
     uint32_t open[4];         /* open flows by kind */
     flow_t *latest[4];        /* the latest flow opened, by kind */
     uint32_t inflight;        /* open QoS 1 and 2 PUBLISH flows (Receive Maximum) */
+    uint32_t next_block;      /* flows in the pool's next block */
+    flow_t *free;             /* the pool's free flows */
 } flowset_t;
 
 /* Per direction: what the packets sent in that direction opened. */
@@ -415,12 +425,33 @@ static flow_t **flow_slot(mqtt_conn_t *conn, flowset_t *fl, uint16_t id)
     return &(*page)[id % FLOW_PAGE];
 }
 
-/* A closed flow's memory goes back once no acknowledgement-order list
+/* A flow from the direction's pool, zeroed; the pool grows by blocks
+ * that double in size, so that a connection with few flows wastes little. */
+static flow_t *flow_alloc(mqtt_conn_t *conn, flowset_t *fl)
+{
+    if (!fl->free) {
+        uint32_t n = fl->next_block ? fl->next_block : FLOW_BLOCK_FIRST;
+        flow_t *block = wmem_alloc_array(conn->scope, flow_t, n);
+        for (uint32_t i = 0; i < n; i++)
+            block[i].next_free = i + 1 < n ? &block[i + 1] : NULL;
+        fl->free = block;
+        fl->next_block = MIN(n * 2, FLOW_BLOCK_MAX);
+    }
+    flow_t *f = fl->free;
+    fl->free = f->next_free;
+    memset(f, 0, sizeof *f);
+    return f;
+}
+
+/* A closed flow goes back to its pool once no acknowledgement-order list
  * holds it. */
 static void flow_release(mqtt_conn_t *conn, flow_t *f)
 {
-    if (f->closed && !f->queued)
-        wmem_free(conn->scope, f);
+    if (!f->closed || f->queued)
+        return;
+    flowset_t *fl = conn->side[f->dir].fl;
+    f->next_free = fl->free;
+    fl->free = f;
 }
 
 static uint32_t inflight(const side_t *side)
@@ -457,13 +488,13 @@ static void flow_close(mqtt_conn_t *conn, side_t *side, uint16_t id, flow_t *f)
 
 static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
 {
-    flow_t *f = wmem_new0(c->conn->scope, flow_t);
+    flowset_t *fl = flows_of(c->conn, c->me);
+    flow_t *f = flow_alloc(c->conn, fl);
     f->kind = (uint8_t)kind;
     f->state = AWAIT_ACK;
-    f->qos = (uint8_t)qos_of(c->pkt);
+    f->dir = (uint8_t)c->dir;
     f->start = c->snap;
     f->last = c->snap;
-    flowset_t *fl = flows_of(c->conn, c->me);
     *flow_slot(c->conn, fl, c->pkt->packet_id) = f;
     fl->open[kind]++;
     fl->latest[kind] = f;
