@@ -900,7 +900,9 @@ static bool resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
     }
     c->me->valid_alias_sent = false;
     if (!from_start(c) || c->me->alias_cap_reported) {
-        find(c, MQTT_R_ALIAS_UNRESOLVED, ap->span, printf_s(c, "alias %u", alias));
+        find(c, MQTT_R_ALIAS_UNRESOLVED, ap->span,
+             printf_s(c, "alias %u, %s", alias,
+                      from_start(c) ? "beyond the alias table's limit" : "set before the capture started"));
         return true;
     }
     find(c, MQTT_R_ALIAS_UNKNOWN, ap->span, printf_s(c, "alias %u", alias));

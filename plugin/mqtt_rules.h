@@ -372,7 +372,7 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
     X(VERSION_INFERRED, "analysis.version_inferred", ASSUMPTION, CHAT, NULL, NULL,                       \
       "Protocol version inferred from this packet's bytes")                                              \
     X(ALIAS_UNRESOLVED, "analysis.topic_alias_unresolved", ASSUMPTION, NOTE, NULL, NULL,                 \
-      "Topic Alias was set before the capture started; topic unknown")                                   \
+      "Topic Alias stands for a topic the analysis does not know")                                       \
     X(CLOSED_WITHOUT_DISCONNECT, "analysis.closed_without_disconnect", SEQUENCE, NOTE, NULL, NULL,       \
       "Connection closed without DISCONNECT")                                                            \
     X(STATE_CAP, "analysis.state_limit", COMMENT, NOTE, NULL, NULL,                                      \

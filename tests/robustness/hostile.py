@@ -11,6 +11,13 @@ tools/benchmark.py) rather than committed:
   user-properties      one PUBLISH with 10,000 User Properties
   filters              one SUBSCRIBE with 10,000 Topic Filters, and its SUBACK
 
+and, to reach the per-connection limits of docs/analysis.md (LIMIT_SCENARIOS,
+written with --limits):
+
+  pings                70 PINGREQs that get no PINGRESP
+  subscription-ids     4,100 SUBSCRIBEs, each with its own Subscription Identifier
+  ack-order            one server PUBLISH left open while 70,000 others are acknowledged
+
 Every scenario takes a scale (default 1.0) that multiplies its size, so that
 the benchmark can compare a capture with one twice its size:
 
@@ -216,6 +223,55 @@ def filters(p, scale=1.0):
     k.close()
 
 
+def pingreq():
+    return packet(0xC0, b"")
+
+
+def pings(p, scale=1.0):
+    k = Stream(p, 6)
+    k.c(connect5("pings"))
+    k.s(connack5())
+    for _ in range(scaled(70, scale)):
+        k.c(pingreq())
+    k.c(disconnect())
+    k.close()
+
+
+def subscription_ids(p, scale=1.0):
+    n = scaled(4100, scale)
+    k = Stream(p, 7)
+    k.c(connect5("sub-ids"))
+    k.s(connack5())
+    for i in range(1, n + 1):
+        sid = bytes([0x0B]) + vbi(i)
+        k.c(packet(0x82, struct.pack("!H", i) + props(sid) + s("ids/%d" % i) + b"\x01"))
+        k.s(packet(0x90, struct.pack("!H", i) + props(b"") + b"\x01"))
+    k.c(disconnect())
+    k.close()
+
+
+def ack_order(p, scale=1.0):
+    k = Stream(p, 8)
+    k.c(connect5("order"))
+    k.s(connack5())
+    k.s(publish5("order/held", b"h", qos=1, pid=1))
+    # Rounds of 1,000: the server publishes ids 2..1001, the client
+    # acknowledges them; id 1 stays open throughout.
+    for _ in range(scaled(70, scale)):
+        batched(k.s, [publish5("order/%d" % pid, b"o", qos=1, pid=pid) for pid in range(2, 1002)])
+        batched(k.c, [puback(pid) for pid in range(2, 1002)])
+    k.c(puback(1))
+    k.c(disconnect())
+    k.close()
+
+
+LIMIT_SCENARIOS = {
+    "pings": pings,
+    "subscription-ids": subscription_ids,
+    "ack-order": ack_order,
+}
+
+
 SCENARIOS = {
     "ids-in-flight": ids_in_flight,
     "aliases": aliases,
@@ -232,7 +288,7 @@ def write(outdir, name, scale=1.0, n_connections=100000, path=None):
     if name == "connections":
         connections(p, scale, n_connections)
     else:
-        SCENARIOS[name](p, scale)
+        {**SCENARIOS, **LIMIT_SCENARIOS}[name](p, scale)
     p.close()
     return path
 
@@ -242,10 +298,12 @@ def main():
     ap.add_argument("outdir")
     ap.add_argument("--connections", type=int, default=100000)
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--only", action="append", choices=sorted(SCENARIOS))
+    ap.add_argument("--only", action="append", choices=sorted({**SCENARIOS, **LIMIT_SCENARIOS}))
+    ap.add_argument("--limits", action="store_true", help="also the captures that reach the per-connection limits")
     args = ap.parse_args()
     Path(args.outdir).mkdir(parents=True, exist_ok=True)
-    for name in args.only or SCENARIOS:
+    names = args.only or list(SCENARIOS) + (list(LIMIT_SCENARIOS) if args.limits else [])
+    for name in names:
         print(write(args.outdir, name, args.scale, args.connections))
     return 0
 
