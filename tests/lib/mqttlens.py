@@ -14,6 +14,11 @@ Configuration comes from environment variables set by ctest:
   MQTTLENS_PLUGIN   path of the built mqttlens.so
   MQTTLENS_WS_ABI   Wireshark ABI folder name, e.g. "4.0"
   MQTTLENS_SOURCE   the project's top folder
+  MQTTLENS_PRELOAD  the sanitizer runtime, for a plugin built with
+                    -DMQTTLENS_SANITIZE=ON (tshark itself is not built with
+                    it, so the runtime is preloaded); ASAN_OPTIONS,
+                    UBSAN_OPTIONS and WIRESHARK_DEBUG_WMEM_OVERRIDE are
+                    passed on.  Any sanitizer report fails the run.
 """
 
 import atexit
@@ -30,6 +35,9 @@ SHARED = SOURCE.parent / "shared"
 PEER_CAPTURES = SHARED / "peer-captures"
 RULES_SHEET = SHARED / "reference" / "mqtt-wire-rules.md"
 
+SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "WIRESHARK_DEBUG_WMEM_OVERRIDE")
+_SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
 NOBODY_UID = 65534
 NOBODY_GID = 65534
 
@@ -40,6 +48,16 @@ def _plugin_path():
         return Path(path)
     abi = os.environ.get("MQTTLENS_WS_ABI", "4.0")
     return SOURCE / "build" / "plugins" / abi / "epan" / "mqttlens.so"
+
+
+def sanitizer_report(stderr):
+    """The part of tshark's error output from the first sanitizer report on,
+    or None."""
+    starts = [stderr.find(m) for m in _SANITIZER_MARKS if m in stderr]
+    if not starts:
+        return None
+    start = stderr.rfind("\n", 0, min(starts)) + 1
+    return stderr[start:start + 8000]
 
 
 def all_captures():
@@ -94,6 +112,11 @@ class Tshark:
         }
         if not self.installed:
             env["WIRESHARK_PLUGIN_DIR"] = str(self.work / "plugins")
+        if os.environ.get("MQTTLENS_PRELOAD"):
+            env["LD_PRELOAD"] = os.environ["MQTTLENS_PRELOAD"]
+        for name in SANITIZER_ENV:
+            if name in os.environ:
+                env[name] = os.environ[name]
         return env
 
     def readable(self, capture):
@@ -122,6 +145,9 @@ class Tshark:
         proc = subprocess.run(self.command(args), env=self.env(), cwd=self.work,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               errors="replace")
+        report = sanitizer_report(proc.stderr)
+        if report:
+            raise RuntimeError(f"tshark {' '.join(args)}: sanitizer report:\n{report}")
         if check and proc.returncode != 0:
             raise RuntimeError(f"tshark {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc.stdout
