@@ -1,13 +1,45 @@
 #!/bin/sh
-# Runs every mqttlens test: installs what is missing, builds (warnings are
-# errors), then runs ctest (unit tests, one tshark test per capture, the
-# comparison with Wireshark's built-in MQTT dissector, the peers' expected
-# outputs, fuzzing smoke runs).
+# Runs every mqttlens test; installs what is missing first.
+#
+#   tools/test.sh [--quick] [CTEST ARGS...]
+#
+# 1. build/       the plugin as shipped (warnings are errors); ctest runs the
+#                 unit tests, one tshark test per capture, the comparison
+#                 with Wireshark's built-in MQTT dissector, the peers'
+#                 expected outputs, the bounds on state and one valgrind
+#                 memcheck run;
+# 2. build-asan/  the same plugin with AddressSanitizer and
+#                 UndefinedBehaviorSanitizer; the same ctest suite, plus
+#                 mutation testing of every capture (editcap -E);
+# 3. build-fuzz/  both libFuzzer targets for MQTTLENS_FUZZ_SECONDS each
+#                 (default 60; tools/fuzz.sh).
+# --quick stops after the first.  CTEST ARGS (e.g. -R unit) go to each
+# ctest run and skip the fuzzing.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+quick=no
+if [ "${1:-}" = "--quick" ]; then
+    quick=yes
+    shift
+fi
+jobs=$(nproc)
+
 tools/deps.sh test
-cmake -S . -B build -DMQTTLENS_WERROR=ON -DMQTTLENS_TESTS=ON
-cmake --build build -j"$(nproc)"
-cd build
-ctest --output-on-failure -j"$(nproc)" "$@"
+
+suite() {
+    dir=$1
+    shift
+    echo "==== $dir: build and ctest"
+    cmake -S . -B "$dir" -DMQTTLENS_WERROR=ON -DMQTTLENS_TESTS=ON "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs"
+    (cd "$dir" && ctest --output-on-failure -j"$jobs" $ctest_args)
+}
+
+ctest_args="$*"
+suite build -DMQTTLENS_SANITIZE=OFF
+[ "$quick" = yes ] && exit 0
+suite build-asan -DMQTTLENS_SANITIZE=ON
+[ -n "$ctest_args" ] && exit 0
+echo "==== fuzzing"
+tools/fuzz.sh "${MQTTLENS_FUZZ_SECONDS:-60}"

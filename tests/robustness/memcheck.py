@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Runs mqttlens under valgrind memcheck once: every capture of pcaps/,
-concatenated into one file, through tshark with two passes, the full tree
-(-V) and every mqttlens tap (stats tree, response times, flow graph), and
+concatenated into one file, through tshark twice (two passes with the full
+tree and every mqttlens tap: stats tree, response times, flow graph; one
+pass with the export of objects, masked passwords and no reassembly), and
 the unit test programs.  Fails when valgrind reports an error whose stack
 goes through mqttlens; errors wholly inside Wireshark, GLib or the C
 library are counted and shown, not failed on.
@@ -70,14 +71,23 @@ def main():
                    check=True)
     os.chmod(merged, 0o644)
     logs = []
-    log = ts.out / "tshark.vg"
-    args_tshark = ["-n", "-2", "-V", "-r", str(merged), "-z", "mqttlens,tree", "-z", "mqttlens,srt",
-                   "-z", "flow,mqttlens,standard"]
-    env = dict(ts.env(), WIRESHARK_DEBUG_WMEM_OVERRIDE="simple", GLIBCXX_FORCE_NEW="1")
-    cmd = ts.command(args_tshark)
-    # valgrind goes inside setpriv, around tshark itself.
-    at = cmd.index("tshark")
-    logs.append(("tshark", run_wrapped(cmd[:at], cmd[at:], env, log)))
+    env = dict(ts.env(), WIRESHARK_DEBUG_WMEM_OVERRIDE="simple")
+    exports = ts.out / "objects"
+    runs = {
+        # two passes: the whole tree and every tap
+        "tshark two-pass": ["-n", "-2", "-V", "-r", str(merged), "-z", "mqttlens,tree", "-z", "mqttlens,srt",
+                            "-z", "flow,mqttlens,standard"],
+        # one pass, as a live capture is dissected; exports, masked
+        # passwords, and no reassembly (each segment on its own)
+        "tshark one-pass": ["-n", "-V", "-r", str(merged), "--export-objects", f"mqttlens,{exports}",
+                            "-o", "mqttlens.mask_passwords:TRUE", "-o", "mqttlens.desegment:FALSE"],
+    }
+    for name, tshark_args in runs.items():
+        cmd = ts.command(tshark_args)
+        # valgrind goes inside setpriv, around tshark itself.
+        at = cmd.index("tshark")
+        log = ts.out / (name.replace(" ", "-") + ".vg")
+        logs.append((name, run_wrapped(cmd[:at], cmd[at:], env, log)))
     for unit in sorted(Path(args.build, "tests").glob("test_*")):
         if os.access(unit, os.X_OK) and unit.is_file():
             with tempfile.NamedTemporaryFile(suffix=".vg", delete=False) as f:
