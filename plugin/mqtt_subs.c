@@ -10,6 +10,7 @@
 
 typedef struct sub {
     struct sub *next;
+    struct sub *prev;
     char *filter;
     uint32_t len;
     uint8_t options;     /* 5.0 Subscription Options, 3.1.1 requested QoS */
@@ -28,6 +29,7 @@ typedef struct {
 struct mqtt_subs {
     wmem_allocator_t *scope;
     sub_t *head;
+    wmem_map_t *by_filter;  /* filter -> its sub_t: replacing one costs no scan */
     uint32_t count;
     bool full;
     unsigned version;
@@ -35,10 +37,28 @@ struct mqtt_subs {
     unsigned next_recent;
 };
 
+/* Filters are compared as bytes: one may hold U+0000 (a rule violation
+ * reported elsewhere, yet still a subscription). */
+static guint filter_hash(gconstpointer key)
+{
+    const sub_t *s = (const sub_t *)key;
+    guint h = 2166136261u;
+    for (uint32_t i = 0; i < s->len; i++)
+        h = (h ^ (uint8_t)s->filter[i]) * 16777619u;
+    return h;
+}
+
+static gboolean filter_equal(gconstpointer a, gconstpointer b)
+{
+    const sub_t *x = (const sub_t *)a, *y = (const sub_t *)b;
+    return x->len == y->len && (x->len == 0 || memcmp(x->filter, y->filter, x->len) == 0);
+}
+
 mqtt_subs_t *mqtt_subs_new(wmem_allocator_t *scope)
 {
     mqtt_subs_t *subs = wmem_new0(scope, mqtt_subs_t);
     subs->scope = scope;
+    subs->by_filter = wmem_map_new(scope, filter_hash, filter_equal);
     return subs;
 }
 
@@ -101,14 +121,17 @@ static char *copy_filter(wmem_allocator_t *scope, const mqtt_str_t *f)
 
 static void remove_filter(mqtt_subs_t *subs, const uint8_t *f, uint32_t len)
 {
-    for (sub_t **p = &subs->head; *p;) {
-        if ((*p)->len == len && (len == 0 || memcmp((*p)->filter, f, len) == 0)) {
-            *p = (*p)->next;
-            subs->count--;
-        } else {
-            p = &(*p)->next;
-        }
-    }
+    sub_t key = {.filter = (char *)f, .len = len};
+    sub_t *s = (sub_t *)wmem_map_remove(subs->by_filter, &key);
+    if (!s)
+        return;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        subs->head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    subs->count--;
 }
 
 static bool str_ok(const mqtt_str_t *s)
@@ -138,7 +161,10 @@ void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned vers
         s->request_id = pkt->packet_id;
         s->sub_id = sid ? sid->num : 0;
         s->next = subs->head;
+        if (subs->head)
+            subs->head->prev = s;
         subs->head = s;
+        wmem_map_insert(subs->by_filter, s, s);
         subs->count++;
     }
 }
