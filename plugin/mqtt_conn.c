@@ -66,7 +66,6 @@ typedef struct {
     flowset_t *fl;            /* NULL until the first flow */
     struct alias_page **aliases; /* Topic Alias -> alias_t, by pages (allocated with the first) */
     uint32_t alias_bytes;
-    bool alias_cap_reported;
     bool disconnected;        /* this side sent DISCONNECT */
     bool published;           /* sent a PUBLISH since CONNACK */
     bool has_last;
@@ -110,7 +109,6 @@ typedef struct {
  * order their PUBLISH (or PUBREC) arrived. */
 typedef struct {
     flow_queue_t queues[3];
-    bool cap_reported;
 } order_t;
 
 struct mqtt_conn {
@@ -165,11 +163,19 @@ struct mqtt_conn {
     bool ka_reported;            /* the current silence was reported */
 
     order_t *order;              /* allocated with the first server PUBLISH at QoS > 0 */
-    uint8_t caps_reported;       /* enum cap: limits already reported */
+    uint8_t limits_reached;      /* enum cap bits */
 };
 
-/* Per-connection limits (docs/analysis.md) that are reported once each. */
-enum cap { CAP_PINGS = 1, CAP_SUB_IDS = 2, CAP_SUBSCRIPTIONS = 4 };
+/* The limits on a connection's state (docs/analysis.md).  Each is reported
+ * once, when first reached; some analyses stop from then on. */
+enum cap {
+    CAP_PINGS = 1,
+    CAP_SUB_IDS = 2,
+    CAP_SUBSCRIPTIONS = 4,
+    CAP_ORDER = 8,
+    CAP_ALIASES_C2S = 16, /* per direction: the sender's alias table */
+    CAP_ALIASES_S2C = 32,
+};
 
 enum { ORDER_PUBACK, ORDER_PUBREC, ORDER_PUBREL };
 #define MQTT_MAX_ORDERED 65536u
@@ -346,13 +352,24 @@ static mqtt_span_t first_byte(void)
     return (mqtt_span_t){0, 1};
 }
 
-/* Says once per connection that a limit on its state was reached. */
-static void cap_reached(ctx_t *c, enum cap cap, mqtt_span_t span, const char *detail)
+static bool limit_reached(const mqtt_conn_t *conn, enum cap cap)
 {
-    if (c->conn->caps_reported & cap)
-        return;
-    c->conn->caps_reported |= cap;
-    find(c, MQTT_R_STATE_CAP, span, detail);
+    return (conn->limits_reached & cap) != 0;
+}
+
+/* Marks a limit as reached; true the first time, when the caller reports
+ * it (MQTT_R_STATE_CAP). */
+static bool limit_reached_now(mqtt_conn_t *conn, enum cap cap)
+{
+    if (limit_reached(conn, cap))
+        return false;
+    conn->limits_reached |= (uint8_t)cap;
+    return true;
+}
+
+static enum cap aliases_cap(enum mqtt_dir dir)
+{
+    return dir == MQTT_C2S ? CAP_ALIASES_C2S : CAP_ALIASES_S2C;
 }
 
 static const char *printf_s(ctx_t *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -593,9 +610,8 @@ static void order_push(ctx_t *c, int which, flow_t *f)
         conn->order = wmem_new0(conn->scope, order_t);
     order_t *o = conn->order;
     if (o->queues[which].len >= MQTT_MAX_ORDERED) {
-        if (!o->cap_reported)
+        if (limit_reached_now(conn, CAP_ORDER))
             find(c, MQTT_R_STATE_CAP, first_byte(), "acknowledgement order no longer checked");
-        o->cap_reported = true;
         return;
     }
     queue_push(conn->scope, &o->queues[which], f);
@@ -615,7 +631,7 @@ static void order_check(ctx_t *c, int which, flow_t *f, const char *ref)
         return;
     /* Every flow ahead of `f` in arrival order must have been answered
      * already; answered flows are dropped from the front as they come. */
-    if (first != f && !conn->order->cap_reported)
+    if (first != f && !limit_reached(conn, CAP_ORDER))
         find_ref(c, MQTT_R_ACK_ORDER, c->pkt->packet_id_span,
                  printf_s(c, "frame %u arrived first and is still unanswered", first->start->frame), ref);
     flow_t *done;
@@ -847,11 +863,10 @@ static void set_alias(ctx_t *c, const mqtt_prop_t *ap, uint16_t alias)
     alias_t *old = alias_get(me, alias);
     uint32_t freed = old ? (uint32_t)strlen(old->topic) : 0;
     if (me->alias_bytes - freed + len > MQTT_MAX_ALIAS_BYTES) {
-        if (!me->alias_cap_reported)
+        if (limit_reached_now(c->conn, aliases_cap(c->dir)))
             find(c, MQTT_R_STATE_CAP, ap->span,
                  printf_s(c, "topic alias table holds %u bytes of topics; aliases no longer tracked",
                           MQTT_MAX_ALIAS_BYTES));
-        me->alias_cap_reported = true;
         if (old) {
             /* The alias now stands for a topic not kept: forget the old one
              * rather than resolve later uses to it. */
@@ -899,7 +914,7 @@ static bool resolve_alias(ctx_t *c, const mqtt_prop_t *ap)
         return true;
     }
     c->me->valid_alias_sent = false;
-    if (!from_start(c) || c->me->alias_cap_reported) {
+    if (!from_start(c) || limit_reached(conn, aliases_cap(c->dir))) {
         find(c, MQTT_R_ALIAS_UNRESOLVED, ap->span,
              printf_s(c, "alias %u, %s", alias,
                       from_start(c) ? "beyond the alias table's limit" : "set before the capture started"));
@@ -1179,13 +1194,14 @@ static void subscribe_against_connack(ctx_t *c)
     mqtt_conn_t *conn = c->conn;
     const mqtt_pkt_t *pkt = c->pkt;
     const mqtt_prop_t *sid = mqtt_props_find(&pkt->props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
-    if (sid && sid->num && !map_get(conn->sub_ids, sid->num) && conn->nsub_ids >= MQTT_MAX_SUB_IDS)
-        cap_reached(c, CAP_SUB_IDS, sid->span,
-                    printf_s(c, "%u Subscription Identifiers remembered; unknown ones no longer reported",
-                             MQTT_MAX_SUB_IDS));
-    else if (sid && sid->num && !map_get(conn->sub_ids, sid->num)) {
+    bool new_id = sid && sid->num && !map_get(conn->sub_ids, sid->num);
+    if (new_id && conn->nsub_ids < MQTT_MAX_SUB_IDS) {
         wmem_map_insert(lazy_map(conn->scope, &conn->sub_ids), GUINT_TO_POINTER((guint)sid->num), GUINT_TO_POINTER(1));
         conn->nsub_ids++;
+    } else if (new_id && limit_reached_now(conn, CAP_SUB_IDS)) {
+        find(c, MQTT_R_STATE_CAP, sid->span,
+             printf_s(c, "%u Subscription Identifiers remembered; unknown ones no longer reported",
+                      MQTT_MAX_SUB_IDS));
     }
     if (!is_v5(c) || pkt->type != MQTT_SUBSCRIBE)
         return;
@@ -1215,10 +1231,10 @@ static void on_subscribe(ctx_t *c)
         if (!c->conn->subs)
             c->conn->subs = mqtt_subs_new(c->conn->scope);
         mqtt_subs_subscribe(c->conn->subs, pkt, c->snap->version);
-        if (mqtt_subs_full(c->conn->subs))
-            cap_reached(c, CAP_SUBSCRIPTIONS, first_byte(),
-                        printf_s(c, "the subscription table holds %u topic filters; deliveries no longer checked",
-                                 MQTT_MAX_SUBSCRIPTIONS));
+        if (mqtt_subs_full(c->conn->subs) && limit_reached_now(c->conn, CAP_SUBSCRIPTIONS))
+            find(c, MQTT_R_STATE_CAP, first_byte(),
+                 printf_s(c, "the subscription table holds %u topic filters; deliveries no longer checked",
+                          MQTT_MAX_SUBSCRIPTIONS));
     } else if (c->conn->subs) {
         mqtt_subs_unsubscribe(c->conn->subs, pkt);
     }
@@ -1272,8 +1288,9 @@ static void on_pingreq(ctx_t *c)
     if (!conn->pings)
         conn->pings = wmem_alloc_array(conn->scope, mqtt_snapshot_t *, MQTT_MAX_PENDING_PINGS);
     if (conn->npings == MQTT_MAX_PENDING_PINGS) {
-        cap_reached(c, CAP_PINGS, first_byte(),
-                    printf_s(c, "%u PINGREQs await a PINGRESP; the oldest are forgotten", MQTT_MAX_PENDING_PINGS));
+        if (limit_reached_now(conn, CAP_PINGS))
+            find(c, MQTT_R_STATE_CAP, first_byte(),
+                 printf_s(c, "%u PINGREQs await a PINGRESP; the oldest are forgotten", MQTT_MAX_PENDING_PINGS));
         /* Forget the oldest: it will be reported as unanswered. */
         memmove(conn->pings, conn->pings + 1, (MQTT_MAX_PENDING_PINGS - 1) * sizeof conn->pings[0]);
         conn->npings--;
