@@ -27,6 +27,7 @@ the benchmark can compare a capture with one twice its size:
 import argparse
 import struct
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 BROKER_IP = bytes([10, 99, 0, 1])
@@ -142,6 +143,18 @@ class Stream:
         self._send("c", self.ACK, b"")
 
 
+@contextmanager
+def session(p, n, client_id, connect_props=b"", connack_props=b""):
+    """Connection n from CONNECT/CONNACK to DISCONNECT and FIN; the body
+    sends what comes in between."""
+    k = Stream(p, n)
+    k.c(connect5(client_id, connect_props))
+    k.s(connack5(connack_props))
+    yield k
+    k.c(disconnect())
+    k.close()
+
+
 def batched(send, packets, size=60000):
     """Sends packets back to back in TCP segments of at most `size` bytes
     (a packet may span segments, several may share one)."""
@@ -157,39 +170,27 @@ def scaled(n, scale, top=None):
 
 def ids_in_flight(p, scale=1.0):
     ids = range(1, scaled(65535, scale, 65535) + 1)
-    k = Stream(p, 1)
-    k.c(connect5("ids"))
-    k.s(connack5())
-    batched(k.c, [publish5("up/%d" % i, b"x", qos=1, pid=i) for i in ids])
-    batched(k.s, [publish5("down/%d" % i, b"y", qos=1, pid=i) for i in ids])
-    batched(k.s, [puback(i) for i in ids])
-    batched(k.c, [puback(i) for i in ids])
-    k.c(disconnect())
-    k.close()
+    with session(p, 1, "ids") as k:
+        batched(k.c, [publish5("up/%d" % i, b"x", qos=1, pid=i) for i in ids])
+        batched(k.s, [publish5("down/%d" % i, b"y", qos=1, pid=i) for i in ids])
+        batched(k.s, [puback(i) for i in ids])
+        batched(k.c, [puback(i) for i in ids])
 
 
 def aliases(p, scale=1.0):
     top = scaled(65535, scale, 65535)
-    k = Stream(p, 2)
-    k.c(connect5("aliases", alias_maximum(65535)))
-    k.s(connack5(alias_maximum(65535)))
-    for rnd in ("first", "remapped"):
-        for d in (k.c, k.s):
-            batched(d, [publish5("%s/topic/alias/%05d" % (rnd, i), b"v", extra_props=topic_alias(i))
-                        for i in range(1, top + 1)])
-            batched(d, [publish5("", b"u", extra_props=topic_alias(i)) for i in range(1, top + 1, 97)])
-    k.c(disconnect())
-    k.close()
+    with session(p, 2, "aliases", connect_props=alias_maximum(65535), connack_props=alias_maximum(65535)) as k:
+        for rnd in ("first", "remapped"):
+            for d in (k.c, k.s):
+                batched(d, [publish5("%s/topic/alias/%05d" % (rnd, i), b"v", extra_props=topic_alias(i))
+                            for i in range(1, top + 1)])
+                batched(d, [publish5("", b"u", extra_props=topic_alias(i)) for i in range(1, top + 1, 97)])
 
 
 def connections(p, scale=1.0, n=100000):
     for i in range(scaled(n, scale)):
-        k = Stream(p, 1000 + i)
-        k.c(connect5("c%06d" % i))
-        k.s(connack5())
-        k.c(publish5("load/%d" % (i % 100), b"1"))
-        k.c(disconnect())
-        k.close()
+        with session(p, 1000 + i, "c%06d" % i) as k:
+            k.c(publish5("load/%d" % (i % 100), b"1"))
 
 
 def rl_max(p, scale=1.0):
@@ -202,25 +203,17 @@ def rl_max(p, scale=1.0):
 
 
 def user_properties(p, scale=1.0):
-    k = Stream(p, 4)
-    k.c(connect5("props"))
-    k.s(connack5())
-    block = b"".join(bytes([0x26]) + s("k%d" % i) + s("v") for i in range(scaled(10000, scale)))
-    batched(k.c, [publish5("props/many", b"payload", extra_props=block)])
-    k.c(disconnect())
-    k.close()
+    with session(p, 4, "props") as k:
+        block = b"".join(bytes([0x26]) + s("k%d" % i) + s("v") for i in range(scaled(10000, scale)))
+        batched(k.c, [publish5("props/many", b"payload", extra_props=block)])
 
 
 def filters(p, scale=1.0):
     n = scaled(10000, scale)
-    k = Stream(p, 5)
-    k.c(connect5("filters"))
-    k.s(connack5())
-    body = struct.pack("!H", 1) + props(b"") + b"".join(s("f/%d/+" % i) + b"\x01" for i in range(n))
-    k.c(packet(0x82, body))
-    k.s(packet(0x90, struct.pack("!H", 1) + props(b"") + b"\x01" * n))
-    k.c(disconnect())
-    k.close()
+    with session(p, 5, "filters") as k:
+        body = struct.pack("!H", 1) + props(b"") + b"".join(s("f/%d/+" % i) + b"\x01" for i in range(n))
+        k.c(packet(0x82, body))
+        k.s(packet(0x90, struct.pack("!H", 1) + props(b"") + b"\x01" * n))
 
 
 def pingreq():
@@ -228,41 +221,29 @@ def pingreq():
 
 
 def pings(p, scale=1.0):
-    k = Stream(p, 6)
-    k.c(connect5("pings"))
-    k.s(connack5())
-    for _ in range(scaled(70, scale)):
-        k.c(pingreq())
-    k.c(disconnect())
-    k.close()
+    with session(p, 6, "pings") as k:
+        for _ in range(scaled(70, scale)):
+            k.c(pingreq())
 
 
 def subscription_ids(p, scale=1.0):
     n = scaled(4100, scale)
-    k = Stream(p, 7)
-    k.c(connect5("sub-ids"))
-    k.s(connack5())
-    for i in range(1, n + 1):
-        sid = bytes([0x0B]) + vbi(i)
-        k.c(packet(0x82, struct.pack("!H", i) + props(sid) + s("ids/%d" % i) + b"\x01"))
-        k.s(packet(0x90, struct.pack("!H", i) + props(b"") + b"\x01"))
-    k.c(disconnect())
-    k.close()
+    with session(p, 7, "sub-ids") as k:
+        for i in range(1, n + 1):
+            sid = bytes([0x0B]) + vbi(i)
+            k.c(packet(0x82, struct.pack("!H", i) + props(sid) + s("ids/%d" % i) + b"\x01"))
+            k.s(packet(0x90, struct.pack("!H", i) + props(b"") + b"\x01"))
 
 
 def ack_order(p, scale=1.0):
-    k = Stream(p, 8)
-    k.c(connect5("order"))
-    k.s(connack5())
-    k.s(publish5("order/held", b"h", qos=1, pid=1))
-    # Rounds of 1,000: the server publishes ids 2..1001, the client
-    # acknowledges them; id 1 stays open throughout.
-    for _ in range(scaled(70, scale)):
-        batched(k.s, [publish5("order/%d" % pid, b"o", qos=1, pid=pid) for pid in range(2, 1002)])
-        batched(k.c, [puback(pid) for pid in range(2, 1002)])
-    k.c(puback(1))
-    k.c(disconnect())
-    k.close()
+    with session(p, 8, "order") as k:
+        k.s(publish5("order/held", b"h", qos=1, pid=1))
+        # Rounds of 1,000: the server publishes ids 2..1001, the client
+        # acknowledges them; id 1 stays open throughout.
+        for _ in range(scaled(70, scale)):
+            batched(k.s, [publish5("order/%d" % pid, b"o", qos=1, pid=pid) for pid in range(2, 1002)])
+            batched(k.c, [puback(pid) for pid in range(2, 1002)])
+        k.c(puback(1))
 
 
 LIMIT_SCENARIOS = {
