@@ -66,6 +66,13 @@ def all_captures():
     return sorted(found, key=lambda p: str(p.relative_to(PCAPS)))
 
 
+def concatenate(captures, dest):
+    """One pcapng holding the given captures one after another (mergecap -a)."""
+    subprocess.run(["mergecap", "-a", "-F", "pcapng", "-w", str(dest)] + [str(p) for p in captures], check=True)
+    os.chmod(dest, 0o644)
+    return dest
+
+
 def capture_id(path):
     return str(Path(path).relative_to(PCAPS))
 

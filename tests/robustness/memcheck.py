@@ -53,12 +53,6 @@ def error_blocks(log):
     return blocks
 
 
-def run(cmd, env, log_path):
-    subprocess.run(VALGRIND + [f"--log-file={log_path}"] + cmd, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.PIPE, check=False)
-    return Path(log_path).read_text(errors="replace")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default=str(mqttlens.SOURCE / "build"), help="build folder with the unit tests")
@@ -66,10 +60,7 @@ def main():
     args = ap.parse_args()
 
     ts = mqttlens.tshark()
-    merged = ts.work / "all-captures.pcapng"
-    subprocess.run(["mergecap", "-a", "-F", "pcapng", "-w", str(merged)] + [str(p) for p in mqttlens.all_captures()],
-                   check=True)
-    os.chmod(merged, 0o644)
+    merged = mqttlens.concatenate(mqttlens.all_captures(), ts.work / "all-captures.pcapng")
     logs = []
     env = dict(ts.env(), WIRESHARK_DEBUG_WMEM_OVERRIDE="simple")
     exports = ts.out / "objects"
@@ -87,11 +78,11 @@ def main():
         # valgrind goes inside setpriv, around tshark itself.
         at = cmd.index("tshark")
         log = ts.out / (name.replace(" ", "-") + ".vg")
-        logs.append((name, run_wrapped(cmd[:at], cmd[at:], env, log)))
+        logs.append((name, run(cmd[:at], cmd[at:], env, log)))
     for unit in sorted(Path(args.build, "tests").glob("test_*")):
         if os.access(unit, os.X_OK) and unit.is_file():
             with tempfile.NamedTemporaryFile(suffix=".vg", delete=False) as f:
-                logs.append((unit.name, run([str(unit)], dict(os.environ), f.name)))
+                logs.append((unit.name, run([], [str(unit)], dict(os.environ), f.name)))
     if args.keep:
         Path(args.keep).write_text("\n".join(f"#### {name}\n{text}" for name, text in logs))
 
@@ -112,8 +103,9 @@ def main():
     return 1 if ours else 0
 
 
-def run_wrapped(prefix, cmd, env, log_path):
-    """Runs `prefix valgrind ... cmd` (prefix: setpriv when dropping root)."""
+def run(prefix, cmd, env, log_path):
+    """Runs `prefix valgrind ... cmd` (prefix: setpriv when dropping root)
+    and returns valgrind's log."""
     subprocess.run(prefix + VALGRIND + [f"--log-file={log_path}"] + cmd, env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.PIPE, check=False)
     return Path(log_path).read_text(errors="replace")
