@@ -27,19 +27,20 @@ jobs=$(nproc)
 
 tools/deps.sh test
 
+# suite DIR SANITIZE [CTEST ARGS...]
 suite() {
     dir=$1
-    shift
+    sanitize=$2
+    shift 2
     echo "==== $dir: build and ctest"
-    cmake -S . -B "$dir" -DMQTTLENS_WERROR=ON -DMQTTLENS_TESTS=ON "$@" >/dev/null
+    cmake -S . -B "$dir" -DMQTTLENS_WERROR=ON -DMQTTLENS_TESTS=ON -DMQTTLENS_SANITIZE="$sanitize" >/dev/null
     cmake --build "$dir" -j"$jobs"
-    (cd "$dir" && ctest --output-on-failure -j"$jobs" $ctest_args)
+    (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@")
 }
 
-ctest_args="$*"
-suite build -DMQTTLENS_SANITIZE=OFF
+suite build OFF "$@"
 [ "$quick" = yes ] && exit 0
-suite build-asan -DMQTTLENS_SANITIZE=ON
-[ -n "$ctest_args" ] && exit 0
+suite build-asan ON "$@"
+[ $# -gt 0 ] && exit 0
 echo "==== fuzzing"
 tools/fuzz.sh "${MQTTLENS_FUZZ_SECONDS:-60}"
