@@ -2,7 +2,7 @@
 """Regenerates the reference tables of docs/ from the plugin itself.
 
 docs/fields.md   the display-filter fields, from `tshark -G fields`
-docs/expert.md   the expert items, from the rule catalogue in plugin/mqtt_rules.h
+docs/expert.md   the expert items, from the rule catalogue in plugin/core/mqtt_rules.h
 docs/preferences.md  the preferences, from `tshark -G defaultprefs`
 
 Each document keeps its hand-written text; only the part between
@@ -33,7 +33,7 @@ def md(text):
 
 def rules():
     """The rows of the MQTT_RULES X-macro."""
-    text = (TOP / "plugin" / "mqtt_rules.h").read_text()
+    text = (TOP / "plugin" / "core" / "mqtt_rules.h").read_text()
     body = text.split("#define MQTT_RULES(X)", 1)[1].split("enum mqtt_rule {", 1)[0]
     body = re.sub(r"\\\n", " ", body)
     body = re.sub(r"/\*.*?\*/", " ", body)

@@ -1,6 +1,6 @@
 /* fuzz_core.c — libFuzzer target for the layer of mqttlens that stands
  * apart from libwireshark: framing, decoding, the stateless checks and the
- * connection analysis (plugin/mqtt_wire.c, mqtt_checks.c, mqtt_conn.c,
+ * connection analysis (plugin/core/mqtt_wire.c, mqtt_checks.c, mqtt_conn.c,
  * mqtt_subs.c).
  *
  * The input has the layout of fuzz_epan.c's, so that both share a corpus:

@@ -29,7 +29,7 @@ import mqttlens  # noqa: E402
 VALGRIND = ["valgrind", "--tool=memcheck", "--leak-check=no", "--track-origins=yes", "--num-callers=40",
             "--error-limit=no"]
 # Our code: the plugin and its sources (unit tests link the core statically).
-OURS = re.compile(r"mqttlens|plugin/mqtt_|/plugin\.c")
+OURS = re.compile(r"mqttlens|plugin/(core|epan)/")
 
 
 ERROR_KINDS = re.compile(r"(Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param|"

@@ -1,5 +1,5 @@
 /* test_checks.c — unit tests of the stateless rule checks
- * (plugin/mqtt_checks.c) and of the specification tables they read. */
+ * (plugin/core/mqtt_checks.c) and of the specification tables they read. */
 #include "build.h"
 #include "unit.h"
 

@@ -1,5 +1,5 @@
 /* test_conn.c — unit tests of the connection analysis
- * (plugin/mqtt_conn.c, plugin/mqtt_subs.c) on hand-built conversations. */
+ * (plugin/core/mqtt_conn.c, plugin/core/mqtt_subs.c) on hand-built conversations. */
 #include "build.h"
 #include "unit.h"
 

@@ -1,5 +1,5 @@
 /* test_wire.c — unit tests of the decoding primitives and the packet
- * decoder (plugin/mqtt_wire.c). */
+ * decoder (plugin/core/mqtt_wire.c). */
 #include "build.h"
 #include "unit.h"
 
