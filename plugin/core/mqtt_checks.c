@@ -214,14 +214,7 @@ static bool breaks_payload_format(const mqtt_pkt_t *pkt, const mqtt_props_t *pro
 
 static enum mqtt_rule flags_rule(unsigned type)
 {
-    switch (type) {
-    case MQTT_PUBREL: return MQTT_R_FLAGS_PUBREL;
-    case MQTT_SUBSCRIBE: return MQTT_R_FLAGS_SUBSCRIBE;
-    case MQTT_UNSUBSCRIBE: return MQTT_R_FLAGS_UNSUBSCRIBE;
-    case MQTT_DISCONNECT: return MQTT_R_FLAGS_DISCONNECT;
-    case MQTT_AUTH: return MQTT_R_FLAGS_AUTH;
-    default: return MQTT_R_FLAGS_RESERVED;
-    }
+    return (enum mqtt_rule)mqtt_type_spec(type)->flags_rule;
 }
 
 static void check_fixed_header(check_t *c)
@@ -395,17 +388,7 @@ static void check_publish(check_t *c)
 
 static enum mqtt_rule reason_rule(unsigned type)
 {
-    switch (type) {
-    case MQTT_PUBACK: return MQTT_R_REASON_PUBACK;
-    case MQTT_PUBREC: return MQTT_R_REASON_PUBREC;
-    case MQTT_PUBREL: return MQTT_R_REASON_PUBREL;
-    case MQTT_PUBCOMP: return MQTT_R_REASON_PUBCOMP;
-    case MQTT_SUBACK: return MQTT_R_REASON_SUBACK;
-    case MQTT_UNSUBACK: return MQTT_R_REASON_UNSUBACK;
-    case MQTT_DISCONNECT: return MQTT_R_REASON_DISCONNECT;
-    case MQTT_AUTH: return MQTT_R_REASON_AUTH;
-    default: return MQTT_R_REASON_CONNACK;
-    }
+    return (enum mqtt_rule)mqtt_type_spec(type)->reason_rule;
 }
 
 /* A 5.0 reason code must be listed for its packet and, where the tables

@@ -4,6 +4,8 @@
  */
 #include "mqtt_spec.h"
 
+#include "mqtt_rules.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -12,26 +14,60 @@
 #define CS MQTT_FROM_BOTH
 #define V MQTT_FLAGS_VARIABLE
 
+#define R(rule) MQTT_R_##rule
+#define T(type) MQTT_##type
+#define NONE {NULL, NULL}
+/* An acknowledgement for an unknown Packet Identifier (sheet sections 6.2
+ * and 6.5): the generic rule of each version and the flow's own. */
+#define UNKNOWN_ID(v311, v5) {"MQTT-2.3.1-6 / " v311, "MQTT-2.2.1-5 / " v5}
+
 /* 3.1.1 §2.2 Table 2.1/2.2, 5.0 §2.1.2 Table 2-1 and §2.1.3 Table 2-2.
- * Type 15 is reserved before 5.0; DISCONNECT is client-only before 5.0. */
+ * Type 15 is reserved before 5.0; DISCONNECT is client-only before 5.0.
+ * A PUBLISH sent by the server must also be answered because the client
+ * must acknowledge every PUBLISH it receives [MQTT-4.5.0-2]; PUBREL is
+ * answered by PUBCOMP under a statement id each version numbers its own. */
 static const mqtt_type_spec_t type_table[16] = {
-    [MQTT_RESERVED0] = {"Reserved", 0, 0, 0, false},
-    [MQTT_CONNECT] = {"CONNECT", 0x0, C, C, false},
-    [MQTT_CONNACK] = {"CONNACK", 0x0, S, S, false},
-    [MQTT_PUBLISH] = {"PUBLISH", V, CS, CS, false},
-    [MQTT_PUBACK] = {"PUBACK", 0x0, CS, CS, true},
-    [MQTT_PUBREC] = {"PUBREC", 0x0, CS, CS, true},
-    [MQTT_PUBREL] = {"PUBREL", 0x2, CS, CS, true},
-    [MQTT_PUBCOMP] = {"PUBCOMP", 0x0, CS, CS, true},
-    [MQTT_SUBSCRIBE] = {"SUBSCRIBE", 0x2, C, C, true},
-    [MQTT_SUBACK] = {"SUBACK", 0x0, S, S, true},
-    [MQTT_UNSUBSCRIBE] = {"UNSUBSCRIBE", 0x2, C, C, true},
-    [MQTT_UNSUBACK] = {"UNSUBACK", 0x0, S, S, true},
-    [MQTT_PINGREQ] = {"PINGREQ", 0x0, C, C, false},
-    [MQTT_PINGRESP] = {"PINGRESP", 0x0, S, S, false},
-    [MQTT_DISCONNECT] = {"DISCONNECT", 0x0, C, CS, false},
-    [MQTT_AUTH] = {"AUTH", 0x0, 0, CS, false},
+    [MQTT_RESERVED0] = {"Reserved", 0, 0, 0, false, R(FLAGS_RESERVED), R(REASON_CONNACK), 0, MQTT_FLOW_NONE,
+                        MQTT_X_NONE, false, NONE, NONE, NONE},
+    [MQTT_CONNECT] = {"CONNECT", 0x0, C, C, false, R(FLAGS_RESERVED), R(REASON_CONNACK), T(CONNACK), MQTT_FLOW_NONE,
+                      MQTT_X_NONE, false, NONE, NONE, NONE},
+    [MQTT_CONNACK] = {"CONNACK", 0x0, S, S, false, R(FLAGS_RESERVED), R(REASON_CONNACK), 0, MQTT_FLOW_NONE,
+                      MQTT_X_CONNECT, false, NONE, NONE, NONE},
+    [MQTT_PUBLISH] = {"PUBLISH", V, CS, CS, false, R(FLAGS_RESERVED), R(REASON_CONNACK), T(PUBACK), MQTT_FLOW_NONE,
+                      MQTT_X_NONE, false, NONE, {"MQTT-3.3.4-1", "MQTT-3.3.4-1"},
+                      {"MQTT-3.3.4-1 / MQTT-4.5.0-2", "MQTT-3.3.4-1 / MQTT-4.5.0-2"}},
+    [MQTT_PUBACK] = {"PUBACK", 0x0, CS, CS, true, R(FLAGS_RESERVED), R(REASON_PUBACK), 0, MQTT_FLOW_PUB1,
+                     MQTT_X_PUB1, false, UNKNOWN_ID("MQTT-4.3.2-2", "MQTT-4.3.2-4"), NONE, NONE},
+    [MQTT_PUBREC] = {"PUBREC", 0x0, CS, CS, true, R(FLAGS_RESERVED), R(REASON_PUBREC), T(PUBREL), MQTT_FLOW_PUB2,
+                     MQTT_X_NONE, true, UNKNOWN_ID("MQTT-4.3.3-2", "MQTT-4.3.3-8"), NONE, NONE},
+    [MQTT_PUBREL] = {"PUBREL", 0x2, CS, CS, true, R(FLAGS_PUBREL), R(REASON_PUBREL), T(PUBCOMP), MQTT_FLOW_NONE,
+                     MQTT_X_NONE, true, UNKNOWN_ID("MQTT-4.3.3-1", "MQTT-4.3.3-4"),
+                     {"MQTT-4.3.3-2", "MQTT-4.3.3-11"}, {"MQTT-4.3.3-2", "MQTT-4.3.3-11"}},
+    [MQTT_PUBCOMP] = {"PUBCOMP", 0x0, CS, CS, true, R(FLAGS_RESERVED), R(REASON_PUBCOMP), 0, MQTT_FLOW_PUB2,
+                      MQTT_X_PUB2, false, UNKNOWN_ID("MQTT-4.3.3-2", "MQTT-4.3.3-11"), NONE, NONE},
+    [MQTT_SUBSCRIBE] = {"SUBSCRIBE", 0x2, C, C, true, R(FLAGS_SUBSCRIBE), R(REASON_CONNACK), T(SUBACK),
+                        MQTT_FLOW_NONE, MQTT_X_NONE, false, NONE, {"MQTT-3.8.4-1", "MQTT-3.8.4-1"}, NONE},
+    [MQTT_SUBACK] = {"SUBACK", 0x0, S, S, true, R(FLAGS_RESERVED), R(REASON_SUBACK), 0, MQTT_FLOW_SUB,
+                     MQTT_X_SUBSCRIBE, false, NONE, NONE, NONE},
+    [MQTT_UNSUBSCRIBE] = {"UNSUBSCRIBE", 0x2, C, C, true, R(FLAGS_UNSUBSCRIBE), R(REASON_CONNACK), T(UNSUBACK),
+                          MQTT_FLOW_NONE, MQTT_X_NONE, false, NONE,
+                          {"MQTT-3.10.4-4 / MQTT-3.10.4-5", "MQTT-3.10.4-4 / MQTT-3.10.4-5"}, NONE},
+    [MQTT_UNSUBACK] = {"UNSUBACK", 0x0, S, S, true, R(FLAGS_RESERVED), R(REASON_UNSUBACK), 0, MQTT_FLOW_UNSUB,
+                       MQTT_X_UNSUBSCRIBE, false, NONE, NONE, NONE},
+    [MQTT_PINGREQ] = {"PINGREQ", 0x0, C, C, false, R(FLAGS_RESERVED), R(REASON_CONNACK), T(PINGRESP),
+                      MQTT_FLOW_NONE, MQTT_X_NONE, false, NONE, {"MQTT-3.12.4-1", "MQTT-3.12.4-1"}, NONE},
+    [MQTT_PINGRESP] = {"PINGRESP", 0x0, S, S, false, R(FLAGS_RESERVED), R(REASON_CONNACK), 0, MQTT_FLOW_NONE,
+                       MQTT_X_PINGREQ, false, NONE, NONE, NONE},
+    [MQTT_DISCONNECT] = {"DISCONNECT", 0x0, C, CS, false, R(FLAGS_DISCONNECT), R(REASON_DISCONNECT), 0,
+                         MQTT_FLOW_NONE, MQTT_X_NONE, false, NONE, NONE, NONE},
+    [MQTT_AUTH] = {"AUTH", 0x0, 0, CS, false, R(FLAGS_AUTH), R(REASON_AUTH), T(AUTH), MQTT_FLOW_NONE, MQTT_X_AUTH,
+                   false, NONE, NONE, NONE},
 };
+
+#undef R
+#undef T
+#undef NONE
+#undef UNKNOWN_ID
 
 const mqtt_type_spec_t *mqtt_type_spec(unsigned type)
 {
@@ -41,6 +77,20 @@ const mqtt_type_spec_t *mqtt_type_spec(unsigned type)
 const char *mqtt_type_name(unsigned type)
 {
     return type < 16 ? type_table[type].name : "Unknown";
+}
+
+const char *mqtt_ids_for(const mqtt_ids_t *ids, unsigned version)
+{
+    return version == MQTT_V5 ? ids->v5 : ids->v311;
+}
+
+const char *mqtt_awaited_response(unsigned type, unsigned qos)
+{
+    const mqtt_type_spec_t *ts = mqtt_type_spec(type);
+    if (!ts || !ts->awaits)
+        return "response";
+    /* QoS 2 starts with PUBREC (§4.3.3). */
+    return mqtt_type_name(type == MQTT_PUBLISH && qos != 1 ? MQTT_PUBREC : ts->awaits);
 }
 
 /* Packet-set shorthands for the property and reason tables. */

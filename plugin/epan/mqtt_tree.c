@@ -669,52 +669,12 @@ static void report_list(ctx_t *c, proto_tree *tree, const mqtt_findings_t *fs)
     }
 }
 
-/* Findings kept as flags in the snapshot (to save memory), and what only
- * the whole capture tells: a request that was never answered, a connection
- * that ended without DISCONNECT. */
-static void report_hindsight(ctx_t *c, proto_tree *tree)
-{
-    const mqtt_snapshot_t *snap = c->snap;
-    mqtt_findings_t late = {NULL, 0, 0};
-    wmem_allocator_t *pool = c->view->scratch;
-    if (snap->anonymous_accepted)
-        mqtt_finding_add(pool, &late, MQTT_R_ANONYMOUS_ACCEPTED, c->pkt->reason_span, NULL);
-    if (!c->view->visited) {
-        report_list(c, tree, &late);
-        return;
-    }
-    if (snap->expects_response && !snap->response_in) {
-        /* Unanswered while the peer went on talking breaks the rule that
-         * obliges it to answer; at the end of a capture it is only a
-         * remark. */
-        const char *ref = mqtt_missing_response_ref(snap->type, snap->version, (enum mqtt_dir)snap->dir);
-        bool half = snap->type == MQTT_PUBREC || snap->type == MQTT_PUBREL;
-        const char *awaited = mqtt_awaited_response(snap->type, (c->pkt->flags >> 1) & 3);
-        const char *what = wmem_strdup_printf(pool, "no %s", awaited);
-        uint32_t mismatched = mqtt_snapshot_extra(snap)->mismatched_in;
-        if (mismatched)
-            what = wmem_strdup_printf(pool, "no %s with this Packet Identifier; the one in frame %u has another",
-                                      awaited, mismatched);
-        if (ref && c->view->responder_continued && !mismatched)
-            mqtt_finding_add_ref(pool, &late, MQTT_R_RESPONSE_MISSING, (mqtt_span_t){0, 1}, what, ref);
-        else
-            mqtt_finding_add(pool, &late, half ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE, (mqtt_span_t){0, 1},
-                             what);
-    }
-    if (c->view->repeated_failures)
-        mqtt_finding_add(pool, &late, MQTT_R_REPEATED_AUTH_FAILURES, c->pkt->reason_span,
-                         c->view->repeated_failures);
-    if (c->view->closed_without_disconnect)
-        mqtt_finding_add(pool, &late, MQTT_R_CLOSED_WITHOUT_DISCONNECT, (mqtt_span_t){0, 1},
-                         "this is the connection's last MQTT packet");
-    report_list(c, tree, &late);
-}
-
 static void report_findings(ctx_t *c, proto_tree *tree)
 {
     report_list(c, tree, &c->pkt->findings);
     report_list(c, tree, &mqtt_snapshot_extra(c->snap)->findings);
-    report_hindsight(c, tree);
+    if (c->view->settled)
+        report_list(c, tree, c->view->settled);
 }
 
 void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,

@@ -5,36 +5,54 @@
 
 #include "mqtt_checks.h"
 #include "mqtt_conn.h"
+#include "mqtt_core.h"
 #include "mqtt_subs.h"
 
-/* A conversation: packets are fed in order, one per frame, 10 ms apart. */
+/* A conversation: packets are fed in order, one per frame, 10 ms apart,
+ * through the core's entry points, as the dissector feeds them.  Several
+ * conversations may share a capture (and so a client address). */
 typedef struct {
+    mqtt_capture_t *cap;
     mqtt_conn_t *conn;
     uint32_t frame;
     bool from_start;
+    const char *client;  /* the client's address */
 } conv_t;
+
+static conv_t conv_in(mqtt_capture_t *cap, bool from_start, const char *client)
+{
+    conv_t c = {cap, mqtt_conn_new(unit_pool), 3, from_start, client};
+    return c;
+}
 
 static conv_t conv_new(bool from_start)
 {
-    conv_t c = {mqtt_conn_new(unit_pool), 3, from_start};
-    return c;
+    return conv_in(mqtt_capture_new(unit_pool), from_start, "192.0.2.1");
+}
+
+static const char *const server_address = "192.0.2.100";
+
+static mqtt_event_t event_at(const conv_t *c, enum mqtt_dir dir, double seconds)
+{
+    mqtt_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.frame = c->frame;
+    ev.time.secs = (time_t)seconds;
+    ev.time.nsecs = (int)((seconds - (double)(time_t)seconds) * 1e9 + 0.5);
+    ev.saw_connection_start = c->from_start;
+    ev.endpoint = (uint8_t)dir;
+    ev.client_by_port = dir == MQTT_C2S;
+    ev.src_address = dir == MQTT_C2S ? c->client : server_address;
+    ev.dst_address = dir == MQTT_C2S ? server_address : c->client;
+    return ev;
 }
 
 static mqtt_snapshot_t *feed_at(conv_t *c, enum mqtt_dir dir, const buf_t *p, double seconds)
 {
     mqtt_snapshot_t *snap = wmem_new0(unit_pool, mqtt_snapshot_t);
-    mqtt_event_t ev;
-    memset(&ev, 0, sizeof ev);
-    ev.frame = ++c->frame;
-    ev.time.secs = (time_t)seconds;
-    ev.time.nsecs = (int)((seconds - (double)(time_t)seconds) * 1e9 + 0.5);
-    ev.saw_connection_start = c->from_start;
-    snap->dir = (uint8_t)dir;
-    snap->dir_known = true;
-    mqtt_conn_pick_version(c->conn, unit_pool, p->b, p->n, ev.frame, MQTT_V311, snap);
-    mqtt_pkt_t *pkt = mqtt_decode(unit_pool, p->b, p->n, snap->version);
-    mqtt_check_packet(unit_pool, pkt, dir, true);
-    mqtt_conn_update(c->conn, pkt, &ev, snap);
+    ++c->frame;
+    mqtt_event_t ev = event_at(c, dir, seconds);
+    mqtt_core_first_pass(c->cap, c->conn, unit_pool, p->b, p->n, &ev, MQTT_V311, snap);
     return snap;
 }
 
