@@ -7,11 +7,17 @@
 #include <stddef.h>
 
 const mqtt_rule_spec_t mqtt_rule_specs[MQTT_RULE_COUNT] = {
-#define MQTT_RULE_ROW(e, abbrev, grp, sev, id3, id5, text) \
-    [MQTT_R_##e] = {abbrev, MQTT_G_##grp, MQTT_S_##sev, id3, id5, text},
+#define MQTT_RULE_ROW(e, fam, name, grp, sev, id3, id5, text) \
+    [MQTT_R_##e] = {MQTT_FAMILY_PREFIX_##fam name, MQTT_F_##fam, MQTT_G_##grp, MQTT_S_##sev, id3, id5, text},
     MQTT_RULES(MQTT_RULE_ROW)
 #undef MQTT_RULE_ROW
 };
+
+const char *mqtt_family_name(enum mqtt_family family)
+{
+    static const char *const names[MQTT_FAMILY_COUNT] = {"malformed", "rule", "analysis", "security"};
+    return family < MQTT_FAMILY_COUNT ? names[family] : NULL;
+}
 
 const char *mqtt_rule_ref(enum mqtt_rule rule, unsigned version)
 {
