@@ -700,10 +700,7 @@ static uint8_t connack_code_failure(const ctx_t *c)
 
 static bool is_auth_failure(const ctx_t *c)
 {
-    uint8_t code = c->pkt->reason;
-    if (!is_v5(c))
-        return code == 4 || code == 5;
-    return code == 0x86 || code == 0x87 || code == 0x8C || code == 0x8A;
+    return mqtt_connack_refuses_login(c->snap->version, c->pkt->reason);
 }
 
 static void connack_limits(ctx_t *c)
@@ -957,7 +954,7 @@ static void publish_against_subscriptions(ctx_t *c)
         return;
     }
     if (!from_start(c) || !conn->connect || conn->session_present || !(conn->connect_flags & MQTT_CF_CLEAN) ||
-        (pkt->flags & 0x08))
+        (pkt->flags & MQTT_PUBLISH_DUP))
         return;
     const char *topic = mqtt_snapshot_extra(c->snap)->alias_topic;
     uint32_t len = topic ? (uint32_t)strlen(topic) : 0;
@@ -1016,7 +1013,7 @@ static void on_publish(ctx_t *c)
         return;
     }
     flow_t *f = flow_get(c->me, pkt->packet_id);
-    if (f && (pkt->flags & 0x08) && (f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2)) {
+    if (f && (pkt->flags & MQTT_PUBLISH_DUP) && (f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2)) {
         publish_resent(c, f);
         return;
     }
@@ -1026,7 +1023,7 @@ static void on_publish(ctx_t *c)
                  qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1");
     if (f)
         flow_close(c->conn, c->me, pkt->packet_id, f);
-    if ((pkt->flags & 0x08) && !(c->conn->session_present && !c->me->published)) {
+    if ((pkt->flags & MQTT_PUBLISH_DUP) && !(c->conn->session_present && !c->me->published)) {
         /* On a fresh, fully captured session a first transmission has DUP
          * 0 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]). */
         if (from_start(c) && c->conn->connect && !c->conn->session_present)
@@ -1178,7 +1175,7 @@ static bool filter_has_wildcard(const mqtt_str_t *s)
 
 static bool filter_is_shared(const mqtt_str_t *s)
 {
-    return s->data.len >= 7 && memcmp(s->bytes, "$share/", 7) == 0;
+    return mqtt_filter_is_shared(s->bytes, s->data.len);
 }
 
 static void subscribe_against_connack(ctx_t *c)
@@ -1210,7 +1207,7 @@ static void subscribe_against_connack(ctx_t *c)
         else if (conn->wildcard_unavailable && filter_has_wildcard(s))
             find_ref(c, MQTT_R_CAPABILITY_UNAVAILABLE, s->data, "Wildcard Subscription Available is 0",
                      "§3.2.2.3.11");
-        if (conn->has_max_qos && pkt->filters[i].has_options && (pkt->filters[i].options & 3) > conn->max_qos)
+        if (conn->has_max_qos && pkt->filters[i].has_options && MQTT_SO_QOS(pkt->filters[i].options) > conn->max_qos)
             conn->qos_over_maximum_asked = true;
     }
 }
@@ -1234,7 +1231,7 @@ static void on_subscribe(ctx_t *c)
         return;
     flow_t *f = flow_get(c->me, pkt->packet_id);
     /* MQTT 3.1 retransmitted SUBSCRIBE and UNSUBSCRIBE with DUP set. */
-    if (f && c->snap->version == MQTT_V31 && (pkt->flags & 0x08) && f->state == AWAIT_ACK &&
+    if (f && c->snap->version == MQTT_V31 && (pkt->flags & MQTT_PUBLISH_DUP) && f->state == AWAIT_ACK &&
         f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
         extra_of(c->conn, c->snap)->retransmission_of = f->start->frame;
         find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));

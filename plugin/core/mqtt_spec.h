@@ -68,13 +68,17 @@ enum mqtt_dir { MQTT_C2S = 0, MQTT_S2C = 1 };
 #define MQTT_SO_NO_LOCAL 0x04
 #define MQTT_SO_RETAIN_AS_PUBLISHED 0x08
 #define MQTT_SO_RETAIN_HANDLING_MASK 0x30
-#define MQTT_SO_RESERVED_MASK 0xC0
+#define MQTT_SO_RESERVED_MASK 0xC0       /* 5.0 */
+#define MQTT_SO_RESERVED_V311_MASK 0xFC  /* 3.1.1: all but the Requested QoS */
 #define MQTT_SO_QOS(options) ((unsigned)(options) & MQTT_SO_QOS_MASK)
 #define MQTT_SO_RETAIN_HANDLING(options) (((unsigned)(options) & MQTT_SO_RETAIN_HANDLING_MASK) >> 4)
 
 /* A Shared Subscription's Topic Filter starts with this (5.0 §4.8.2). */
 #define MQTT_SHARE_PREFIX "$share/"
 #define MQTT_SHARE_PREFIX_LEN 7u
+
+/* Whether Topic Filter f[0..len) names a Shared Subscription. */
+bool mqtt_filter_is_shared(const uint8_t *f, uint32_t len);
 
 /* Fixed header flags that are not PUBLISH's DUP/QoS/RETAIN. */
 #define MQTT_FLAGS_VARIABLE 0xFF /* PUBLISH: DUP, QoS, RETAIN */
@@ -204,6 +208,7 @@ typedef struct {
     const char *name;
     mqtt_type_mask by_client; /* packets in which the client may send it */
     mqtt_type_mask by_server; /* packets in which the server may send it */
+    bool refuses_login;       /* in CONNACK: the login was refused (authentication failed) */
 } mqtt_reason_spec_t;
 
 extern const mqtt_reason_spec_t mqtt_reasons[];
@@ -219,6 +224,9 @@ bool mqtt_reason_allowed_any(uint8_t code, unsigned type);
 
 /* 3.1 / 3.1.1 CONNACK return codes (3.1.1 Table 3.1); NULL when reserved. */
 const char *mqtt_v3_connack_name(uint8_t code);
+/* Whether a CONNACK with `code` refuses the client's login (the
+ * authentication failed), at protocol level `version`. */
+bool mqtt_connack_refuses_login(unsigned version, uint8_t code);
 /* 3.1.1 SUBACK return codes: 0x00-0x02 granted QoS, 0x80 failure. */
 const char *mqtt_v3_suback_name(uint8_t code);
 
