@@ -92,6 +92,21 @@ mqtt_pkt_t *mqtt_core_decode(wmem_allocator_t *mem, const uint8_t *p, uint32_t l
     return pkt;
 }
 
+/* ---- what framing cannot decode ----------------------------------------------------- */
+
+mqtt_finding_t mqtt_core_unfinished_packet(bool transport_closed, uint32_t announced, wmem_allocator_t *pool)
+{
+    mqtt_finding_t f = {transport_closed ? MQTT_R_INCOMPLETE_PACKET : MQTT_R_CAPTURE_ENDS_MID_PACKET, {0, 0},
+                        wmem_strdup_printf(pool, "%u bytes announced", announced), NULL};
+    return f;
+}
+
+mqtt_finding_t mqtt_core_unframed(uint32_t since, wmem_allocator_t *pool)
+{
+    mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0}, wmem_strdup_printf(pool, "since frame %u", since), NULL};
+    return f;
+}
+
 /* ---- what a shown packet adds ----------------------------------------------------- */
 
 /* A request (or a step of a QoS 2 flow) that was never answered.  While

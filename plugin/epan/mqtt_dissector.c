@@ -497,11 +497,9 @@ static int dissect_pending_end(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
     for (int ep = 0; ep < 2; ep++) {
         if (st->pending_frame[ep] != pinfo->num)
             continue;
-        gboolean closed = transport_closed(st);
         proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, 0, ENC_NA);
         proto_item_append_text(ti, ", packet of %u bytes starts here and never completes", st->pending_size[ep]);
-        mqtt_finding_t f = {closed ? MQTT_R_INCOMPLETE_PACKET : MQTT_R_CAPTURE_ENDS_MID_PACKET, {0, 0},
-                            wmem_strdup_printf(pinfo->pool, "%u bytes announced", st->pending_size[ep]), NULL};
+        mqtt_finding_t f = mqtt_core_unfinished_packet(transport_closed(st), st->pending_size[ep], pinfo->pool);
         mqtt_expert_report(pinfo, proto_item_add_subtree(ti, ett_unframed), NULL, tvb, 0, &f, st->pending_version);
     }
     return 0;
@@ -536,7 +534,7 @@ static int dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
     proto_tree *sub = proto_item_add_subtree(ti, ett_unframed);
     proto_item *item = proto_tree_add_item(sub, hf_unframed, tvb, 0, -1, ENC_NA);
-    mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0}, wmem_strdup_printf(pinfo->pool, "since frame %u", since), NULL};
+    mqtt_finding_t f = mqtt_core_unframed(since, pinfo->pool);
     mqtt_expert_report(pinfo, sub, item, tvb, 0, &f, 0);
     return (int)tvb_captured_length(tvb);
 }

@@ -593,8 +593,20 @@ TEST(repeated_failures_per_address)
         CHECK_STR(f->detail, "3 failed logins from 198.51.100.7, frames 5 to 42");
 }
 
+TEST(framing_findings)
+{
+    mqtt_finding_t f = mqtt_core_unfinished_packet(true, 300, unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_INCOMPLETE_PACKET);
+    CHECK_STR(f.detail, "300 bytes announced");
+    f = mqtt_core_unfinished_packet(false, 300, unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_CAPTURE_ENDS_MID_PACKET);
+    f = mqtt_core_unframed(12, unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_UNFRAMED);
+    CHECK_STR(f.detail, "since frame 12");
+}
+
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
           dup_retransmission, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
           topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
-          repeated_failures_per_address)
+          repeated_failures_per_address, framing_findings)
