@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <epan/conversation.h>
+#include <epan/proto_data.h>
 #include <epan/tap.h>
 #include <epan/to_str.h>
 #include <epan/dissectors/packet-tcp.h>
@@ -25,6 +26,10 @@
 
 static int flow_tap = -1;
 static int proto_tcp = -1;
+static int proto_flow = -1;
+
+/* Per frame (pinfo->pool): an MQTT packet of it was queued for the graph. */
+#define KEY_QUEUED 0xFFFFFFFDu
 static guint pref_preview = 24;
 
 /* ---- lifelines ----------------------------------------------------------------- */
@@ -497,7 +502,7 @@ static int flow_tls_frame(tvbuff_t *tvb _U_, packet_info *pinfo, proto_tree *tre
 {
     if (!have_tap_listener(flow_tap) || (pinfo->srcport != MQTT_TLS_PORT && pinfo->destport != MQTT_TLS_PORT))
         return 0;
-    if (proto_is_frame_protocol(pinfo->layers, "tls") && !proto_is_frame_protocol(pinfo->layers, "mqttlens"))
+    if (proto_is_frame_protocol(pinfo->layers, "tls") && !p_get_proto_data(pinfo->pool, pinfo, proto_flow, KEY_QUEUED))
         tap_queue_packet(flow_tap, pinfo, NULL);
     return 0;
 }
@@ -513,6 +518,7 @@ static void flow_cleanup(void)
 
 void mqtt_flow_register(int proto, module_t *prefs)
 {
+    proto_flow = proto;
     flow_tap = register_tap("mqttlens_flow");
     register_seq_analysis("mqttlens", "MQTT Flows (mqttlens)", proto, "mqttlens_flow", 0, flow_packet);
     register_postdissector(create_dissector_handle(flow_tls_frame, proto));
@@ -535,6 +541,8 @@ bool mqtt_flow_listening(void)
 
 void mqtt_flow_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec)
 {
-    if (have_tap_listener(flow_tap))
-        tap_queue_packet(flow_tap, pinfo, rec);
+    if (!have_tap_listener(flow_tap))
+        return;
+    p_add_proto_data(pinfo->pool, pinfo, proto_flow, KEY_QUEUED, GUINT_TO_POINTER(1));
+    tap_queue_packet(flow_tap, pinfo, rec);
 }

@@ -184,34 +184,89 @@ static tap_packet_status eo_packet(void *tapdata, packet_info *pinfo, epan_disse
 
 /* ---- credentials ------------------------------------------------------------------------- */
 
-static gchar *pool_str(packet_info *pinfo, tvbuff_t *tvb, const mqtt_str_t *s)
+
+/* A login is a CONNECT and its CONNACK.  The CONNECT's credentials wait
+ * here, per connection, for the CONNACK that says what became of them;
+ * the record is queued at the CONNACK (one-pass output included), or at
+ * the CONNECT when a later pass knows that no CONNACK came. */
+typedef struct {
+    guint32 frame;
+    gchar *username; /* NULL: anonymous */
+    gchar *password; /* NULL: none */
+    gchar *client_id;
+    gchar *method;   /* 5.0 enhanced authentication: its method */
+} login_t;
+
+static wmem_map_t *logins; /* TCP conversation index -> login_t */
+
+static void forget_logins(void)
 {
-    return (gchar *)tvb_get_string_enc(pinfo->pool, tvb, (int)s->data.off, (int)s->data.len, ENC_UTF_8);
+    logins = NULL;
 }
 
-/* A CONNECT that names a user (or carries a password) is a login. */
-static void queue_credentials(packet_info *pinfo, const mqtt_tap_rec_t *r)
+static gchar *scope_str(wmem_allocator_t *scope, tvbuff_t *tvb, const mqtt_str_t *s)
+{
+    if (!(s->flags & MQTT_STR_PRESENT))
+        return NULL;
+    return (gchar *)tvb_get_string_enc(scope, tvb, (int)s->data.off, (int)s->data.len, ENC_UTF_8);
+}
+
+static void queue_login(packet_info *pinfo, const login_t *l, const mqtt_tap_rec_t *r, const char *outcome)
+{
+    tap_credential_t *rec = wmem_new0(pinfo->pool, tap_credential_t);
+    rec->num = l->frame;
+    rec->username_num = l->frame;
+    rec->password_hf_id = (guint)mqtt_tree_password_field();
+    rec->username = l->username ? wmem_strdup(pinfo->pool, l->username)
+                    : l->method ? wmem_strdup_printf(pinfo->pool, "(method %s)", l->method)
+                                : (gchar *)"(anonymous)";
+    rec->proto = "MQTT";
+    const char *pass = !l->password ? "no password" : r->mask_passwords ? "password ********" : NULL;
+    rec->info = pass ? wmem_strdup_printf(pinfo->pool, "%s: client id \"%s\", %s", outcome,
+                                          l->client_id ? l->client_id : "?", pass)
+                     : wmem_strdup_printf(pinfo->pool, "%s: client id \"%s\", password \"%s\"", outcome,
+                                          l->client_id ? l->client_id : "?", l->password);
+    tap_queue_packet(credentials_tap, pinfo, rec);
+}
+
+static void login_connect(packet_info *pinfo, const mqtt_tap_rec_t *r)
 {
     const mqtt_pkt_t *pkt = r->pkt;
-    bool user = pkt->username.flags & MQTT_STR_PRESENT;
-    bool pass = pkt->password.flags & MQTT_STR_PRESENT;
-    if (pkt->type != MQTT_CONNECT || (!user && !pass) || !have_tap_listener(credentials_tap))
+    login_t *l = wmem_new0(wmem_file_scope(), login_t);
+    l->frame = pinfo->num;
+    l->username = scope_str(wmem_file_scope(), r->tvb, &pkt->username);
+    l->password = scope_str(wmem_file_scope(), r->tvb, &pkt->password);
+    l->client_id = scope_str(wmem_file_scope(), r->tvb, &pkt->client_id);
+    const mqtt_prop_t *method = mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD);
+    if (method)
+        l->method = scope_str(wmem_file_scope(), r->tvb, &method->str);
+    if (!logins)
+        logins = wmem_map_new(wmem_file_scope(), g_direct_hash, g_direct_equal);
+    wmem_map_insert(logins, GUINT_TO_POINTER(r->conversation), l);
+    if (PINFO_FD_VISITED(pinfo) && !r->snap->response_in)
+        queue_login(pinfo, l, r, "no CONNACK in the capture");
+}
+
+static void login_connack(packet_info *pinfo, const mqtt_tap_rec_t *r)
+{
+    const mqtt_pkt_t *pkt = r->pkt;
+    login_t *l = logins ? (login_t *)wmem_map_lookup(logins, GUINT_TO_POINTER(r->conversation)) : NULL;
+    if (!l || l->frame != r->snap->response_to || !pkt->has_reason)
         return;
-    tap_credential_t *rec = wmem_new0(pinfo->pool, tap_credential_t);
-    rec->num = pinfo->num;
-    rec->username_num = user ? pinfo->num : 0;
-    rec->password_hf_id = (guint)mqtt_tree_password_field();
-    rec->username = user ? pool_str(pinfo, r->tvb, &pkt->username) : (gchar *)"";
-    rec->proto = "MQTT";
-    const char *client = (pkt->client_id.flags & MQTT_STR_PRESENT) ? pool_str(pinfo, r->tvb, &pkt->client_id) : "?";
-    if (!pass)
-        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", no password", client);
-    else if (r->mask_passwords)
-        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", password ********", client);
-    else
-        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", password \"%s\"", client,
-                                       pool_str(pinfo, r->tvb, &pkt->password));
-    tap_queue_packet(credentials_tap, pinfo, rec);
+    const char *outcome = pkt->reason == 0 ? "accepted"
+                                           : wmem_strdup_printf(pinfo->pool, "refused: %s (0x%02x)",
+                                                                mqtt_tap_reason_name(pkt, pkt->reason), pkt->reason);
+    queue_login(pinfo, l, r, outcome);
+}
+
+static void queue_credentials(packet_info *pinfo, const mqtt_tap_rec_t *r)
+{
+    if (!have_tap_listener(credentials_tap))
+        return;
+    if (r->pkt->type == MQTT_CONNECT)
+        login_connect(pinfo, r);
+    else if (r->pkt->type == MQTT_CONNACK)
+        login_connack(pinfo, r);
 }
 
 /* ---- registration ---------------------------------------------------------------------- */
@@ -224,6 +279,7 @@ void mqtt_taps_register(int proto)
                                stats_packet, stats_init, NULL);
     register_srt_table(proto, NULL, 1, srt_packet, srt_init, NULL);
     eo_tap = register_export_object(proto, eo_packet, NULL);
+    register_cleanup_routine(forget_logins);
 }
 
 void mqtt_taps_handoff(void)
