@@ -13,6 +13,7 @@
 #include <epan/tap.h>
 
 #include "mqtt_flow.h"
+#include "mqtt_sessions.h"
 #include "mqtt_tree.h"
 #include "ws_compat.h"
 
@@ -280,6 +281,7 @@ void mqtt_taps_register(int proto)
     register_srt_table(proto, NULL, 1, srt_packet, srt_init, NULL);
     eo_tap = register_export_object(proto, eo_packet, NULL);
     register_cleanup_routine(forget_logins);
+    mqtt_sessions_register();
 }
 
 void mqtt_taps_handoff(void)
@@ -288,6 +290,7 @@ void mqtt_taps_handoff(void)
      * returns it when it exists already. */
     credentials_tap = register_tap("credentials");
     mqtt_flow_handoff();
+    mqtt_sessions_handoff();
 }
 
 bool mqtt_taps_listening(void)
