@@ -142,6 +142,8 @@ static char *short_client_id(const char *id)
     return g_string_free(s, FALSE);
 }
 
+static void note_grouping(flow_run_t *run);
+
 static endpoint_t *endpoint_get(flow_run_t *run, enum role role, const char *client_id, const address *addr,
                                 guint32 port)
 {
@@ -165,6 +167,8 @@ static endpoint_t *endpoint_get(flow_run_t *run, enum role role, const char *cli
         g_hash_table_add(run->names[i], endpoint_name(ep, i));
     ep->name = endpoint_name(ep, run->level);
     g_hash_table_insert(run->endpoints, key, ep);
+    if (run->level != LEVEL_ENDPOINT)
+        note_grouping(run); /* the count of endpoints changed */
     return ep;
 }
 
