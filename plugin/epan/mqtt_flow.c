@@ -383,8 +383,13 @@ static void comment_publish(GString *s, const mqtt_tap_rec_t *r)
     const mqtt_pkt_t *pkt = r->pkt;
     const mqtt_snapshot_extra_t *x = mqtt_snapshot_extra(r->snap);
     g_string_append_printf(s, "\"%s\"", r->topic ? r->topic : "?");
+    const mqtt_prop_t *alias = mqtt_props_find(&pkt->props, MQTT_PROP_TOPIC_ALIAS);
     if (x->alias)
-        g_string_append_printf(s, " (alias %u)", x->alias);
+        g_string_append_printf(s, " (alias %u, set in frame %u)", x->alias, x->alias_frame);
+    else if (alias && pkt->topic.data.len)
+        g_string_append_printf(s, " (sets alias %u)", alias->num);
+    else if (alias)
+        g_string_append_printf(s, " (alias %u, unresolved)", alias->num);
     if (pkt->flags & 1)
         g_string_append(s, ", retain");
     if (pkt->flags & 8)

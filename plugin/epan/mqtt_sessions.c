@@ -217,7 +217,7 @@ static void sessions_free_item(stat_tap_table *table _U_, guint row _U_, guint c
 }
 
 static stat_tap_table_ui sessions_ui = {
-    REGISTER_PACKET_STAT_GROUP_UNSORTED, "MQTT/Sessions (mqttlens)", "mqttlens", "mqttlens,sessions", sessions_init,
+    REGISTER_PACKET_STAT_GROUP_UNSORTED, "MQTT Sessions (mqttlens)", "mqttlens", "mqttlens,sessions", sessions_init,
     sessions_packet, sessions_reset, sessions_free_item, NULL, COLS, fields, 0, NULL, NULL, 0,
 };
 
