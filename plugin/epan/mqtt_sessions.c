@@ -61,12 +61,30 @@ static void sessions_init(stat_tap_table_ui *ui)
     stat_tap_add_table(ui, table);
 }
 
+/* Where each TCP stream's row was last seen: a hint, checked before use
+ * (tables are reset and refilled by Wireshark), so that a capture of many
+ * connections is not scanned row by row for every packet. */
+static GHashTable *row_hint;
+
+static bool row_is(stat_tap_table *table, guint row, guint32 stream)
+{
+    return row < table->num_elements && stat_tap_get_field_data(table, row, COL_STREAM)->value.uint_value == stream;
+}
+
 /* The row of a TCP stream, added when first seen. */
 static guint row_of(stat_tap_table *table, guint32 stream, const nstime_t *start)
 {
+    if (!row_hint)
+        row_hint = g_hash_table_new(g_direct_hash, g_direct_equal);
+    gpointer hint;
+    if (g_hash_table_lookup_extended(row_hint, GUINT_TO_POINTER(stream), NULL, &hint) &&
+        row_is(table, GPOINTER_TO_UINT(hint), stream))
+        return GPOINTER_TO_UINT(hint);
     for (guint i = 0; i < table->num_elements; i++)
-        if (stat_tap_get_field_data(table, i, COL_STREAM)->value.uint_value == stream)
+        if (row_is(table, i, stream)) {
+            g_hash_table_insert(row_hint, GUINT_TO_POINTER(stream), GUINT_TO_POINTER(i));
             return i;
+        }
     stat_tap_table_item_type items[COLS];
     memset(items, 0, sizeof items);
     for (int c = 0; c < COLS; c++)
@@ -80,6 +98,7 @@ static guint row_of(stat_tap_table *table, guint32 stream, const nstime_t *start
     items[COL_START].value.float_value = nstime_to_sec(start);
     guint row = table->num_elements;
     stat_tap_init_table_row(table, row, COLS, items);
+    g_hash_table_insert(row_hint, GUINT_TO_POINTER(stream), GUINT_TO_POINTER(row));
     return row;
 }
 
@@ -203,6 +222,8 @@ static void sessions_reset(stat_tap_table *table)
             if (f->type == TABLE_ITEM_STRING)
                 g_free((char *)f->value.string_value);
         }
+    if (row_hint)
+        g_hash_table_remove_all(row_hint);
     /* Start again with no rows (stat_tap_init_table_row allocates them). */
     for (guint row = 0; row < table->num_elements; row++)
         g_free(table->elements[row]);
