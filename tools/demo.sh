@@ -8,6 +8,9 @@ tools/deps.sh build
 cmake -S . -B build >/dev/null
 cmake --build build --target mqttlens -j"$(nproc)" >/dev/null
 capture=pcaps/lab/publish-qos012-v5.pcapng
+logins=pcaps/lab/auth-v5.pcapng
+echo "== Capture: $capture (pcaps/README.md says how it was recorded)"
+echo
 
 echo "== Every MQTT packet, with the frame each one answers (two passes: -2)"
 tools/tshark-mqttlens -2 -r "$capture" -Y mqttlens -T fields -E header=y \
@@ -22,3 +25,11 @@ tools/tshark-mqttlens -2 -r "$capture" -Y 'mqttlens.type == 7' -O mqttlens -V -c
 echo
 echo "== Expert information (what mqttlens noticed)"
 tools/tshark-mqttlens -2 -r "$capture" -q -z expert,note
+
+echo
+echo "== The flow graph: one lifeline per client connection and per broker"
+tools/tshark-mqttlens -r "$capture" -q -z flow,mqttlens,standard
+
+echo
+echo "== Logins in $logins: accepted, refused (with the reason), anonymous"
+tools/tshark-mqttlens -r "$logins" -q -z credentials

@@ -3,18 +3,21 @@
 #   tools/deps.sh build     compile the plugin and run tshark with it
 #   tools/deps.sh test      ... and run every test
 #   tools/deps.sh record    ... and re-record the lab captures (pcaps/record.py)
+#   tools/deps.sh gui       ... and the GUI smoke test and tools/screenshots.sh
 # Uses sudo when not run as root.  Does nothing when all are present.
 set -eu
 
 build="cmake make gcc pkg-config libwireshark-dev libglib2.0-dev tshark"
 test="$build python3 python3-pytest python3-yaml util-linux valgrind clang libclang-rt-14-dev"
+gui="$test wireshark-qt xvfb xdotool imagemagick"
 record="$test mosquitto mosquitto-clients python3-paho-mqtt openssl nodejs npm"
 
 case "${1:-test}" in
     build) want=$build ;;
     test) want=$test ;;
     record) want=$record ;;
-    *) echo "usage: $0 [build|test|record]" >&2; exit 2 ;;
+    gui) want=$gui ;;
+    *) echo "usage: $0 [build|test|gui|record]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -7,10 +7,13 @@
 #include <string.h>
 
 #include <epan/export_object.h>
+#include <epan/prefs.h>
 #include <epan/srt_table.h>
 #include <epan/stats_tree.h>
 #include <epan/tap.h>
 
+#include "mqtt_flow.h"
+#include "mqtt_sessions.h"
 #include "mqtt_tree.h"
 #include "ws_compat.h"
 
@@ -20,108 +23,12 @@ static int credentials_tap = -1;
 
 /* ---- shared wording ----------------------------------------------------------- */
 
-static bool reason_is_failure(const mqtt_tap_rec_t *r)
-{
-    const mqtt_pkt_t *pkt = r->pkt;
-    if (!pkt->has_reason)
-        return false;
-    return pkt->version == MQTT_V5 ? mqtt_reason_is_failure(pkt->reason)
-                                   : pkt->type == MQTT_CONNACK && pkt->reason != 0;
-}
-
-static const char *reason_name(const mqtt_pkt_t *pkt, uint8_t code)
+const char *mqtt_tap_reason_name(const mqtt_pkt_t *pkt, uint8_t code)
 {
     const char *name = pkt->version == MQTT_V5 ? mqtt_reason_name(code, pkt->type)
                        : pkt->type == MQTT_CONNACK ? mqtt_v3_connack_name(code)
                                                    : mqtt_v3_suback_name(code);
     return name ? name : "Unknown";
-}
-
-/* Printable text of at most `max` bytes, for labels. */
-static void append_preview(GString *s, const guint8 *p, guint32 len, guint32 max)
-{
-    for (guint32 i = 0; i < len && i < max; i++)
-        g_string_append_c(s, p[i] >= 0x20 && p[i] < 0x7F ? (char)p[i] : '.');
-    if (len > max)
-        g_string_append(s, "...");
-}
-
-/* ---- flow graph ---------------------------------------------------------------- */
-
-static gchar *flow_label(const mqtt_tap_rec_t *r)
-{
-    const mqtt_pkt_t *pkt = r->pkt;
-    GString *s = g_string_new(mqtt_type_name(pkt->type));
-    if (pkt->has_packet_id)
-        g_string_append_printf(s, " id=%u", pkt->packet_id);
-    if (pkt->type == MQTT_PUBLISH)
-        g_string_append_printf(s, " QoS %u%s", MQTT_PUBLISH_QOS(pkt->flags), pkt->flags & MQTT_PUBLISH_DUP ? " DUP" : "");
-    return g_string_free(s, FALSE);
-}
-
-static void comment_filters(GString *s, const mqtt_pkt_t *pkt)
-{
-    for (guint32 i = 0; i < pkt->filter_count && i < 4; i++) {
-        const mqtt_str_t *f = &pkt->filters[i].filter;
-        g_string_append(s, i ? ", " : "");
-        append_preview(s, f->bytes, f->data.len, 48);
-    }
-    if (pkt->filter_count > 4)
-        g_string_append_printf(s, ", ... (%u filters)", pkt->filter_count);
-}
-
-static void comment_failures(GString *s, const mqtt_tap_rec_t *r)
-{
-    const mqtt_pkt_t *pkt = r->pkt;
-    if (reason_is_failure(r))
-        g_string_append_printf(s, "%s%s (0x%02x)", s->len ? "; " : "", reason_name(pkt, pkt->reason), pkt->reason);
-    for (guint32 i = 0; i < pkt->code_count; i++)
-        if (pkt->codes[i].code >= 0x80)
-            g_string_append_printf(s, "%s%s (0x%02x) for filter %u", s->len ? "; " : "",
-                                   reason_name(pkt, pkt->codes[i].code), pkt->codes[i].code, i + 1);
-}
-
-static gchar *flow_comment(const mqtt_tap_rec_t *r)
-{
-    const mqtt_pkt_t *pkt = r->pkt;
-    GString *s = g_string_new("");
-    if (pkt->type == MQTT_PUBLISH && r->topic) {
-        g_string_append(s, r->topic);
-        if (pkt->payload.len) {
-            g_string_append(s, ": ");
-            append_preview(s, pkt->raw + pkt->payload.off, pkt->payload.len, 24);
-        }
-    } else if (pkt->type == MQTT_SUBSCRIBE || pkt->type == MQTT_UNSUBSCRIBE) {
-        comment_filters(s, pkt);
-    } else if (pkt->type == MQTT_CONNECT && (pkt->client_id.flags & MQTT_STR_PRESENT)) {
-        g_string_append(s, "client id ");
-        append_preview(s, pkt->client_id.bytes, pkt->client_id.data.len, 48);
-    }
-    comment_failures(s, r);
-    if (r->snap->response_to)
-        g_string_append_printf(s, "%s%.6f s after frame %u", s->len ? "; " : "",
-                               nstime_to_sec(&r->response_time), r->snap->response_to);
-    return g_string_free(s, FALSE);
-}
-
-static tap_packet_status flow_packet(void *tapdata, packet_info *pinfo, epan_dissect_t *edt _U_,
-                                     const void *data, tap_flags_t flags _U_)
-{
-    seq_analysis_info_t *sainfo = (seq_analysis_info_t *)tapdata;
-    const mqtt_tap_rec_t *r = (const mqtt_tap_rec_t *)data;
-    seq_analysis_item_t *sai = sequence_analysis_create_sai_with_addresses(pinfo, sainfo);
-    if (!sai)
-        return TAP_PACKET_DONT_REDRAW;
-    sai->frame_number = pinfo->num;
-    sai->port_src = (guint16)pinfo->srcport;
-    sai->port_dst = (guint16)pinfo->destport;
-    sai->frame_label = flow_label(r);
-    sai->comment = flow_comment(r);
-    sai->conv_num = (guint16)r->conversation;
-    sai->line_style = 1;
-    sai->display = TRUE;
-    g_queue_push_tail(sainfo->items, sai);
-    return TAP_PACKET_REDRAW;
 }
 
 /* ---- statistics tree ----------------------------------------------------------------- */
@@ -169,7 +76,7 @@ static void stats_reasons(stats_tree *st, const mqtt_tap_rec_t *r)
         uint8_t code = i < pkt->code_count ? pkt->codes[i].code : pkt->reason;
         tick_stat_node(st, "Reason codes by packet type", 0, TRUE);
         int type = tick_stat_node(st, mqtt_type_name(pkt->type), st_reasons, TRUE);
-        g_snprintf(name, sizeof name, "0x%02x %s", code, reason_name(pkt, code));
+        g_snprintf(name, sizeof name, "0x%02x %s", code, mqtt_tap_reason_name(pkt, code));
         tick_stat_node(st, name, type, FALSE);
     }
 }
@@ -277,34 +184,89 @@ static tap_packet_status eo_packet(void *tapdata, packet_info *pinfo, epan_disse
 
 /* ---- credentials ------------------------------------------------------------------------- */
 
-static gchar *pool_str(packet_info *pinfo, tvbuff_t *tvb, const mqtt_str_t *s)
+
+/* A login is a CONNECT and its CONNACK.  The CONNECT's credentials wait
+ * here, per connection, for the CONNACK that says what became of them;
+ * the record is queued at the CONNACK (one-pass output included), or at
+ * the CONNECT when a later pass knows that no CONNACK came. */
+typedef struct {
+    guint32 frame;
+    gchar *username; /* NULL: anonymous */
+    gchar *password; /* NULL: none */
+    gchar *client_id;
+    gchar *method;   /* 5.0 enhanced authentication: its method */
+} login_t;
+
+static wmem_map_t *logins; /* TCP conversation index -> login_t */
+
+static void forget_logins(void)
 {
-    return (gchar *)tvb_get_string_enc(pinfo->pool, tvb, (int)s->data.off, (int)s->data.len, ENC_UTF_8);
+    logins = NULL;
 }
 
-/* A CONNECT that names a user (or carries a password) is a login. */
-static void queue_credentials(packet_info *pinfo, const mqtt_tap_rec_t *r)
+static gchar *scope_str(wmem_allocator_t *scope, tvbuff_t *tvb, const mqtt_str_t *s)
+{
+    if (!(s->flags & MQTT_STR_PRESENT))
+        return NULL;
+    return (gchar *)tvb_get_string_enc(scope, tvb, (int)s->data.off, (int)s->data.len, ENC_UTF_8);
+}
+
+static void queue_login(packet_info *pinfo, const login_t *l, const mqtt_tap_rec_t *r, const char *outcome)
+{
+    tap_credential_t *rec = wmem_new0(pinfo->pool, tap_credential_t);
+    rec->num = l->frame;
+    rec->username_num = l->frame;
+    rec->password_hf_id = (guint)mqtt_tree_password_field();
+    rec->username = l->username ? wmem_strdup(pinfo->pool, l->username)
+                    : l->method ? wmem_strdup_printf(pinfo->pool, "(method %s)", l->method)
+                                : (gchar *)"(anonymous)";
+    rec->proto = "MQTT";
+    const char *pass = !l->password ? "no password" : r->mask_passwords ? "password ********" : NULL;
+    rec->info = pass ? wmem_strdup_printf(pinfo->pool, "%s: client id \"%s\", %s", outcome,
+                                          l->client_id ? l->client_id : "?", pass)
+                     : wmem_strdup_printf(pinfo->pool, "%s: client id \"%s\", password \"%s\"", outcome,
+                                          l->client_id ? l->client_id : "?", l->password);
+    tap_queue_packet(credentials_tap, pinfo, rec);
+}
+
+static void login_connect(packet_info *pinfo, const mqtt_tap_rec_t *r)
 {
     const mqtt_pkt_t *pkt = r->pkt;
-    bool user = pkt->username.flags & MQTT_STR_PRESENT;
-    bool pass = pkt->password.flags & MQTT_STR_PRESENT;
-    if (pkt->type != MQTT_CONNECT || (!user && !pass) || !have_tap_listener(credentials_tap))
+    login_t *l = wmem_new0(wmem_file_scope(), login_t);
+    l->frame = pinfo->num;
+    l->username = scope_str(wmem_file_scope(), r->tvb, &pkt->username);
+    l->password = scope_str(wmem_file_scope(), r->tvb, &pkt->password);
+    l->client_id = scope_str(wmem_file_scope(), r->tvb, &pkt->client_id);
+    const mqtt_prop_t *method = mqtt_props_find(&pkt->props, MQTT_PROP_AUTHENTICATION_METHOD);
+    if (method)
+        l->method = scope_str(wmem_file_scope(), r->tvb, &method->str);
+    if (!logins)
+        logins = wmem_map_new(wmem_file_scope(), g_direct_hash, g_direct_equal);
+    wmem_map_insert(logins, GUINT_TO_POINTER(r->conversation), l);
+    if (PINFO_FD_VISITED(pinfo) && !r->snap->response_in)
+        queue_login(pinfo, l, r, "no CONNACK in the capture");
+}
+
+static void login_connack(packet_info *pinfo, const mqtt_tap_rec_t *r)
+{
+    const mqtt_pkt_t *pkt = r->pkt;
+    login_t *l = logins ? (login_t *)wmem_map_lookup(logins, GUINT_TO_POINTER(r->conversation)) : NULL;
+    if (!l || l->frame != r->snap->response_to || !pkt->has_reason)
         return;
-    tap_credential_t *rec = wmem_new0(pinfo->pool, tap_credential_t);
-    rec->num = pinfo->num;
-    rec->username_num = user ? pinfo->num : 0;
-    rec->password_hf_id = (guint)mqtt_tree_password_field();
-    rec->username = user ? pool_str(pinfo, r->tvb, &pkt->username) : (gchar *)"";
-    rec->proto = "MQTT";
-    const char *client = (pkt->client_id.flags & MQTT_STR_PRESENT) ? pool_str(pinfo, r->tvb, &pkt->client_id) : "?";
-    if (!pass)
-        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", no password", client);
-    else if (r->mask_passwords)
-        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", password ********", client);
-    else
-        rec->info = wmem_strdup_printf(pinfo->pool, "client id \"%s\", password \"%s\"", client,
-                                       pool_str(pinfo, r->tvb, &pkt->password));
-    tap_queue_packet(credentials_tap, pinfo, rec);
+    const char *outcome = pkt->reason == 0 ? "accepted"
+                                           : wmem_strdup_printf(pinfo->pool, "refused: %s (0x%02x)",
+                                                                mqtt_tap_reason_name(pkt, pkt->reason), pkt->reason);
+    queue_login(pinfo, l, r, outcome);
+}
+
+static void queue_credentials(packet_info *pinfo, const mqtt_tap_rec_t *r)
+{
+    if (!have_tap_listener(credentials_tap))
+        return;
+    if (r->pkt->type == MQTT_CONNECT)
+        login_connect(pinfo, r);
+    else if (r->pkt->type == MQTT_CONNACK)
+        login_connack(pinfo, r);
 }
 
 /* ---- registration ---------------------------------------------------------------------- */
@@ -312,11 +274,13 @@ static void queue_credentials(packet_info *pinfo, const mqtt_tap_rec_t *r)
 void mqtt_taps_register(int proto)
 {
     mqtt_tap = register_tap("mqttlens");
-    register_seq_analysis("mqttlens", "MQTT Flows (mqttlens)", proto, NULL, 0, flow_packet);
+    mqtt_flow_register(proto, prefs_find_module("mqttlens"));
     stats_tree_register_plugin("mqttlens", "mqttlens", "MQTT/Packets, topics, clients (mqttlens)", 0,
                                stats_packet, stats_init, NULL);
     register_srt_table(proto, NULL, 1, srt_packet, srt_init, NULL);
     eo_tap = register_export_object(proto, eo_packet, NULL);
+    register_cleanup_routine(forget_logins);
+    mqtt_sessions_register();
 }
 
 void mqtt_taps_handoff(void)
@@ -324,11 +288,14 @@ void mqtt_taps_handoff(void)
     /* The tap belongs to Wireshark (HTTP, FTP, ... feed it); register_tap()
      * returns it when it exists already. */
     credentials_tap = register_tap("credentials");
+    mqtt_flow_handoff();
+    mqtt_sessions_handoff();
 }
 
 bool mqtt_taps_listening(void)
 {
-    return have_tap_listener(mqtt_tap) || have_tap_listener(eo_tap) || have_tap_listener(credentials_tap);
+    return have_tap_listener(mqtt_tap) || have_tap_listener(eo_tap) || have_tap_listener(credentials_tap) ||
+           mqtt_flow_listening();
 }
 
 void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec)
@@ -337,6 +304,7 @@ void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec)
     if (have_tap_listener(mqtt_tap)) {
         tap_queue_packet(mqtt_tap, pinfo, rec);
     }
+    mqtt_flow_queue(pinfo, rec);
     if (rec->pkt->type == MQTT_PUBLISH && rec->pkt->framed && !rec->pkt->capture_short && have_tap_listener(eo_tap))
         tap_queue_packet(eo_tap, pinfo, rec);
 }

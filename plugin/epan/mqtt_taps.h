@@ -28,6 +28,9 @@ typedef struct {
 } mqtt_tap_rec_t;
 
 void mqtt_taps_register(int proto);
+
+/* The name of a reason / return code of the packet's type and version. */
+const char *mqtt_tap_reason_name(const mqtt_pkt_t *pkt, uint8_t code);
 void mqtt_taps_handoff(void);
 
 /* Whether any tap listens: the taps read the packet's record when the
