@@ -40,9 +40,9 @@ static dissector_handle_t mqttlens_handle;
 static dissector_handle_t builtin_handle;
 
 /* Preferences */
-static gboolean pref_desegment = TRUE;
+static ws_compat_bool pref_desegment = TRUE;
 static gint pref_default_version = MQTT_V311;
-static gboolean pref_mask_passwords = FALSE;
+static ws_compat_bool pref_mask_passwords = FALSE;
 
 static const enum_val_t version_enum[] = {
     {"3.1.1", "MQTT 3.1.1 (and 3.1)", MQTT_V311},

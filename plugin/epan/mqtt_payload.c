@@ -18,6 +18,7 @@
 #include <wsutil/wsjson.h>
 
 #include "mqtt_subs.h"
+#include "ws_compat.h"
 
 typedef struct {
     char *filter;       /* topic filter, with '+' and '#' */
@@ -52,7 +53,7 @@ static void *rule_copy(void *dst, const void *src, size_t len _U_)
     return d;
 }
 
-static gboolean rule_check(void *r, char **error)
+static ws_compat_bool rule_check(void *r, char **error)
 {
     payload_rule_t *rule = (payload_rule_t *)r;
     if (!rule->filter || !rule->filter[0]) {
@@ -138,7 +139,7 @@ static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const p
         return false;
     }
     if (rule->inflate) {
-        tvbuff_t *plain = tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
+        tvbuff_t *plain = ws_compat_tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
         if (!plain) {
             proto_tree_add_expert(tree, pinfo, &ei_inflate, tvb, 0, -1);
             return false;
@@ -188,7 +189,7 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
         char *type = bare_media_type(pinfo->pool, content_type);
         if (dissector_get_string_handle(media_types, type)) {
             decoded_as(tvb, pinfo, tree, wmem_strdup_printf(pinfo->pool, "%s (Content Type)", type));
-            if (dissector_try_string(media_types, type, tvb, pinfo, tree, NULL))
+            if (ws_compat_dissector_try_string(media_types, type, tvb, pinfo, tree, NULL))
                 return true;
         }
     }

@@ -15,6 +15,7 @@
 
 #include "mqtt_expert.h"
 #include "mqtt_payload.h"
+#include "ws_compat.h"
 
 static int proto_mqttlens = -1;
 
@@ -171,7 +172,7 @@ static char *str_value(const ctx_t *c, const mqtt_str_t *s)
 static const char *printable(const ctx_t *c, const mqtt_str_t *s)
 {
     const char *v = str_value(c, s);
-    return format_text(c->view->scratch, (const guchar *)v, strlen(v));
+    return ws_compat_format_text(c->view->scratch, v, strlen(v));
 }
 
 /* A UTF-8 Encoded String: one item over length and data, the length below. */
@@ -867,7 +868,7 @@ const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const 
     default:
         break;
     }
-    return wmem_strbuf_finalize(b);
+    return ws_compat_valid_text(pool, wmem_strbuf_finalize(b));
 }
 
 /* ---- registration ------------------------------------------------------------------ */
