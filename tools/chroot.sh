@@ -68,6 +68,7 @@ remove() {
         fi
         rm -rf "$dir"
     fi
+    rm -f "$dir.log" "$dir.apt.log"
 }
 
 in_chroot() {
@@ -98,7 +99,10 @@ create() {
         return 0
     fi
     if ! command -v debootstrap >/dev/null 2>&1; then
-        retry 3 apt-get install -y -q debootstrap || die "cannot install debootstrap"
+        # (Another chroot.sh may hold the dpkg lock for a moment: retried.)
+        retry 3 sh -c 'apt-get install -y -q debootstrap >/dev/null 2>&1 ||
+                       { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q debootstrap >/dev/null 2>&1; }' \
+            || die "cannot install debootstrap (apt-get install debootstrap)"
     fi
     echo "chroot.sh: making $dir ($suite from $suite_mirror; a few minutes)"
     remove

@@ -14,27 +14,48 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "test-versions.sh: needs root (debootstrap, chroot)" >&2; exit 1; }
+    exec sudo "$0" "$@"
+fi
 jobs=$(nproc)
 tests=${MQTTLENS_VERSION_TESTS:-'^(unit/|captures/|interop/|docs/)'}
 [ $# -gt 0 ] || set -- 4.4 4.6
+
+suite_of() {
+    case "$1" in
+        4.4) echo trixie ;;
+        4.6) echo sid ;;
+        *) echo "test-versions.sh: no chroot for Wireshark '$1' (4.4 or 4.6)" >&2; exit 2 ;;
+    esac
+}
+
+# Making a chroot waits mostly on the mirror and the disk: make them all at
+# once, before the builds and tests need the processors.
+t0=$(date +%s)
+pids=""
+for version in "$@"; do
+    suite=$(suite_of "$version")
+    tools/chroot.sh create "$suite" &
+    pids="$pids $!"
+done
+for pid in $pids; do
+    wait "$pid" || true
+done
+echo "==== chroots ready or failed after $(($(date +%s) - t0)) s"
 
 # Updating baselines writes into the source tree.
 [ -z "${MQTTLENS_UPDATE_BASELINES:-}" ] || export MQTTLENS_SOURCE_RW=1
 failed=""
 for version in "$@"; do
-    case "$version" in
-        4.4) suite=trixie ;;
-        4.6) suite=sid ;;
-        *) echo "test-versions.sh: no chroot for Wireshark '$version' (4.4 or 4.6)" >&2; exit 2 ;;
-    esac
-    echo "==== Wireshark $version ($suite chroot): prepare"
-    t0=$(date +%s)
+    suite=$(suite_of "$version")
+    # Says why when the chroot could not be made above.
     if ! tools/chroot.sh create "$suite"; then
         failed="$failed $version(chroot)"
         continue
     fi
     t1=$(date +%s)
-    echo "==== Wireshark $version: build (-Werror)"
+    echo "==== Wireshark $version ($suite chroot): build (-Werror)"
     # A fresh build folder each time: the chroot outlives the checkout.
     if ! tools/chroot.sh run "$suite" sh -euc '
             rm -rf /mqttlens/build
@@ -51,7 +72,7 @@ for version in "$@"; do
         failed="$failed $version(tests)"
     fi
     t3=$(date +%s)
-    echo "==== Wireshark $version: chroot $((t1 - t0)) s, build $((t2 - t1)) s, tests $((t3 - t2)) s"
+    echo "==== Wireshark $version: build $((t2 - t1)) s, tests $((t3 - t2)) s"
 done
 
 if [ -n "$failed" ]; then

@@ -44,3 +44,4 @@ suite build-asan ON "$@"
 [ $# -gt 0 ] && exit 0
 echo "==== fuzzing"
 tools/fuzz.sh "${MQTTLENS_FUZZ_SECONDS:-60}"
+tools/test-versions.sh   # Wireshark 4.4 and 4.6 in Debian chroots (docs/testing.md)
