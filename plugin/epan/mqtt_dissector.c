@@ -403,7 +403,7 @@ static const char *publish_topic(tvbuff_t *tvb, wmem_allocator_t *mem, const mqt
                                  const mqtt_snapshot_t *snap)
 {
     if (mqtt_snapshot_extra(snap)->alias_topic)
-        return mqtt_snapshot_extra(snap)->alias_topic;
+        return ws_compat_utf8_value(mem, mqtt_snapshot_extra(snap)->alias_topic);
     if (!(pkt->topic.flags & MQTT_STR_PRESENT))
         return NULL;
     return (const char *)tvb_get_string_enc(mem, tvb, (int)pkt->topic.data.off, (int)pkt->topic.data.len, ENC_UTF_8);

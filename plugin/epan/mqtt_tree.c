@@ -595,11 +595,11 @@ static void add_identity(ctx_t *c, proto_tree *tree)
     if (mqtt_snapshot_version_frame(snap))
         add_generated_frame(c, tree, hf_version_frame, mqtt_snapshot_version_frame(snap));
     if (snap->who && snap->who->client_id) {
-        item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, snap->who->client_id);
+        item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, ws_compat_utf8_value(c->view->scratch, snap->who->client_id));
         proto_item_set_generated(item);
     }
     if (snap->who && snap->who->username) {
-        item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, snap->who->username);
+        item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, ws_compat_utf8_value(c->view->scratch, snap->who->username));
         proto_item_set_generated(item);
     }
 }
@@ -628,7 +628,7 @@ static void add_alias(ctx_t *c, proto_tree *tree)
     const mqtt_snapshot_t *snap = c->snap;
     const mqtt_snapshot_extra_t *x = mqtt_snapshot_extra(snap);
     if (x->alias_topic) {
-        proto_item *item = proto_tree_add_string(tree, hf_topic, c->tvb, 0, 0, x->alias_topic);
+        proto_item *item = proto_tree_add_string(tree, hf_topic, c->tvb, 0, 0, ws_compat_utf8_value(c->view->scratch, x->alias_topic));
         proto_item_append_text(item, " (Topic Alias %u)", x->alias);
         proto_item_set_generated(item);
     }

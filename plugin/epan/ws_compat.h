@@ -25,7 +25,10 @@
 #include <glib.h>
 #include <ws_version.h>
 
+#include <string.h>
+
 #include <epan/address.h>
+#include <epan/charsets.h>
 #include <epan/packet.h>
 #include <epan/packet_info.h>
 #include <epan/tap.h>
@@ -89,6 +92,16 @@ static inline const char *ws_compat_valid_text(wmem_allocator_t *pool, const cha
     } while (!g_utf8_validate(s, -1, &bad));
     wmem_strbuf_append(b, s);
     return wmem_strbuf_finalize(b);
+}
+
+/* A copy of a string field's value shown on other packets (the client id,
+ * the topic an alias stands for) must equal the field Wireshark decoded
+ * with ENC_UTF_8, where each invalid sequence became U+FFFD. */
+static inline const char *ws_compat_utf8_value(wmem_allocator_t *pool, const char *s)
+{
+    if (!s || g_utf8_validate(s, -1, NULL))
+        return s;
+    return (const char *)get_utf_8_string(pool, (const guint8 *)s, (gint)strlen(s));
 }
 
 /* ---- constants Wireshark defines only in its sources -------------------------- */
