@@ -76,8 +76,8 @@ typedef gboolean ws_compat_bool;
 #endif
 
 /* Text given to Wireshark (Info column, item labels, expert messages) must
- * be valid UTF-8: 4.4 on cut it at the first byte that is not (4.0 shows
- * it as it comes).  Returns `s` itself when valid, otherwise a copy in
+ * be valid UTF-8: 4.4 on cut it at the first byte that is not (4.0 showed
+ * U+FFFD).  Returns `s` itself when valid, otherwise a copy in
  * `pool` with each invalid byte written as \xNN. */
 static inline const char *ws_compat_valid_text(wmem_allocator_t *pool, const char *s)
 {
@@ -107,7 +107,8 @@ static inline const char *ws_compat_utf8_value(wmem_allocator_t *pool, const cha
 /* ---- constants Wireshark defines only in its sources -------------------------- */
 
 /* struct tcp_analysis.conversation_completeness bits (epan/dissectors/
- * packet-tcp.c defines them, the same on 4.0 to 4.6; the header does not). */
+ * packet-tcp.c defines them, unchanged from 4.0 to 4.6; the header does
+ * not). */
 #define TCP_COMPLETENESS_SYNSENT 0x01
 #define TCP_COMPLETENESS_SYNACK 0x02
 #define TCP_COMPLETENESS_ACK 0x04
