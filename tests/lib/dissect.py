@@ -7,17 +7,14 @@ tshark again.
   dissect.py [--jobs N]
 
 Which captures are dissected in which mode (see mqttlens.MODES):
-  two, builtin  every capture of pcaps/ and of the peers
+  two, one, builtin  every capture of pcaps/ and of the peers
   info          every capture of pcaps/ (the baselines)
-  one           the generated captures with links, aliases, unanswered or
-                unsolicited packets in the manifest, and the peers'
   taps          the lab captures and the generated framing, tracking and
                 payload captures
 A folder from another build of the plugin (another stamp) is removed.
 """
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -27,16 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mqttlens  # noqa: E402
-
-
-def manifest():
-    path = mqttlens.PCAPS / "generated" / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def with_analysis(entries):
-    return sorted(k for k, v in entries.items()
-                  if v.get("links") or v.get("topics") or v.get("unanswered") or v.get("unsolicited"))
 
 
 def tap_captures():
@@ -52,10 +39,7 @@ def jobs():
     work = [(c, "two") for c in ours + peers]
     work += [(c, "info") for c in ours]
     work += [(c, "builtin") for c in ours + peers]
-    for name in with_analysis(manifest()):
-        work.append((mqttlens.PCAPS / name, "one"))
-    for c in peers:
-        work.append((c, "one"))
+    work += [(c, "one") for c in ours + peers]
     for c in tap_captures():
         work.append((c, "taps"))
     return work
