@@ -75,7 +75,8 @@ def golden(capture, kind, text):
         GOLDEN.mkdir(exist_ok=True)
         path.write_text(text)
     assert path.exists(), f"no golden file {path.name}: run with MQTTLENS_UPDATE_BASELINES=1 and review it"
-    assert text == path.read_text(), f"output differs from {path.name}"
+    # Blank lines around a block depend on the order tshark prints the taps in (4.6: another).
+    assert text.strip("\n") == path.read_text().strip("\n"), f"output differs from {path.name}"
 
 
 def ids(captures):

@@ -476,7 +476,8 @@ def info_columns(capture):
     for row in rows:
         layers = row.get("_source", {}).get("layers", {})
         frame = int(layers["frame.number"][0])
-        info = layers.get("_ws.col.Info", [""])[0]
+        # 4.6 names the column field _ws.col.info in its JSON
+        info = (layers.get("_ws.col.Info") or layers.get("_ws.col.info") or [""])[0]
         if info.endswith(TCP_SEGMENT_SUFFIX):
             info = info[:-len(TCP_SEGMENT_SUFFIX)]
         out[frame] = info
