@@ -118,7 +118,11 @@ def preference_table():
             desc.append(line[2:].strip())
         elif line.startswith("#mqttlens.") or line.startswith("mqttlens."):
             name, _, value = line.lstrip("#").partition(":")
-            text = " ".join(d for d in desc if not d.startswith(("TRUE or FALSE", "One of:", "A string", "(case")))
+            # tshark's own hints about the value's syntax (lower case from 4.4; 4.6 adds the
+            # "Equivalently" line).
+            text = " ".join(d for d in desc
+                            if not d.lower().startswith(("true or false", "one of:", "equivalently, one of:",
+                                                         "a string", "(case")))
             lines.append(f"| `{name.strip()}` | `{value.strip()}` | {md(text)} |")
             desc = []
         elif not line.strip():

@@ -4,17 +4,20 @@
 #   tools/test.sh [--quick] [CTEST ARGS...]
 #
 # 1. build/       the plugin as shipped (warnings are errors); ctest runs the
-#                 unit tests, one tshark test per capture, the comparison
-#                 with Wireshark's built-in MQTT dissector, the peers'
+#                 unit tests, dissects every capture once per mode
+#                 (captures/dissect) for the capture tests, the comparison
+#                 with Wireshark's built-in MQTT dissector and the peers'
 #                 expected outputs, the bounds on state and one valgrind
 #                 memcheck run;
 # 2. build-asan/  the same plugin with AddressSanitizer and
-#                 UndefinedBehaviorSanitizer; the same ctest suite, plus
-#                 mutation testing of every capture (editcap -E);
+#                 UndefinedBehaviorSanitizer: the unit tests, the merged
+#                 corpus under a matrix of preferences and taps, the bounds
+#                 and mutation testing of every capture (editcap -E);
 # 3. build-fuzz/  both libFuzzer targets for MQTTLENS_FUZZ_SECONDS each
 #                 (default 60; tools/fuzz.sh).
-# --quick stops after the first.  CTEST ARGS (e.g. -R unit) go to each
-# ctest run and skip the fuzzing.
+# --quick runs the first without valgrind (ctest -LE memcheck) and stops.
+# CTEST ARGS (e.g. -R unit, -L captures) go to each ctest run and skip the
+# fuzzing.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -38,9 +41,13 @@ suite() {
     (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@")
 }
 
+if [ "$quick" = yes ]; then
+    suite build OFF -LE memcheck "$@"
+    exit 0
+fi
 suite build OFF "$@"
-[ "$quick" = yes ] && exit 0
 suite build-asan ON "$@"
 [ $# -gt 0 ] && exit 0
 echo "==== fuzzing"
 tools/fuzz.sh "${MQTTLENS_FUZZ_SECONDS:-60}"
+tools/test-versions.sh   # Wireshark 4.4 and 4.6 in Debian chroots (docs/testing.md)

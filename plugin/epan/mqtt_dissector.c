@@ -40,9 +40,9 @@ static dissector_handle_t mqttlens_handle;
 static dissector_handle_t builtin_handle;
 
 /* Preferences */
-static gboolean pref_desegment = TRUE;
+static ws_compat_bool pref_desegment = TRUE;
 static gint pref_default_version = MQTT_V311;
-static gboolean pref_mask_passwords = FALSE;
+static ws_compat_bool pref_mask_passwords = FALSE;
 
 static const enum_val_t version_enum[] = {
     {"3.1.1", "MQTT 3.1.1 (and 3.1)", MQTT_V311},
@@ -371,7 +371,7 @@ static const char *publish_topic(tvbuff_t *tvb, wmem_allocator_t *mem, const mqt
                                  const mqtt_snapshot_t *snap)
 {
     if (mqtt_snapshot_extra(snap)->alias_topic)
-        return mqtt_snapshot_extra(snap)->alias_topic;
+        return ws_compat_utf8_value(mem, mqtt_snapshot_extra(snap)->alias_topic);
     if (!(pkt->topic.flags & MQTT_STR_PRESENT))
         return NULL;
     return (const char *)tvb_get_string_enc(mem, tvb, (int)pkt->topic.data.off, (int)pkt->topic.data.len, ENC_UTF_8);

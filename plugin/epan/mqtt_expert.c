@@ -7,6 +7,8 @@
 
 #include <epan/expert.h>
 
+#include "ws_compat.h"
+
 static expert_field ei_rule[MQTT_RULE_COUNT];
 
 /* One hidden field per family of findings, so that "mqttlens.rule" or
@@ -65,9 +67,9 @@ void mqtt_expert_report(packet_info *pinfo, proto_tree *tree, proto_item *item, 
 {
     const mqtt_rule_spec_t *r = &mqtt_rule_specs[f->rule];
     const char *ref = f->ref ? f->ref : mqtt_rule_ref((enum mqtt_rule)f->rule, version);
-    char *msg = wmem_strdup_printf(pinfo->pool, "%s%s%s%s%s%s", r->summary, f->detail ? ": " : "",
-                                   f->detail ? f->detail : "", ref ? " [" : "", ref ? ref : "",
-                                   ref ? "]" : "");
+    const char *msg = ws_compat_valid_text(
+        pinfo->pool, wmem_strdup_printf(pinfo->pool, "%s%s%s%s%s%s", r->summary, f->detail ? ": " : "",
+                                        f->detail ? f->detail : "", ref ? " [" : "", ref ? ref : "", ref ? "]" : ""));
     proto_item_set_hidden(proto_tree_add_item(tree, hf_family[r->family], tvb, 0, 0, ENC_NA));
     if (item) {
         expert_add_info_format(pinfo, item, &ei_rule[f->rule], "%s", msg);

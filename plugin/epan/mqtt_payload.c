@@ -19,6 +19,7 @@
 
 #include "mqtt_expert.h"
 #include "mqtt_subs.h"
+#include "ws_compat.h"
 
 typedef struct {
     char *filter;       /* topic filter, with '+' and '#' */
@@ -51,7 +52,7 @@ static void *rule_copy(void *dst, const void *src, size_t len _U_)
     return d;
 }
 
-static gboolean rule_check(void *r, char **error)
+static ws_compat_bool rule_check(void *r, char **error)
 {
     payload_rule_t *rule = (payload_rule_t *)r;
     if (!rule->filter || !rule->filter[0]) {
@@ -130,7 +131,7 @@ static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const p
         return false;
     }
     if (rule->inflate) {
-        tvbuff_t *plain = tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
+        tvbuff_t *plain = ws_compat_tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
         if (!plain) {
             proto_tree_add_expert(tree, pinfo, mqtt_expert_field(MQTT_R_PAYLOAD_NOT_INFLATED), tvb, 0, -1);
             return false;
@@ -180,7 +181,7 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
         char *type = bare_media_type(pinfo->pool, content_type);
         if (dissector_get_string_handle(media_types, type)) {
             decoded_as(tvb, pinfo, tree, wmem_strdup_printf(pinfo->pool, "%s (Content Type)", type));
-            if (dissector_try_string(media_types, type, tvb, pinfo, tree, NULL))
+            if (ws_compat_dissector_try_string(media_types, type, tvb, pinfo, tree, NULL))
                 return true;
         }
     }

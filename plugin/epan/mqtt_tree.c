@@ -15,6 +15,7 @@
 
 #include "mqtt_expert.h"
 #include "mqtt_payload.h"
+#include "ws_compat.h"
 
 static int proto_mqttlens = -1;
 
@@ -164,7 +165,7 @@ static char *str_value(const ctx_t *c, const mqtt_str_t *s)
 static const char *printable(const ctx_t *c, const mqtt_str_t *s)
 {
     const char *v = str_value(c, s);
-    return format_text(c->view->scratch, (const guchar *)v, strlen(v));
+    return ws_compat_format_text(c->view->scratch, v, strlen(v));
 }
 
 /* A UTF-8 Encoded String: one item over length and data, the length below. */
@@ -587,11 +588,11 @@ static void add_identity(ctx_t *c, proto_tree *tree)
     if (mqtt_snapshot_version_frame(snap))
         add_generated_frame(c, tree, hf_version_frame, mqtt_snapshot_version_frame(snap));
     if (snap->who && snap->who->client_id) {
-        item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, snap->who->client_id);
+        item = proto_tree_add_string(tree, hf_clientid, c->tvb, 0, 0, ws_compat_utf8_value(c->view->scratch, snap->who->client_id));
         proto_item_set_generated(item);
     }
     if (snap->who && snap->who->username) {
-        item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, snap->who->username);
+        item = proto_tree_add_string(tree, hf_username, c->tvb, 0, 0, ws_compat_utf8_value(c->view->scratch, snap->who->username));
         proto_item_set_generated(item);
     }
 }
@@ -620,7 +621,7 @@ static void add_alias(ctx_t *c, proto_tree *tree)
     const mqtt_snapshot_t *snap = c->snap;
     const mqtt_snapshot_extra_t *x = mqtt_snapshot_extra(snap);
     if (x->alias_topic) {
-        proto_item *item = proto_tree_add_string(tree, hf_topic, c->tvb, 0, 0, x->alias_topic);
+        proto_item *item = proto_tree_add_string(tree, hf_topic, c->tvb, 0, 0, ws_compat_utf8_value(c->view->scratch, x->alias_topic));
         proto_item_append_text(item, " (Topic Alias %u)", x->alias);
         proto_item_set_generated(item);
     }
@@ -820,7 +821,7 @@ const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const 
     default:
         break;
     }
-    return wmem_strbuf_finalize(b);
+    return ws_compat_valid_text(pool, wmem_strbuf_finalize(b));
 }
 
 /* ---- registration ------------------------------------------------------------------ */

@@ -21,6 +21,18 @@ WS_DLL_PUBLIC_DEF const int plugin_want_minor = WIRESHARK_VERSION_MINOR;
 
 WS_DLL_PUBLIC void plugin_register(void);
 
+/* From 4.2 the loader asks what kind of plugin this is (without it,
+ * `tshark -G plugins` lists the type as "unknown"). */
+#if WIRESHARK_VERSION_MAJOR > 4 || (WIRESHARK_VERSION_MAJOR == 4 && WIRESHARK_VERSION_MINOR >= 2)
+#include <wsutil/plugins.h>
+WS_DLL_PUBLIC uint32_t plugin_describe(void);
+
+uint32_t plugin_describe(void)
+{
+    return WS_PLUGIN_DESC_DISSECTOR;
+}
+#endif
+
 void plugin_register(void)
 {
     static proto_plugin mqttlens = {proto_register_mqttlens, proto_reg_handoff_mqttlens};

@@ -1,11 +1,15 @@
-"""One tshark run per capture in pcaps/, compared with a reviewed baseline.
+"""Every capture in pcaps/ compared with a reviewed baseline.
 
-Each baseline lists, for every frame that mqttlens decodes (two passes), the
-fields a user reads: the Info line, the connection's identity, packet ids,
-QoS, topics, filters, reason codes, the request/response links and every
-expert item mqttlens raised.
+Each baseline lists, for every frame that mqttlens decodes (two passes),
+the Info line, then for each MQTT packet of the frame the fields a user
+reads: the connection's identity, packet ids, QoS, topics, filters, reason
+codes, every property, the payload, the request/response links and their
+times, the alias and idle-time facts, and every expert item mqttlens
+raised, as a sorted set of (expert field, severity, message).  Values are
+read from tshark's PDML and written the same way on every Wireshark
+version (mqttlens.normal_show; bytes as the raw hex value).
 After an intended change, regenerate with
-    MQTTLENS_UPDATE_BASELINES=1 ctest -R captures
+    MQTTLENS_UPDATE_BASELINES=1 ctest -R captures/baselines
 and review the diff before committing it.
 """
 
@@ -21,8 +25,6 @@ import mqttlens  # noqa: E402
 BASELINES = Path(__file__).resolve().parent / "baselines"
 
 FIELDS = [
-    "frame.number",
-    "_ws.col.Info",
     "mqttlens.version",
     "mqttlens.clientid",
     "mqttlens.username",
@@ -31,9 +33,13 @@ FIELDS = [
     "mqttlens.topic",
     "mqttlens.filter",
     "mqttlens.reason_code",
+    "PROPERTIES",
+    "mqttlens.payload",
     "mqttlens.response_to",
     "mqttlens.response_in",
-    "_ws.expert.message",
+    "mqttlens.response_time",
+    "mqttlens.alias_frame",
+    "mqttlens.client_idle",
 ]
 
 
@@ -41,18 +47,54 @@ def baseline_path(capture):
     return BASELINES / (mqttlens.capture_id(capture).replace("/", "__") + ".txt")
 
 
+def shown(p, name):
+    """The values of a field in the packet (real, then generated); bytes
+    as their raw hex value, which every version writes alike."""
+    types = mqttlens.field_types()
+    if types.get(name) == "FT_BYTES":
+        real = p.values.get(name, [])
+        if len(real) == len(p.get(name)):
+            return real + p.generated.get(name, [])
+    return p.all(name)
+
+
+def properties(p):
+    """Every mqttlens.prop.* field that has a value, in order of appearance."""
+    types = mqttlens.field_types()
+    names = []
+    for name in list(p.fields) + list(p.generated):
+        if name.startswith("mqttlens.prop.") and types.get(name) != "FT_NONE" and name not in names:
+            names.append(name)
+    return names
+
+
+def describe_packet(p):
+    parts = []
+    for name in FIELDS:
+        for field in (properties(p) if name == "PROPERTIES" else [name]):
+            values = shown(p, field)
+            if values:
+                parts.append(f"{field.replace('mqttlens.', '')}={'|'.join(values)}")
+    lines = ["  " + "\t".join(parts)]
+    for name, message, severity in sorted(set(p.experts)):
+        lines.append(f"  ! {name.replace('mqttlens.', '')} ({severity}): {message}")
+    return lines
+
+
 def describe(capture):
     # Two passes, so that links to later frames and what only the whole
     # capture reveals are part of the baseline too.
-    rows = mqttlens.tshark().fields(capture, FIELDS, display_filter="mqttlens", extra=["-2"])
+    info = mqttlens.info_columns(capture)
     lines = []
-    for row in rows:
-        parts = [row[0][0] if row[0] else "?"]
-        for name, values in zip(FIELDS[1:], row[1:]):
-            if values:
-                short = name.replace("mqttlens.", "").replace("_ws.col.", "").replace("_ws.expert.message", "expert")
-                parts.append(f"{short}={'|'.join(values)}")
-        lines.append("\t".join(parts))
+    frame = None
+    for p in mqttlens.dissected(capture, "two"):
+        if p.frame != frame:
+            frame = p.frame
+            lines.append(f"{frame}\tInfo={info.get(frame, '?')}")
+        lines += describe_packet(p)
+    missing = sorted(set(info) - {p.frame for p in mqttlens.dissected(capture, "two")})
+    for f in missing:
+        lines.append(f"{f}\tInfo={info[f]}\t(no mqttlens PDU in the tree)")
     return "\n".join(lines) + "\n"
 
 

@@ -43,8 +43,7 @@ UNANSWERED = {"mqttlens.analysis.no_response", "mqttlens.analysis.qos2_incomplet
 
 def frames_of(capture, two_pass):
     by_frame = {}
-    extra = ["-2"] if two_pass else []
-    for p in mqttlens.packets(mqttlens.PCAPS / capture, extra=extra):
+    for p in mqttlens.dissected(mqttlens.PCAPS / capture, "two" if two_pass else "one"):
         by_frame.setdefault(p.frame, []).append(p)
     return by_frame
 

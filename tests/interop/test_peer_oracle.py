@@ -199,7 +199,8 @@ class Msg:
                     elif sub.get("name") == "mqttlens.prop.user_property.value":
                         value = sub.get("show", "")
                 self.user_props[scope].append((key, value))
-            self.fields.append(Field(name, child.get("show", ""), int(child.get("size", "0")), scope))
+            show = mqttlens.normal_show(name, child.get("show", ""))
+            self.fields.append(Field(name, show, int(child.get("size", "0")), scope))
             self._walk(child, inner)
 
     def all(self, name, scope="packet", generated=False):
@@ -286,8 +287,7 @@ def _net(packet):
 @functools.lru_cache(maxsize=None)
 def decode(capture):
     """Every MQTT packet mqttlens shows in the capture, in order."""
-    out = mqttlens.tshark().run(["-n", "-T", "pdml", "-Y", "mqttlens"], capture)
-    root = ET.fromstring("<pdml_wrap>" + out.split("?>", 1)[-1] + "</pdml_wrap>")
+    root = mqttlens.xml_root(capture, "one")
     msgs = []
     for packet in root.iter("packet"):
         frame = None
@@ -305,15 +305,9 @@ def decode(capture):
     return tuple(msgs)
 
 
-@functools.lru_cache(maxsize=None)
 def field_types():
     """mqttlens field name -> Wireshark field type (FT_...)."""
-    types = {}
-    for line in mqttlens.tshark().run(["-G", "fields"]).splitlines():
-        cols = line.split("\t")
-        if cols[0] == "F" and len(cols) > 3 and cols[2].startswith("mqttlens."):
-            types[cols[2]] = cols[3]
-    return types
+    return {k: v for k, v in mqttlens.field_types().items() if k.startswith("mqttlens.")}
 
 
 def connection(msgs, a, b):

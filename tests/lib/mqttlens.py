@@ -14,6 +14,14 @@ Configuration comes from environment variables set by ctest:
   MQTTLENS_PLUGIN   path of the built mqttlens.so
   MQTTLENS_WS_ABI   Wireshark ABI folder name, e.g. "4.0"
   MQTTLENS_SOURCE   the project's top folder
+  MQTTLENS_SHARED   the folder of the peers' captures and the rules sheet
+                    (default: ../shared next to the source)
+  MQTTLENS_DISSECTED  a folder where each capture's dissection is kept,
+                    one file per capture and mode (see dissection()), so
+                    that every test reads the one tshark run it needs
+                    instead of starting its own; filled by
+                    tests/lib/dissect.py (the ctest fixture
+                    captures/dissect) or on first use
   MQTTLENS_PRELOAD  the sanitizer runtime, for a plugin built with
                     -DMQTTLENS_SANITIZE=ON (tshark itself is not built with
                     it, so the runtime is preloaded); ASAN_OPTIONS,
@@ -22,16 +30,20 @@ Configuration comes from environment variables set by ctest:
 """
 
 import atexit
+import functools
+import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 SOURCE = Path(os.environ.get("MQTTLENS_SOURCE", Path(__file__).resolve().parents[2]))
 PCAPS = SOURCE / "pcaps"
-SHARED = SOURCE.parent / "shared"
+SHARED = Path(os.environ.get("MQTTLENS_SHARED", SOURCE.parent / "shared"))
 PEER_CAPTURES = SHARED / "peer-captures"
 RULES_SHEET = SHARED / "reference" / "mqtt-wire-rules.md"
 
@@ -74,7 +86,24 @@ def concatenate(captures, dest):
 
 
 def capture_id(path):
-    return str(Path(path).relative_to(PCAPS))
+    """A capture's name in test ids and baselines: its path under pcaps/,
+    or "peer:" and its path under the peers' captures."""
+    path = Path(path)
+    try:
+        return str(path.relative_to(PCAPS))
+    except ValueError:
+        pass
+    try:
+        return "peer:" + str(path.relative_to(PEER_CAPTURES))
+    except ValueError:
+        return str(path)
+
+
+def peer_captures():
+    """The peers' captures (../shared/peer-captures), sorted; empty when absent."""
+    if not PEER_CAPTURES.is_dir():
+        return []
+    return sorted(p for p in PEER_CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng"))
 
 
 class Tshark:
@@ -131,6 +160,10 @@ class Tshark:
         capture = Path(capture)
         if not self.as_nobody:
             return capture
+        with _lock:
+            return self._readable(capture)
+
+    def _readable(self, capture):
         if capture not in self._copied:
             dest = self.captures / f"{len(self._copied)}-{capture.name}"
             shutil.copy(capture, dest)
@@ -178,13 +211,15 @@ class Tshark:
 
 
 _shared = None
+_lock = threading.Lock()
 
 
 def tshark():
     """The Tshark environment shared by a test run."""
     global _shared
-    if _shared is None:
-        _shared = Tshark()
+    with _lock:
+        if _shared is None:
+            _shared = Tshark()
     return _shared
 
 
@@ -211,7 +246,7 @@ class Packet:
                 self._expert(el)
                 continue
             target = self.generated if el.get("size") == "0" else self.fields
-            target.setdefault(name, []).append(el.get("show", ""))
+            target.setdefault(name, []).append(normal_show(name, el.get("show", "")))
             if el.get("size") != "0" and el.get("value") is not None:
                 self.values.setdefault(name, []).append(el.get("value"))
 
@@ -249,11 +284,210 @@ class Packet:
 
 
 def packets(capture, proto="mqttlens", extra=(), env=None):
-    """Every `proto` PDU of the capture, in order, as Packet objects."""
-    import xml.etree.ElementTree as ET
+    """Every `proto` PDU of the capture, in order, as Packet objects, from a
+    tshark run of its own (dissected() shares one run per mode)."""
     t = env or tshark()
     args = ["-n", "-T", "pdml", "-Y", proto] + list(extra)
-    out = _XML_INVALID.sub("\ufffd", t.run(args, capture))
+    return parse_pdml(t.run(args, capture), proto)
+
+
+# ---------------------------------------------------------------------------
+# One dissection per capture and mode, shared by every test that needs it.
+#
+# Each mode is one tshark run over one capture (a capture is never merged
+# with another here: the connection and capture analysis would then see
+# them as one).  The output is kept in MQTTLENS_DISSECTED/<mode>/ when that
+# is set, else in this process only.  A stamp of the plugin and tshark in
+# use guards against reading another build's results.
+
+MODES = {
+    # every mqttlens PDU, two passes (what Wireshark shows once a file is loaded)
+    "two": ["-n", "-2", "-T", "pdml", "-Y", "mqttlens", "-J", "frame ip ipv6 tcp mqttlens"],
+    # every mqttlens PDU, one pass (what a live capture shows)
+    "one": ["-n", "-T", "pdml", "-Y", "mqttlens", "-J", "frame ip ipv6 tcp mqttlens"],
+    # Wireshark's own MQTT dissector
+    "builtin": ["-n", "-T", "pdml", "-Y", "mqtt", "--disable-protocol", "mqttlens", "-J", "frame ip ipv6 tcp mqtt"],
+    # the Info column of every mqttlens frame, two passes (JSON escapes
+    # text the same way on every version; -T fields does not)
+    "info": ["-n", "-2", "-T", "json", "-Y", "mqttlens", "-e", "frame.number", "-e", "_ws.col.Info"],
+    # every mqttlens tap in one run (two passes): stats tree, response
+    # times, flow graph, and the exported objects in <key>.objects/
+    "taps": ["-n", "-2", "-q", "-z", "mqttlens,tree", "-z", "mqttlens,srt", "-z", "flow,mqttlens,standard"],
+}
+
+
+def _file_stamp(path):
+    try:
+        st = Path(path).stat()
+        return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return f"{path}:absent"
+
+
+@functools.lru_cache(maxsize=None)
+def stamp():
+    """What the dissections depend on besides the capture: the plugin and
+    tshark (and whether a sanitizer runtime is preloaded)."""
+    tshark_bin = shutil.which("tshark") or "tshark"
+    parts = [_file_stamp(tshark_bin), os.environ.get("MQTTLENS_PRELOAD", ""),
+             "installed" if os.environ.get("MQTTLENS_USE_INSTALLED") == "1" else _file_stamp(_plugin_path())]
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def cache_dir():
+    d = os.environ.get("MQTTLENS_DISSECTED")
+    return Path(d) if d else None
+
+
+def cache_key(capture):
+    return capture_id(capture).replace("peer:", "peer__").replace("/", "__")
+
+
+_memory = {}
+
+
+def dissection(capture, mode):
+    """tshark's output for `capture` in `mode` (see MODES): read from the
+    shared folder when a run with this plugin wrote it there, else run
+    once and keep it."""
+    capture = Path(capture)
+    key = (str(capture), mode)
+    if key in _memory:
+        return _memory[key]
+    folder = cache_dir()
+    path = None
+    if folder is not None:
+        path = folder / stamp() / mode / (cache_key(capture) + ".out")
+        if path.exists():
+            return path.read_text(errors="replace")
+    t = tshark()
+    args = list(MODES[mode])
+    if mode == "taps":
+        objects = (path.with_suffix(".objects") if path is not None
+                   else t.out / ("objects-" + cache_key(capture)))
+        shutil.rmtree(objects, ignore_errors=True)
+        objects.mkdir(parents=True)
+        for d in (objects, objects.parent):
+            os.chmod(d, 0o777 if d == objects else 0o755)
+        args += ["--export-objects", f"mqttlens,{objects}"]
+    out = t.run(args, capture)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(out)
+        os.replace(tmp, path)
+    else:
+        _memory[key] = out
+    return out
+
+
+def exported_objects(capture):
+    """The files --export-objects mqttlens wrote for the capture: name -> bytes."""
+    dissection(capture, "taps")
+    folder = cache_dir()
+    if folder is not None:
+        objects = folder / stamp() / "taps" / (cache_key(capture) + ".objects")
+    else:
+        objects = tshark().out / ("objects-" + cache_key(capture))
+    return {f.name: f.read_bytes() for f in sorted(objects.iterdir())}
+
+
+def tap_outputs(capture):
+    """The three text taps of one "taps" run, split: {"flow", "srt", "tree"}.
+    Each starts at its own heading, whatever order tshark prints them in."""
+    out = dissection(capture, "taps")
+    lines = out.splitlines(keepends=True)
+    starts = {}
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.startswith("====") and nxt.startswith("MQTTlens SRT Statistics"):
+            starts["srt"] = i
+        elif line.startswith("====") and nxt.startswith("MQTT/Packets"):
+            starts.setdefault("tree", i - 1 if i and lines[i - 1].strip() == "" else i)
+    flow_start = 0
+    bounds = sorted((v, k) for k, v in starts.items())
+    result = {}
+    # the flow graph is what precedes (or follows) the two statistics blocks
+    edges = [b for b, _k in bounds] + [len(lines)]
+    for (begin, name), end in zip(bounds, edges[1:]):
+        result[name] = "".join(lines[begin:end])
+    first = bounds[0][0] if bounds else len(lines)
+    result["flow"] = "".join(lines[flow_start:first])
+    return result
+
+
+@functools.lru_cache(maxsize=None)
+def field_types():
+    """Field name -> Wireshark field type (FT_...), for every registered
+    field, from `tshark -G fields` (kept with the dissections)."""
+    folder = cache_dir()
+    path = folder / stamp() / "fields.txt" if folder is not None else None
+    if path is not None and path.exists():
+        out = path.read_text()
+    else:
+        out = tshark().run(["-G", "fields"])
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".fields.{os.getpid()}")
+            tmp.write_text(out)
+            os.replace(tmp, path)
+    types = {}
+    for line in out.splitlines():
+        cols = line.split("\t")
+        if cols[0] == "F" and len(cols) > 3:
+            types[cols[2]] = cols[3]
+    return types
+
+
+_RELATIVE = re.compile(r"^\s*(-?[0-9.]+)\s*(seconds?|milliseconds?|microseconds?|nanoseconds?|s|ms|µs|us|ns)?\s*$")
+_UNIT = {"": 1, "s": 1, "second": 1, "seconds": 1, "ms": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
+         "µs": 1e-6, "us": 1e-6, "microsecond": 1e-6, "microseconds": 1e-6,
+         "ns": 1e-9, "nanosecond": 1e-9, "nanoseconds": 1e-9}
+
+
+def normal_show(name, show):
+    """A field's PDML `show` written the same way on every Wireshark
+    version: booleans as 1/0 (4.2+ print True/False), relative times as
+    seconds with nine decimals (4.6 prints small ones in microseconds)."""
+    ftype = field_types().get(name)
+    if ftype == "FT_BOOLEAN":
+        if show in ("True", "TRUE", "true"):
+            return "1"
+        if show in ("False", "FALSE", "false"):
+            return "0"
+        return show
+    if ftype == "FT_RELATIVE_TIME":
+        m = _RELATIVE.match(show)
+        if m:
+            return f"{float(m.group(1)) * _UNIT[m.group(2) or '']:.9f}"
+    return show
+
+
+TCP_SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
+
+
+def info_columns(capture):
+    """frame number -> Info column of every mqttlens frame (two passes),
+    without TCP's "[TCP segment of a reassembled PDU]" suffix (gone in
+    4.4), which is TCP's text, not mqttlens's."""
+    text = dissection(capture, "info").strip()
+    rows = json.loads(text) if text else []
+    out = {}
+    for row in rows:
+        layers = row.get("_source", {}).get("layers", {})
+        frame = int(layers["frame.number"][0])
+        # 4.6 names the column field _ws.col.info in its JSON
+        info = (layers.get("_ws.col.Info") or layers.get("_ws.col.info") or [""])[0]
+        if info.endswith(TCP_SEGMENT_SUFFIX):
+            info = info[:-len(TCP_SEGMENT_SUFFIX)]
+        out[frame] = info
+    return out
+
+
+def parse_pdml(text, proto):
+    """Packet objects for every `proto` element of tshark's PDML output."""
+    import xml.etree.ElementTree as ET
+    out = _XML_INVALID.sub("\ufffd", text)
     result = []
     for packet in ET.fromstring("<pdml_wrap>" + out.split("?>", 1)[-1] + "</pdml_wrap>").iter("packet"):
         frame = time = None
@@ -267,3 +501,21 @@ def packets(capture, proto="mqttlens", extra=(), env=None):
             elif p.get("name") == proto:
                 result.append(Packet(frame, p, time))
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _dissected(capture, mode):
+    return tuple(parse_pdml(dissection(capture, mode), "mqtt" if mode == "builtin" else "mqttlens"))
+
+
+def dissected(capture, mode="two"):
+    """The PDUs of one shared dissection: mqttlens's in "one" and "two",
+    the built-in dissector's in "builtin"."""
+    return list(_dissected(Path(capture), mode))
+
+
+def xml_root(capture, mode):
+    """The whole PDML of a shared dissection, as an ElementTree element."""
+    import xml.etree.ElementTree as ET
+    out = _XML_INVALID.sub("\ufffd", dissection(capture, mode))
+    return ET.fromstring("<pdml_wrap>" + out.split("?>", 1)[-1] + "</pdml_wrap>")
