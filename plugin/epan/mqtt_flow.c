@@ -199,17 +199,17 @@ static void note_grouping(flow_run_t *run)
         run->noted_comment = sai->comment;
         sai->comment = g_strdup_printf("[lifelines grouped %s: %u endpoints, more than the %d Wireshark draws] %s",
                                        how[run->level], g_hash_table_size(run->names[LEVEL_ENDPOINT]),
-                                       SEQ_ANALYSIS_MAX_NODES, run->noted_comment);
+                                       MAX_NUM_NODES, run->noted_comment);
         return;
     }
 }
 
-/* Past SEQ_ANALYSIS_MAX_NODES lifelines, the next level of grouping, and
+/* Past MAX_NUM_NODES lifelines, the next level of grouping, and
  * every row renamed. */
 static void group_if_needed(flow_run_t *run)
 {
     int level = run->level;
-    while (level < LEVELS - 1 && g_hash_table_size(run->names[level]) > SEQ_ANALYSIS_MAX_NODES)
+    while (level < LEVELS - 1 && g_hash_table_size(run->names[level]) > MAX_NUM_NODES)
         level++;
     if (level == run->level)
         return;
