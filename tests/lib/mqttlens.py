@@ -401,7 +401,7 @@ def tap_outputs(capture):
     for i, line in enumerate(lines):
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         if line.startswith("====") and nxt.startswith("MQTTlens SRT Statistics"):
-            starts["srt"] = i
+            starts.setdefault("srt", i - 1 if i and lines[i - 1].strip() == "" else i)
         elif line.startswith("====") and nxt.startswith("MQTT/Packets"):
             starts.setdefault("tree", i - 1 if i and lines[i - 1].strip() == "" else i)
     flow_start = 0
