@@ -45,6 +45,7 @@ Run from anywhere; as root tshark runs as `nobody` (see tests/lib/mqttlens.py).
 
 import argparse
 import concurrent.futures
+import hashlib
 import json
 import re
 import shutil
@@ -230,21 +231,47 @@ def peak_memory(ts, capture, mode, dissector):
     return usage.ru_maxrss
 
 
-def realistic_measure(ts, captures, modes, count_instructions, jobs):
-    """{(size, mode, dissector): {"instructions": n, "rss_kib": k}}."""
+def build_id(ts, dissector):
+    """What decides a dissector's instruction count besides the capture:
+    its plugin's bytes (mqttlens, floor) or tshark's version (built-in)."""
+    if dissector == "built-in":
+        return subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    name = "mqttlens.so" if dissector == "mqttlens" else "mqttfloor.so"
+    epan = next((ts.work / "plugins").glob("*/epan"))
+    return hashlib.sha1((epan / name).read_bytes()).hexdigest()
+
+
+def realistic_measure(ts, captures, modes, count_instructions, jobs, cache_path=None):
+    """{(size, mode, dissector): {"instructions": n, "rss_kib": k}}.  With a
+    cache, instruction counts of a build already measured are reused (the
+    built-in's and the floor's do not change while mqttlens does)."""
     out = {}
     for size, capture in captures.items():
         for mode in modes:
             for d in DISSECTORS:
                 out[(size, mode, d)] = {"rss_kib": peak_memory(ts, capture, mode, d)}
-    if count_instructions:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(instructions, ts, capture, None, tshark_args(ts, capture, mode, d)): (size, mode, d)
-                       for size, capture in captures.items() for mode in modes for d in DISSECTORS}
-            for fut in concurrent.futures.as_completed(futures):
-                key = futures[fut]
-                out[key]["instructions"] = fut.result()
-                print(f"  {key[1]} {key[2]} ({key[0]} clients): {out[key]['instructions']:,}", file=sys.stderr)
+    if not count_instructions:
+        return out
+    cache = json.loads(Path(cache_path).read_text()) if cache_path and Path(cache_path).exists() else {}
+    ids = {d: build_id(ts, d) for d in DISSECTORS}
+    todo = {}
+    for size, capture in captures.items():
+        for mode in modes:
+            for d in DISSECTORS:
+                ck = f"{size}|{mode}|{d}|{ids[d]}"
+                if ck in cache:
+                    out[(size, mode, d)]["instructions"] = cache[ck]
+                else:
+                    todo[(size, mode, d)] = (capture, ck)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(instructions, ts, capture, None, tshark_args(ts, capture, key[1], key[2])): (key, ck)
+                   for key, (capture, ck) in todo.items()}
+        for fut in concurrent.futures.as_completed(futures):
+            key, ck = futures[fut]
+            out[key]["instructions"] = cache[ck] = fut.result()
+            print(f"  {key[1]} {key[2]} ({key[0]} clients): {cache[ck]:,}", file=sys.stderr)
+            if cache_path:
+                Path(cache_path).write_text(json.dumps(cache, indent=1) + "\n")
     return out
 
 
@@ -313,7 +340,7 @@ def realistic_main(args):
     for c in captures.values():
         os.chmod(c, 0o644)
     modes = args.modes or DEFAULT_MODES
-    m = realistic_measure(ts, captures, modes, not args.no_instructions, args.jobs)
+    m = realistic_measure(ts, captures, modes, not args.no_instructions, args.jobs, args.cache)
     rows = realistic_rows(m, args.clients, modes)
     text = realistic_report(rows, args.clients, frames(captures[args.clients]))
     print(text)
@@ -354,6 +381,7 @@ def main():
     ap.add_argument("--modes", action="append", choices=list(MODES), help="realistic: tshark mode(s) to run")
     ap.add_argument("--no-instructions", action="store_true", help="realistic: peak memory only, no callgrind")
     ap.add_argument("--jobs", type=int, default=1, help="realistic: callgrind runs at once")
+    ap.add_argument("--cache", help="realistic: reuse instruction counts of builds already measured (a JSON file)")
     ap.add_argument("--write-doc", action="store_true", help="realistic: put the table into docs/performance.md")
     args = ap.parse_args()
     if args.realistic:
