@@ -177,6 +177,18 @@ static bool is_json_document(tvbuff_t *tvb, guint len)
     return i < len && (p[i] == '{' || p[i] == '[') && json_validate(p, len);
 }
 
+/* Whether an item of field `hf` under `tree` keeps its value (see kept()
+ * in mqtt_tree.c): the tree is shown, the tree is the root, or a filter or
+ * field extraction refers to the field. */
+static bool field_kept(proto_tree *tree, int hf)
+{
+    if (!tree)
+        return false;
+    if (PTREE_DATA(tree)->visible || !PTREE_FINFO(tree))
+        return true;
+    return proto_registrar_get_nth((guint)hf)->ref_type != HF_REF_TYPE_NONE;
+}
+
 /* Whether nothing would see what the JSON dissector makes of a valid
  * document: no column is written (JSON names itself in Protocol and Info),
  * the tree is not shown and no filter or field extraction refers to a json
@@ -210,7 +222,10 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
         }
     }
     /* Only objects and arrays: a bare number or string is better read as
-     * text than as a one-node JSON tree. */
+     * text than as a one-node JSON tree.  Whether it is one is not worked
+     * out when nothing would see the answer. */
+    if (json_handle && json_unseen(pinfo, tree) && !field_kept(tree, hf_decoded_as))
+        return false;
     if (json_handle && is_json_document(tvb, len)) {
         decoded_as(tvb, pinfo, tree, "json (the payload is valid JSON)");
         if (!json_unseen(pinfo, tree))

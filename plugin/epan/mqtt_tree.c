@@ -225,7 +225,7 @@ static proto_item *add_bin(ctx_t *c, proto_tree *tree, int hf, const mqtt_str_t 
 /* A text view of bytes that are well-formed UTF-8. */
 static void add_text_view(ctx_t *c, proto_tree *tree, int hf, mqtt_span_t data)
 {
-    if (data.len == 0 || c->pkt->capture_short)
+    if (data.len == 0 || c->pkt->capture_short || !kept(tree, hf))
         return;
     if (mqtt_utf8_check(c->pkt->raw + data.off, data.len) & (MQTT_UTF8_BAD | MQTT_UTF8_NUL))
         return;
