@@ -279,6 +279,10 @@ def giga(n):
     return f"{n / 1e9:.2f} G"
 
 
+def mega(n):
+    return f"{n / 1e6:,.0f} M"
+
+
 def realistic_rows(m, clients, modes):
     rows = []
     for mode in modes:
@@ -309,7 +313,7 @@ def realistic_report(rows, clients, frames_n):
         if "cost_ratio" in r:
             growth = (f"{r['mqttlens growth']:.2f} ({r['built-in growth']:.2f})" if "mqttlens growth" in r else "")
             ir = (f"{giga(r['built-in']['instructions'])} | {giga(r['floor']['instructions'])} "
-                  f"| {giga(r['mqttlens']['instructions'])} | {giga(r['builtin_cost'])} | {giga(r['mqttlens_cost'])} "
+                  f"| {giga(r['mqttlens']['instructions'])} | {mega(r['builtin_cost'])} | {mega(r['mqttlens_cost'])} "
                   f"| {r['cost_ratio']:.2f} | {r['whole_ratio']:.3f} | {growth}")
         else:
             ir = " | ".join([""] * 8)
