@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <epan/expert.h>
+#include <epan/tap.h>
 #include <epan/uat.h>
 #include <wsutil/str_util.h>
 #include <wsutil/wsjson.h>
@@ -30,6 +31,7 @@ static payload_rule_t *rules;
 static guint nrules;
 static dissector_handle_t json_handle;
 static int proto_json = -1;
+static int expert_tap = -1;
 static dissector_table_t media_types;
 static int hf_inflated = -1;
 static int hf_decoded_as = -1;
@@ -113,6 +115,7 @@ void mqtt_payload_handoff(void)
 {
     json_handle = find_dissector("json");
     proto_json = proto_get_id_by_filter_name("json");
+    expert_tap = find_tap_id("expert");
     media_types = find_dissector_table("media_type");
 }
 
@@ -215,7 +218,10 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
         dissector_handle_t handle = dissector_get_string_handle(media_types, type);
         if (handle) {
             decoded_as(tvb, pinfo, tree, wmem_strdup_printf(pinfo->pool, "%s (Content Type)", type));
-            if (handle == json_handle && json_unseen(pinfo, tree) && is_json_document(tvb, len))
+            /* With no tree at all and no expert tap, not even an invalid
+             * document's expert item could be seen: no check then. */
+            if (handle == json_handle && json_unseen(pinfo, tree) &&
+                ((!tree && !have_tap_listener(expert_tap)) || is_json_document(tvb, len)))
                 return true;
             if (dissector_try_string(media_types, type, tvb, pinfo, tree, NULL))
                 return true;
