@@ -27,11 +27,28 @@ more than --max-growth (default 2.6) times its mqttlens instructions (with
 --instructions) or CPU time beyond start-up (when that is at least
 MIN_COST_FOR_GROWTH seconds; below, the ratio is noise).
 
+--realistic benchmarks ordinary IoT traffic instead (the capture of
+tests/robustness/realistic.py, --clients clients, about 85 frames each, and
+one with twice the clients), in the modes of MODES, each with three
+dissectors: the built-in one, mqttlens, and the floor (tools/floor/: only
+tcp_dissect_pdus, built with -DMQTTLENS_BENCH_FLOOR=ON), each selected by
+disabling the other two.  It counts the instructions of the whole tshark
+process under callgrind and the peak memory of an ordinary run, and reports
+the MQTT cost ratio (mqttlens - floor) / (built-in - floor), the
+whole-process ratio mqttlens / built-in, and how the MQTT cost (the run
+minus the floor's) grows when the capture doubles (2.0 is linear).
+--markdown prints that table as markdown; --write-doc also puts it into
+docs/performance.md between its realistic-results markers.
+
 Run from anywhere; as root tshark runs as `nobody` (see tests/lib/mqttlens.py).
 """
 
 import argparse
+import concurrent.futures
+import hashlib
 import json
+import re
+import shutil
 import os
 import statistics
 import subprocess
@@ -45,6 +62,7 @@ sys.path.insert(0, str(TOP / "tests" / "lib"))
 sys.path.insert(0, str(TOP / "tests" / "robustness"))
 import hostile  # noqa: E402
 import mqttlens  # noqa: E402
+import realistic  # noqa: E402
 
 # CPU seconds beyond start-up below which a growth ratio is noise.
 MIN_COST_FOR_GROWTH = 0.25
@@ -71,9 +89,10 @@ def run_once(ts, capture, variant):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def instructions(ts, capture, variant):
+def instructions(ts, capture, variant, args=None):
     """Instructions executed by one run, counted by callgrind."""
-    args = ["-n", "-2", "-r", str(ts.readable(capture))] + VARIANTS[variant]
+    if args is None:
+        args = ["-n", "-2", "-r", str(ts.readable(capture))] + VARIANTS[variant]
     tool = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     cmd = ts.command(args)
     at = cmd.index("tshark")
@@ -151,6 +170,203 @@ def report(rows, growth):
     return "\n".join(lines)
 
 
+# ---- the realistic benchmark ---------------------------------------------------
+
+# The three dissectors of the realistic benchmark: the filter name each
+# registers, the fields -T fields extracts, and what selects it.
+DISSECTORS = {
+    "built-in": {"proto": "mqtt", "fields": ["mqtt.topic", "mqtt.msgid"],
+                 "select": ["--disable-protocol", "mqttlens", "--disable-protocol", "mqttfloor"]},
+    "floor": {"proto": "mqttfloor", "fields": ["mqttfloor"],
+              "select": ["--disable-protocol", "mqttlens"]},
+    "mqttlens": {"proto": "mqttlens", "fields": ["mqttlens.topic", "mqttlens.id"],
+                 "select": ["--disable-protocol", "mqttfloor"]},
+}
+
+# tshark modes: name -> (what the table calls it, arguments given the dissector).
+MODES = {
+    "fields": ("`-T fields -e <proto>.topic -e <proto>.id`",
+               lambda d: ["-T", "fields"] + [a for f in d["fields"] for a in ("-e", f)]),
+    "tree": ("`-V` (full tree)", lambda d: ["-V"]),
+    "two-pass": ("`-2 -q -z io,stat,0,<proto>` (the GUI's two passes)",
+                 lambda d: ["-2", "-q", "-z", "io,stat,0," + d["proto"]]),
+    "no-tree": ("`-q -z conv,tcp` (dissection without a tree)", lambda d: ["-q", "-z", "conv,tcp"]),
+    "quiet": ("`-q` (no tap, no filter: tshark dissects nothing)", lambda d: ["-q"]),
+}
+DEFAULT_MODES = ["fields", "tree", "two-pass", "no-tree"]
+
+
+def floor_plugin():
+    path = os.environ.get("MQTTLENS_FLOOR")
+    if path:
+        return Path(path)
+    lens = mqttlens._plugin_path()
+    return lens.parents[3] / "bench" / "plugins" / lens.parents[1].name / "epan" / "mqttfloor.so"
+
+
+def with_floor(ts):
+    """Puts the floor plugin next to mqttlens in the tshark environment."""
+    floor = floor_plugin()
+    if not floor.exists():
+        raise SystemExit(f"the floor plugin is not built ({floor}): configure with -DMQTTLENS_BENCH_FLOOR=ON")
+    epan = next((ts.work / "plugins").glob("*/epan"))
+    shutil.copy(floor, epan / "mqttfloor.so")
+    os.chmod(epan / "mqttfloor.so", 0o755)
+
+
+def tshark_args(ts, capture, mode, dissector):
+    d = DISSECTORS[dissector]
+    return ["-n", "-r", str(ts.readable(capture))] + MODES[mode][1](d) + d["select"]
+
+
+def peak_memory(ts, capture, mode, dissector):
+    """Peak RSS (KiB) of one ordinary run."""
+    proc = subprocess.Popen(ts.command(tshark_args(ts, capture, mode, dissector)), env=ts.env(), cwd=ts.work,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{dissector} {mode} on {capture} failed:\n{err}")
+    return usage.ru_maxrss
+
+
+def build_id(ts, dissector):
+    """What decides a dissector's instruction count besides the capture:
+    its plugin's bytes (mqttlens, floor) or tshark's version (built-in)."""
+    if dissector == "built-in":
+        return subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    name = "mqttlens.so" if dissector == "mqttlens" else "mqttfloor.so"
+    epan = next((ts.work / "plugins").glob("*/epan"))
+    return hashlib.sha1((epan / name).read_bytes()).hexdigest()
+
+
+def realistic_measure(ts, captures, modes, count_instructions, jobs, cache_path=None):
+    """{(size, mode, dissector): {"instructions": n, "rss_kib": k}}.  With a
+    cache, instruction counts of a build already measured are reused (the
+    built-in's and the floor's do not change while mqttlens does)."""
+    out = {}
+    for size, capture in captures.items():
+        for mode in modes:
+            for d in DISSECTORS:
+                out[(size, mode, d)] = {"rss_kib": peak_memory(ts, capture, mode, d)}
+    if not count_instructions:
+        return out
+    cache = json.loads(Path(cache_path).read_text()) if cache_path and Path(cache_path).exists() else {}
+    ids = {d: build_id(ts, d) for d in DISSECTORS}
+    todo = {}
+    for size, capture in captures.items():
+        for mode in modes:
+            for d in DISSECTORS:
+                ck = f"{size}|{mode}|{d}|{ids[d]}"
+                if ck in cache:
+                    out[(size, mode, d)]["instructions"] = cache[ck]
+                else:
+                    todo[(size, mode, d)] = (capture, ck)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(instructions, ts, capture, None, tshark_args(ts, capture, key[1], key[2])): (key, ck)
+                   for key, (capture, ck) in todo.items()}
+        for fut in concurrent.futures.as_completed(futures):
+            key, ck = futures[fut]
+            out[key]["instructions"] = cache[ck] = fut.result()
+            print(f"  {key[1]} {key[2]} ({key[0]} clients): {cache[ck]:,}", file=sys.stderr)
+            if cache_path:
+                Path(cache_path).write_text(json.dumps(cache, indent=1) + "\n")
+    return out
+
+
+def giga(n):
+    return f"{n / 1e9:.2f} G"
+
+
+def mega(n):
+    return f"{n / 1e6:,.0f} M"
+
+
+def realistic_rows(m, clients, modes):
+    rows = []
+    for mode in modes:
+        r = {"mode": mode, **{d: m[(clients, mode, d)] for d in DISSECTORS}}
+        b, f, lens = (r[d].get("instructions") for d in ("built-in", "floor", "mqttlens"))
+        if b is not None:
+            r["builtin_cost"], r["mqttlens_cost"] = b - f, lens - f
+            r["cost_ratio"] = ratio(lens - f, b - f)
+            r["whole_ratio"] = ratio(lens, b)
+            if (2 * clients, mode, "floor") in m:
+                f2 = m[(2 * clients, mode, "floor")]["instructions"]
+                for d in ("built-in", "mqttlens"):
+                    r[d + " growth"] = ratio(m[(2 * clients, mode, d)]["instructions"] - f2, r[d]["instructions"] - f)
+        r["memory_ratio"] = ratio(r["mqttlens"]["rss_kib"], r["built-in"]["rss_kib"])
+        rows.append(r)
+    return rows
+
+
+def realistic_report(rows, clients, frames_n):
+    lines = [f"Realistic capture: {clients:,} clients, {frames_n:,} frames "
+             "(tests/robustness/realistic.py); instructions of the whole tshark process (callgrind).", "",
+             "| tshark mode | built-in | floor | mqttlens | built-in − floor | mqttlens − floor "
+             "| MQTT cost ratio | whole process | growth ×2, mqttlens (built-in) "
+             "| peak MiB built-in / floor / mqttlens | memory ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        mem = " / ".join(f"{r[d]['rss_kib'] / 1024:.0f}" for d in ("built-in", "floor", "mqttlens"))
+        if "cost_ratio" in r:
+            growth = (f"{r['mqttlens growth']:.2f} ({r['built-in growth']:.2f})" if "mqttlens growth" in r else "")
+            ir = (f"{giga(r['built-in']['instructions'])} | {giga(r['floor']['instructions'])} "
+                  f"| {giga(r['mqttlens']['instructions'])} | {mega(r['builtin_cost'])} | {mega(r['mqttlens_cost'])} "
+                  f"| {r['cost_ratio']:.2f} | {r['whole_ratio']:.3f} | {growth}")
+        else:
+            ir = " | ".join([""] * 8)
+        lines.append(f"| {MODES[r['mode']][0]} | {ir} | {mem} | {r['memory_ratio']:.3f} |")
+    return "\n".join(lines)
+
+
+DOC_BEGIN = "<!-- realistic-results: written by tools/benchmark.py --realistic --write-doc -->"
+DOC_END = "<!-- end of realistic-results -->"
+
+
+def write_doc(text):
+    doc = TOP / "docs" / "performance.md"
+    body = doc.read_text()
+    block = f"{DOC_BEGIN}\n{text}\n{DOC_END}"
+    pattern = re.compile(re.escape(DOC_BEGIN) + ".*?" + re.escape(DOC_END), re.S)
+    if not pattern.search(body):
+        raise SystemExit(f"{doc} has no realistic-results markers")
+    doc.write_text(pattern.sub(lambda _: block, body))
+
+
+def realistic_main(args):
+    ts = mqttlens.Tshark()
+    with_floor(ts)
+    work = Path(tempfile.mkdtemp(prefix="mqttlens-bench-"))
+    sizes = [args.clients] + ([] if args.no_growth else [2 * args.clients])
+    captures = {n: realistic.write(work / f"realistic-{n}.pcap", n) for n in sizes}
+    for c in captures.values():
+        os.chmod(c, 0o644)
+    modes = args.modes or DEFAULT_MODES
+    m = realistic_measure(ts, captures, modes, not args.no_instructions, args.jobs, args.cache)
+    rows = realistic_rows(m, args.clients, modes)
+    text = realistic_report(rows, args.clients, frames(captures[args.clients]))
+    print(text)
+    if args.write_doc:
+        write_doc(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    shutil.rmtree(work, True)
+    failed = []
+    for r in rows:
+        target = 0.7 if r["mode"] in ("no-tree", "quiet") else 1.0
+        if r.get("cost_ratio", 0) > target:
+            failed.append(f"{r['mode']}: MQTT cost ratio {r['cost_ratio']:.2f} > {target}")
+        if r["memory_ratio"] > 1 + args.max_memory:
+            failed.append(f"{r['mode']}: peak memory ratio {r['memory_ratio']:.3f}")
+        if r.get("mqttlens growth", 0) > args.max_growth:
+            failed.append(f"{r['mode']}: doubling the capture multiplied the MQTT cost by {r['mqttlens growth']:.2f}")
+    for f in failed:
+        print("MISSED: " + f, file=sys.stderr)
+    return 1 if (args.check and failed) else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per capture and variant (median)")
@@ -164,7 +380,16 @@ def main():
     ap.add_argument("--check", action="store_true", help="fail when a target is missed")
     ap.add_argument("--max-memory", type=float, default=0.10)
     ap.add_argument("--max-growth", type=float, default=2.6)
+    ap.add_argument("--realistic", action="store_true", help="the realistic IoT capture instead of the hostile ones")
+    ap.add_argument("--clients", type=int, default=1200, help="clients of the realistic capture (about 85 frames each)")
+    ap.add_argument("--modes", action="append", choices=list(MODES), help="realistic: tshark mode(s) to run")
+    ap.add_argument("--no-instructions", action="store_true", help="realistic: peak memory only, no callgrind")
+    ap.add_argument("--jobs", type=int, default=1, help="realistic: callgrind runs at once")
+    ap.add_argument("--cache", help="realistic: reuse instruction counts of builds already measured (a JSON file)")
+    ap.add_argument("--write-doc", action="store_true", help="realistic: put the table into docs/performance.md")
     args = ap.parse_args()
+    if args.realistic:
+        return realistic_main(args)
 
     ts = mqttlens.Tshark()
     work = Path(tempfile.mkdtemp(prefix="mqttlens-bench-"))

@@ -385,9 +385,8 @@ static const char *content_type(tvbuff_t *tvb, wmem_allocator_t *mem, const mqtt
     return (const char *)tvb_get_string_enc(mem, tvb, (int)p->str.data.off, (int)p->str.data.len, ENC_UTF_8);
 }
 
-static void set_columns(packet_info *pinfo, guint32 index, const char *line)
+static void set_info(packet_info *pinfo, guint32 index, const char *line)
 {
-    col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
     if (index == 0)
         col_clear(pinfo->cinfo, COL_INFO);
     col_append_sep_str(pinfo->cinfo, COL_INFO, ", ", line);
@@ -436,8 +435,13 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
         view.content_type = content_type(tvb, keep, pkt);
     }
     view.settled = settle(st, pinfo, snap, pkt, scratch);
-    view.info = mqtt_info_line(scratch, pkt, snap, &tree_prefs);
-    set_columns(pinfo, index, view.info);
+    /* The Info line only when a column shows it (tshark -T fields, -V and
+     * -q have none); the tree builds its own when it is visible. */
+    col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
+    if (pinfo->cinfo && col_get_writable(pinfo->cinfo, COL_INFO)) {
+        view.info = mqtt_info_line(scratch, pkt, snap, &tree_prefs);
+        set_info(pinfo, index, view.info);
+    }
     mqtt_tree_add(tvb, pinfo, tree, pkt, &view, &tree_prefs);
     if (tapped) {
         mqtt_tap_rec_t *rec = wmem_new0(pinfo->pool, mqtt_tap_rec_t);

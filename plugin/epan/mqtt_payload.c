@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <epan/expert.h>
+#include <epan/tap.h>
 #include <epan/uat.h>
 #include <wsutil/str_util.h>
 #include <wsutil/wsjson.h>
@@ -31,6 +32,8 @@ typedef struct {
 static payload_rule_t *rules;
 static guint nrules;
 static dissector_handle_t json_handle;
+static int proto_json = -1;
+static int expert_tap = -1;
 static dissector_table_t media_types;
 static int hf_inflated = -1;
 static int hf_decoded_as = -1;
@@ -104,6 +107,8 @@ void mqtt_payload_register(int proto, module_t *module)
 void mqtt_payload_handoff(void)
 {
     json_handle = find_dissector("json");
+    proto_json = proto_get_id_by_filter_name("json");
+    expert_tap = find_tap_id("expert");
     media_types = find_dissector_table("media_type");
 }
 
@@ -168,6 +173,30 @@ static bool is_json_document(tvbuff_t *tvb, guint len)
     return i < len && (p[i] == '{' || p[i] == '[') && json_validate(p, len);
 }
 
+/* Whether an item of field `hf` under `tree` keeps its value (see kept()
+ * in mqtt_tree.c): the tree is shown, the tree is the root, or a filter or
+ * field extraction refers to the field. */
+static bool field_kept(proto_tree *tree, int hf)
+{
+    if (!tree)
+        return false;
+    if (PTREE_DATA(tree)->visible || !PTREE_FINFO(tree))
+        return true;
+    return proto_registrar_get_nth((guint)hf)->ref_type != HF_REF_TYPE_NONE;
+}
+
+/* Whether nothing would see what the JSON dissector makes of a valid
+ * document: no column is written (JSON names itself in Protocol and Info),
+ * the tree is not shown and no filter or field extraction refers to a json
+ * field (proto_field_is_referenced() covers both).  Parsing it then costs
+ * more than all of MQTT; the payload is only marked as decoded as JSON. */
+static bool json_unseen(packet_info *pinfo, proto_tree *tree)
+{
+    if (pinfo->cinfo && col_get_writable(pinfo->cinfo, -1))
+        return false;
+    return proto_json == -1 || !proto_field_is_referenced(tree, proto_json);
+}
+
 bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *topic,
                           const char *content_type)
 {
@@ -179,17 +208,27 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
         return by_rule(tvb, pinfo, tree, rule);
     if (content_type && media_types) {
         char *type = bare_media_type(pinfo->pool, content_type);
-        if (dissector_get_string_handle(media_types, type)) {
+        dissector_handle_t handle = dissector_get_string_handle(media_types, type);
+        if (handle) {
             decoded_as(tvb, pinfo, tree, wmem_strdup_printf(pinfo->pool, "%s (Content Type)", type));
+            /* With no tree at all and no expert tap, not even an invalid
+             * document's expert item could be seen: no check then. */
+            if (handle == json_handle && json_unseen(pinfo, tree) &&
+                ((!tree && !have_tap_listener(expert_tap)) || is_json_document(tvb, len)))
+                return true;
             if (ws_compat_dissector_try_string(media_types, type, tvb, pinfo, tree, NULL))
                 return true;
         }
     }
     /* Only objects and arrays: a bare number or string is better read as
-     * text than as a one-node JSON tree. */
+     * text than as a one-node JSON tree.  Whether it is one is not worked
+     * out when nothing would see the answer. */
+    if (json_handle && json_unseen(pinfo, tree) && !field_kept(tree, hf_decoded_as))
+        return false;
     if (json_handle && is_json_document(tvb, len)) {
         decoded_as(tvb, pinfo, tree, "json (the payload is valid JSON)");
-        call_dissector(json_handle, tvb, pinfo, tree);
+        if (!json_unseen(pinfo, tree))
+            call_dissector(json_handle, tvb, pinfo, tree);
         return true;
     }
     return false;

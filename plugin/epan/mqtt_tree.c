@@ -150,6 +150,26 @@ static proto_item *placed_item(const ctx_t *c, mqtt_span_t span)
     return NULL;
 }
 
+/* Whether item labels are shown (-V, the GUI's details): Wireshark keeps
+ * labels only then, so text made only for a label is not made otherwise. */
+static bool labels_shown(const proto_tree *tree)
+{
+    return tree && PTREE_DATA(tree)->visible;
+}
+
+/* Whether an item of field `hf` added under `tree` keeps its value: the
+ * tree is shown, a filter or a field extraction refers to the field, or
+ * the tree is the root (whose children Wireshark never fakes).  Otherwise
+ * proto_tree_add_*() ignores the value, so it need not be made. */
+static bool kept(const proto_tree *tree, int hf)
+{
+    if (!tree)
+        return false;
+    if (PTREE_DATA(tree)->visible || !PTREE_FINFO(tree))
+        return true;
+    return proto_registrar_get_nth((guint)hf)->ref_type != HF_REF_TYPE_NONE;
+}
+
 static bool present(const mqtt_str_t *s)
 {
     return (s->flags & MQTT_STR_PRESENT) != 0;
@@ -174,7 +194,7 @@ static proto_item *add_str(ctx_t *c, proto_tree *tree, int hf, const mqtt_str_t 
     if (!present(s))
         return NULL;
     proto_item *item = proto_tree_add_string(tree, hf, c->tvb, (int)s->field.off, (int)s->field.len,
-                                             shown ? shown : str_value(c, s));
+                                             shown ? shown : kept(tree, hf) ? str_value(c, s) : "");
     proto_tree *sub = proto_item_add_subtree(item, ett_string);
     proto_tree_add_item(sub, hf_string_length, c->tvb, (int)s->field.off, 2, ENC_BIG_ENDIAN);
     place(c, s->field, item);
@@ -199,7 +219,7 @@ static proto_item *add_bin(ctx_t *c, proto_tree *tree, int hf, const mqtt_str_t 
 /* A text view of bytes that are well-formed UTF-8. */
 static void add_text_view(ctx_t *c, proto_tree *tree, int hf, mqtt_span_t data)
 {
-    if (data.len == 0 || c->pkt->capture_short)
+    if (data.len == 0 || c->pkt->capture_short || !kept(tree, hf))
         return;
     if (mqtt_utf8_check(c->pkt->raw + data.off, data.len) & (MQTT_UTF8_BAD | MQTT_UTF8_NUL))
         return;
@@ -242,7 +262,7 @@ static proto_item *add_prop_value(ctx_t *c, proto_tree *tree, const mqtt_prop_t 
     int off = (int)p->span.off, len = (int)p->span.len;
     switch (p->spec->type) {
     case MQTT_PT_UTF8:
-        return proto_tree_add_string(tree, hf, c->tvb, off, len, str_value(c, &p->str));
+        return proto_tree_add_string(tree, hf, c->tvb, off, len, kept(tree, hf) ? str_value(c, &p->str) : "");
     case MQTT_PT_BINARY:
         return proto_tree_add_bytes_with_length(tree, hf, c->tvb, off, len, p->str.bytes,
                                                 (int)p->str.data.len);
@@ -256,7 +276,8 @@ static proto_item *add_prop_value(ctx_t *c, proto_tree *tree, const mqtt_prop_t 
 static void add_prop(ctx_t *c, proto_tree *tree, const mqtt_prop_t *p)
 {
     proto_item *item = add_prop_value(c, tree, p);
-    proto_item_set_text(item, "%s (0x%02x): %s", p->spec->name, p->id, prop_value_text(c, p));
+    if (labels_shown(tree))
+        proto_item_set_text(item, "%s (0x%02x): %s", p->spec->name, p->id, prop_value_text(c, p));
     proto_tree *sub = proto_item_add_subtree(item, ett_prop);
     proto_tree_add_uint(sub, hf_prop_id, c->tvb, (int)p->id_span.off, (int)p->id_span.len, p->id);
     if (p->spec->type == MQTT_PT_PAIR) {
@@ -583,7 +604,8 @@ static void add_identity(ctx_t *c, proto_tree *tree)
     if (c->pkt->type == MQTT_CONNECT)
         return;
     item = proto_tree_add_uint(tree, hf_version, c->tvb, 0, 0, snap->version);
-    proto_item_append_text(item, " (%s)", version_source_text(c->view->scratch, snap));
+    if (labels_shown(tree))
+        proto_item_append_text(item, " (%s)", version_source_text(c->view->scratch, snap));
     proto_item_set_generated(item);
     if (mqtt_snapshot_version_frame(snap))
         add_generated_frame(c, tree, hf_version_frame, mqtt_snapshot_version_frame(snap));
@@ -676,7 +698,8 @@ void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mq
 {
     ctx_t c = {tvb, pinfo, pkt, view->snap, view, tree_prefs, NULL, 0, 0};
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
-    proto_item_append_text(ti, ", %s", view->info ? view->info : mqtt_info_line(view->scratch, pkt, view->snap, tree_prefs));
+    if (labels_shown(tree))
+        proto_item_append_text(ti, ", %s", view->info ? view->info : mqtt_info_line(view->scratch, pkt, view->snap, tree_prefs));
     proto_tree *sub = proto_item_add_subtree(ti, ett_mqtt);
     add_fixed_header(&c, sub);
     add_body(&c, sub);
