@@ -118,4 +118,8 @@ const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn);
 uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir);
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
 
+/* The client's subscriptions as far as seen, NULL before its first
+ * SUBSCRIBE (read by the message journeys, mqtt_journey.h). */
+const struct mqtt_subs *mqtt_conn_subs(const mqtt_conn_t *conn);
+
 #endif

@@ -375,6 +375,8 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "Topic Alias stands for a topic the analysis does not know")                                       \
     X(CLOSED_WITHOUT_DISCONNECT, "analysis.closed_without_disconnect", SEQUENCE, NOTE, NULL, NULL,       \
       "Connection closed without DISCONNECT")                                                            \
+    X(DELIVERY_MISSED, "analysis.delivery_missed", SEQUENCE, NOTE, NULL, NULL,                           \
+      "Message journeys (heuristic): a subscriber with a matching granted subscription did not receive the message") \
     X(STATE_CAP, "analysis.state_limit", COMMENT, NOTE, NULL, NULL,                                      \
       "Per-connection analysis limit reached; some tracking stops")                                      \
     /* --- security ------------------------------------------------------------------------------- */  \

@@ -23,6 +23,7 @@
 #include "mqtt_expert.h"
 #include "mqtt_payload.h"
 #include "mqtt_conn.h"
+#include "mqtt_journey.h"
 #include "mqtt_taps.h"
 #include "mqtt_tree.h"
 #include "mqtt_wire.h"
@@ -236,6 +237,46 @@ static void forget_failures(void)
     failures_by_address = NULL;
 }
 
+/* ---- message journeys, across connections (mqtt_journey.h) --------------- */
+
+static mqtt_journeys_t *journeys;
+
+/* "address:port" of the packet's source or destination. */
+static const char *endpoint_str(packet_info *pinfo, bool source)
+{
+    const address *a = source ? &pinfo->src : &pinfo->dst;
+    const char *addr = address_to_str(pinfo->pool, a);
+    guint32 port = source ? pinfo->srcport : pinfo->destport;
+    if (a->type == AT_IPv6)
+        return wmem_strdup_printf(pinfo->pool, "[%s]:%u", addr, port);
+    return wmem_strdup_printf(pinfo->pool, "%s:%u", addr, port);
+}
+
+/* First pass: the packet as the journeys see it (its broker is the
+ * server side of its connection). */
+static void journey_first_pass(packet_info *pinfo, const mqtt_stream_t *st, const mqtt_pkt_t *pkt,
+                               const mqtt_snapshot_t *snap)
+{
+    if (!snap->dir_known)
+        return;
+    if (!journeys)
+        journeys = mqtt_journeys_new(wmem_file_scope());
+    bool c2s = snap->dir == MQTT_C2S;
+    gint64 ns = (gint64)pinfo->abs_ts.secs * 1000000000 + pinfo->abs_ts.nsecs;
+    mqtt_journey_ctx_t ctx = {st->conn, endpoint_str(pinfo, !c2s), endpoint_str(pinfo, c2s), pinfo->num, ns};
+    mqtt_journey_packet(journeys, &ctx, pkt, snap);
+}
+
+const mqtt_journey_t *mqtt_dissector_journey(const mqtt_snapshot_t *snap)
+{
+    return mqtt_journey_of(journeys, snap);
+}
+
+static void forget_journeys(void)
+{
+    journeys = NULL;
+}
+
 /* ---- per packet ---------------------------------------------------------- */
 
 static mqtt_snapshot_t *snap_new(mqtt_stream_t *st)
@@ -394,6 +435,7 @@ static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, wmem_a
     *pkt = mqtt_decode(mem, bytes, len, snap->version);
     mqtt_check_packet(mem, *pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
     mqtt_conn_update(st->conn, *pkt, &ev, snap);
+    journey_first_pass(pinfo, st, *pkt, snap);
     count_failure(pinfo, snap);
     return snap;
 }
@@ -462,7 +504,7 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
 
     mqtt_tree_prefs_t tree_prefs = {pref_mask_passwords};
     mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL,
-                        scratch};
+                        scratch, NULL};
     time_since(st, pinfo, snap->response_to, &view.response_time);
     time_since(st, pinfo, mqtt_snapshot_extra(snap)->flow_start, &view.flow_time);
     time_since(st, pinfo, snap->prev_client_frame, &view.client_idle);
@@ -471,6 +513,7 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
         view.content_type = content_type(tvb, keep, pkt);
     }
     view.repeated_failures = repeated_failures(pinfo, snap);
+    view.journey = mqtt_dissector_journey(snap);
     view.responder_continued = PINFO_FD_VISITED(pinfo) && snap->dir_known &&
                                mqtt_conn_last_frame(st->conn, (enum mqtt_dir)!snap->dir) > snap->frame;
     view.closed_without_disconnect = PINFO_FD_VISITED(pinfo) && mqtt_conn_last(st->conn) == snap &&
@@ -644,6 +687,7 @@ void proto_register_mqttlens(void)
     mqttlens_handle = register_dissector("mqttlens", dissect_mqttlens, proto_mqttlens);
     register_init_routine(switch_ports);
     register_cleanup_routine(forget_failures);
+    register_cleanup_routine(forget_journeys);
     register_cleanup_routine(free_packet_memory);
     packet_scratch = wmem_allocator_new(WMEM_ALLOCATOR_BLOCK);
     register_cleanup_routine(forget_pending);

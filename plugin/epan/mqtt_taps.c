@@ -11,6 +11,8 @@
 #include <epan/stats_tree.h>
 #include <epan/tap.h>
 
+#include "mqtt_dissector.h"
+#include "mqtt_journey_tree.h"
 #include "mqtt_tree.h"
 #include "ws_compat.h"
 
@@ -98,6 +100,7 @@ static gchar *flow_comment(const mqtt_tap_rec_t *r)
         append_preview(s, pkt->client_id.bytes, pkt->client_id.data.len, 48);
     }
     comment_failures(s, r);
+    mqtt_journey_comment(s, mqtt_dissector_journey(r->snap));
     if (r->snap->response_to)
         g_string_append_printf(s, "%s%.6f s after frame %u", s->len ? "; " : "",
                                nstime_to_sec(&r->response_time), r->snap->response_to);

@@ -9,6 +9,7 @@
 #include <epan/packet.h>
 
 #include "mqtt_conn.h"
+#include "mqtt_journey.h"
 #include "mqtt_wire.h"
 
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
     const char *content_type;       /* PUBLISH: its 5.0 Content Type */
     const char *info;               /* the packet's Info line */
     wmem_allocator_t *scratch;      /* for what presentation needs only while it runs */
+    const mqtt_journey_t *journey;  /* the packet's message journey, or NULL */
 } mqtt_view_t;
 
 void mqtt_tree_register(int proto);
