@@ -22,6 +22,7 @@ typedef struct {
     const mqtt_identity_t *who; /* the latest identity seen (conn scope) */
     const char *addr;           /* the client's endpoint (file scope) */
     bool closed;                /* DISCONNECT seen, from either side */
+    int64_t closed_ns;          /* when */
     bool subscriber;            /* in the broker's subscriber list */
     const mqtt_conn_t *conn;
 } jconn_t;
@@ -83,6 +84,7 @@ struct mqtt_journeys {
     wmem_map_t *conns;          /* mqtt_conn_t * -> jconn_t */
     wmem_map_t *records;        /* mqtt_snapshot_t * -> mqtt_journey_t */
     origin_t *free_origins;
+    bool finished;
 };
 
 mqtt_journeys_t *mqtt_journeys_new(wmem_allocator_t *scope)
@@ -250,12 +252,14 @@ static bool delivered_to(const mqtt_journey_t *rec, const jconn_t *c)
 
 /* An origin leaves the window: every expected subscriber that got no
  * copy of it (not even an ambiguous one) missed it. */
-static void judge(mqtt_journeys_t *j, origin_t *o)
+static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
 {
     mqtt_journey_t *rec = o->rec;
     for (uint32_t i = 0; i < o->expected_count; i++) {
         jconn_t *s = o->expected[i].who;
         if (delivered_to(rec, s) || rec->deliveries_total > rec->delivery_count)
+            continue;
+        if (at_end && !(s->closed && s->closed_ns >= o->ns))
             continue;
         rec->missed = (mqtt_journey_missed_t *)wmem_realloc(j->scope, rec->missed,
                                                             (rec->missed_count + 1) * sizeof *rec->missed);
@@ -271,7 +275,7 @@ static void pop_oldest(mqtt_journeys_t *j, broker_t *b, bool judged)
         b->tail = NULL;
     b->pending--;
     if (judged)
-        judge(j, o);
+        judge(j, o, false);
     o->next = j->free_origins;
     j->free_origins = o;
 }
@@ -281,6 +285,34 @@ static void expire(mqtt_journeys_t *j, broker_t *b, int64_t now)
 {
     while (b->head && now - b->head->ns > MQTT_JOURNEY_WINDOW_NS)
         pop_oldest(j, b, true);
+}
+
+static void finish_broker(gpointer key _U_, gpointer value, gpointer data)
+{
+    for (origin_t *o = ((broker_t *)value)->head; o; o = o->next)
+        judge((mqtt_journeys_t *)data, o, true);
+}
+
+void mqtt_journey_finish(mqtt_journeys_t *j)
+{
+    if (!j || j->finished)
+        return;
+    j->finished = true;
+    wmem_map_foreach(j->brokers, finish_broker, j);
+}
+
+/* The broker refuses a message of this connection: nobody is expected
+ * to receive it. */
+static void refused(jconn_t *c, uint32_t publish_frame, uint32_t frame)
+{
+    for (origin_t *o = c->broker->head; o; o = o->next) {
+        if (o->from != c || (publish_frame ? o->frame != publish_frame : o->rec->deliveries_total != 0))
+            continue;
+        o->expected_count = 0;
+        o->rec->refused_in = frame;
+        if (publish_frame)
+            return;
+    }
 }
 
 /* The subscribers that should receive a message on this topic. */
@@ -530,11 +562,18 @@ static bool grants_any(const mqtt_pkt_t *pkt)
  * discards its Will unless a 5.0 client asks for it with Reason Code 0x04
  * ([MQTT-3.14.4-3]); after the server's, the Will is published
  * ([MQTT-3.1.2-8]). */
-static void on_disconnect(jconn_t *c, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
+static void on_disconnect(jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
+                          const mqtt_snapshot_t *snap)
 {
     bool keep_will = pkt->version == MQTT_V5 && pkt->has_reason && pkt->reason == 0x04;
+    /* A server that ends the connection with a failure refuses what the
+     * client sent last and nobody received yet (a wrong alias, a packet
+     * too large...). */
+    if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80)
+        refused(c, 0, ctx->frame);
     remove_subscriber(c);
     c->closed = true;
+    c->closed_ns = ctx->ns;
     if (snap->dir == MQTT_C2S && !keep_will)
         forget_will(c);
 }
@@ -568,7 +607,13 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
             add_subscriber(j, c, snap);
         break;
     case MQTT_DISCONNECT:
-        on_disconnect(c, pkt, snap);
+        on_disconnect(c, ctx, pkt, snap);
+        break;
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+        /* A failure Reason Code: the broker did not accept the message (§3.4.2.1). */
+        if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80 && snap->response_to)
+            refused(c, snap->response_to, ctx->frame);
         break;
     default:
         break;

@@ -79,6 +79,7 @@ typedef struct {
     uint32_t delivery_capacity;
     mqtt_journey_missed_t *missed;
     uint32_t missed_count;
+    uint32_t refused_in;        /* the broker's failure PUBACK/PUBREC, or its DISCONNECT right after */
     /* as a delivery */
     bool is_delivery;
     uint8_t kind;               /* enum mqtt_journey_kind; NONE: origin not in the capture */
@@ -108,6 +109,13 @@ mqtt_journeys_t *mqtt_journeys_new(wmem_allocator_t *scope);
  * clock on (origins older than the window are judged). */
 void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
                          const mqtt_snapshot_t *snap);
+
+/* Once the first pass is over (the dissector calls it on the first
+ * packet of the second): origins still within the window at the end of
+ * the capture are judged for the subscribers whose connection ended after
+ * them; a subscriber still connected at the end might still get it.
+ * Does nothing the second time. */
+void mqtt_journey_finish(mqtt_journeys_t *j);
 
 /* The journey of a packet, NULL when it has none. */
 const mqtt_journey_t *mqtt_journey_of(const mqtt_journeys_t *j, const mqtt_snapshot_t *snap);

@@ -272,6 +272,15 @@ const mqtt_journey_t *mqtt_dissector_journey(const mqtt_snapshot_t *snap)
     return mqtt_journey_of(journeys, snap);
 }
 
+/* The journey to show; the first packet of the second pass completes the
+ * first pass' analysis (what the end of the capture decides). */
+static const mqtt_journey_t *journey_view(packet_info *pinfo, const mqtt_snapshot_t *snap)
+{
+    if (PINFO_FD_VISITED(pinfo))
+        mqtt_journey_finish(journeys);
+    return mqtt_journey_of(journeys, snap);
+}
+
 static void forget_journeys(void)
 {
     journeys = NULL;
@@ -513,7 +522,7 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
         view.content_type = content_type(tvb, keep, pkt);
     }
     view.repeated_failures = repeated_failures(pinfo, snap);
-    view.journey = mqtt_dissector_journey(snap);
+    view.journey = journey_view(pinfo, snap);
     view.responder_continued = PINFO_FD_VISITED(pinfo) && snap->dir_known &&
                                mqtt_conn_last_frame(st->conn, (enum mqtt_dir)!snap->dir) > snap->frame;
     view.closed_without_disconnect = PINFO_FD_VISITED(pinfo) && mqtt_conn_last(st->conn) == snap &&

@@ -11,6 +11,7 @@ static int hf_delivered_in = -1;
 static int hf_maybe_delivered_in = -1;
 static int hf_to_client = -1;
 static int hf_missed_by = -1;
+static int hf_refused_in = -1;
 static int hf_delivery_of = -1;
 static int hf_origin_kind = -1;
 static int hf_from_client = -1;
@@ -83,6 +84,10 @@ static void add_origin(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, cons
         add_delivery(sub, tvb, &j->deliveries[i]);
     for (uint32_t i = 0; i < j->missed_count; i++)
         add_missed(sub, tvb, pinfo, &j->missed[i], version);
+    if (j->refused_in) {
+        generated(proto_tree_add_uint(sub, hf_refused_in, tvb, 0, 0, j->refused_in));
+        proto_item_append_text(ti, ", refused by the broker in frame %u", j->refused_in);
+    }
 }
 
 /* ---- a delivery ------------------------------------------------------------------- */
@@ -170,6 +175,9 @@ void mqtt_journey_tree_register(int proto)
         {&hf_missed_by, {"Not delivered to", "mqttlens.journey.missed_by", FT_STRING, BASE_NONE, NULL, 0,
                          "Origin: a subscriber with a matching granted subscription that got no copy within "
                          "the window (heuristic)", HFILL}},
+        {&hf_refused_in, {"Refused by the broker in", "mqttlens.journey.refused_in", FT_FRAMENUM, BASE_NONE, NULL,
+                          0, "Origin: the broker's PUBACK/PUBREC with a failure Reason Code for it, or its "
+                          "DISCONNECT with a failure right after it; nobody is expected to receive it", HFILL}},
         {&hf_origin_kind, {"Origin", "mqttlens.journey.origin_kind", FT_UINT8, BASE_DEC, VALS(kind_vals), 0,
                            "Delivery: what the broker delivers (0: the origin is not in the capture)", HFILL}},
         {&hf_delivery_of, {"Delivery of", "mqttlens.journey.delivery_of", FT_FRAMENUM, BASE_NONE,

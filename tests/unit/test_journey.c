@@ -346,6 +346,37 @@ TEST(missed_delivery)
     CHECK_EQ(jof(o2)->missed_count, 0);
 }
 
+TEST(refused_and_capture_end)
+{
+    reset();
+    client_t pub = client("127.0.0.1:40001", MQTT_V5), s = client("127.0.0.1:40002", MQTT_V311),
+             open_sub = client("127.0.0.1:40003", MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s, "sub", "r/#", 0, 0);
+    session(&open_sub, "stays", "r/#", 0, 0);
+    /* PUBACK 0x87 Not authorized: refused, nobody misses it. */
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "r/secret", "x", (pubopt_t){1, false, 9, 0});
+    buf_t body = {{0}, 0};
+    put16(&body, 9);
+    put8(&body, 0x87);
+    putvbi(&body, 0);
+    buf_t p = pkt_finish(0x40, &body);
+    mqtt_snapshot_t *ack = feed(&pub, MQTT_S2C, &p);
+    CHECK_EQ(jof(o)->refused_in, ack->frame);
+    /* At the end of the capture, within the window: the subscriber that
+     * left missed it, the one still connected is not judged. */
+    mqtt_snapshot_t *o2 = publish(&pub, MQTT_C2S, "r/open", "y", (pubopt_t){0});
+    p = simple(0xE0);
+    feed(&s, MQTT_C2S, &p);
+    CHECK_EQ(jof(o2)->missed_count, 0);
+    mqtt_journey_finish(J);
+    CHECK_EQ(jof(o2)->missed_count, 1);
+    CHECK_STR(jof(o2)->missed[0].client, "sub");
+    CHECK_EQ(jof(o)->missed_count, 0);
+    mqtt_journey_finish(J); /* once only */
+    CHECK_EQ(jof(o2)->missed_count, 1);
+}
+
 TEST(aliases_on_both_sides)
 {
     reset();
@@ -391,4 +422,4 @@ TEST(pending_bound)
 }
 
 UNIT_MAIN("journey", fan_out_and_downgrade, identical_payloads, retained_on_subscribe, will_message, missed_delivery,
-          aliases_on_both_sides, no_publisher_no_journey, pending_bound)
+          refused_and_capture_end, aliases_on_both_sides, no_publisher_no_journey, pending_bound)
