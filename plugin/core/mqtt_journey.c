@@ -25,6 +25,7 @@ typedef struct {
     int64_t closed_ns;          /* when */
     bool subscriber;            /* in the broker's subscriber list */
     const mqtt_conn_t *conn;
+    wmem_map_t *got;            /* serials of the origins in the window it received */
 } jconn_t;
 
 /* What identifies a message. */
@@ -44,6 +45,8 @@ typedef struct {
 /* An origin still within the window (or a Will that may be published). */
 typedef struct origin {
     struct origin *next;
+    struct origin *next_same;   /* the next origin of the same message */
+    uint64_t serial;            /* never reused */
     mqtt_journey_t *rec;
     jconn_t *from;
     uint32_t frame;
@@ -65,8 +68,15 @@ typedef struct {
 enum limit_bit { LIM_PENDING = 1, LIM_RETAINED = 2, LIM_WILLS = 4, LIM_SUBSCRIBERS = 8, LIM_EXPECTED = 16,
                  LIM_DELIVERIES = 32 };
 
+/* The pending origins of one message, oldest first. */
+typedef struct {
+    uint64_t key;
+    origin_t *head, *tail;
+} chain_t;
+
 struct broker {
     origin_t *head, *tail;      /* pending origins, oldest first */
+    wmem_map_t *by_message;     /* message hash -> chain_t */
     uint32_t pending;
     wmem_map_t *retained;       /* topic hash -> retained_t */
     uint32_t retained_count;
@@ -84,6 +94,7 @@ struct mqtt_journeys {
     wmem_map_t *conns;          /* mqtt_conn_t * -> jconn_t */
     wmem_map_t *records;        /* mqtt_snapshot_t * -> mqtt_journey_t */
     origin_t *free_origins;
+    uint64_t serial;
     bool finished;
 };
 
@@ -116,6 +127,11 @@ static bool same_message(const msgkey_t *a, const msgkey_t *b)
 {
     return a->topic_len == b->topic_len && a->payload_len == b->payload_len && a->topic_hash == b->topic_hash &&
            a->payload_hash == b->payload_hash;
+}
+
+static uint64_t message_hash(const msgkey_t *k)
+{
+    return k->topic_hash ^ (k->payload_hash * 0x9E3779B97F4A7C15u) ^ ((uint64_t)k->payload_len << 32);
 }
 
 static msgkey_t key_of(const uint8_t *topic, uint32_t tlen, const uint8_t *payload, uint32_t plen)
@@ -181,6 +197,7 @@ static broker_t *broker_get(mqtt_journeys_t *j, const char *name)
     if (!b) {
         b = wmem_new0(j->scope, broker_t);
         b->retained = wmem_map_new(j->scope, g_int64_hash, g_int64_equal);
+        b->by_message = wmem_map_new(j->scope, g_int64_hash, g_int64_equal);
         wmem_map_insert(j->brokers, wmem_strdup(j->scope, name), b);
     }
     return b;
@@ -194,6 +211,7 @@ static jconn_t *conn_get(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
         c->conn = ctx->conn;
         c->broker = broker_get(j, ctx->broker);
         c->addr = wmem_strdup(j->scope, ctx->client_addr);
+        c->got = wmem_map_new(j->scope, g_direct_hash, g_direct_equal);
         wmem_map_insert(j->conns, (void *)ctx->conn, c);
     }
     if (snap->who)
@@ -242,7 +260,7 @@ static origin_t *origin_alloc(mqtt_journeys_t *j)
     return o;
 }
 
-static bool delivered_to(const mqtt_journey_t *rec, const jconn_t *c)
+static bool listed_for(const mqtt_journey_t *rec, const jconn_t *c)
 {
     for (uint32_t i = 0; i < rec->delivery_count; i++)
         if (rec->deliveries[i].to_conn == c)
@@ -257,13 +275,51 @@ static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
     mqtt_journey_t *rec = o->rec;
     for (uint32_t i = 0; i < o->expected_count; i++) {
         jconn_t *s = o->expected[i].who;
-        if (delivered_to(rec, s) || rec->deliveries_total > rec->delivery_count)
+        if (listed_for(rec, s) || rec->deliveries_total > rec->delivery_count)
             continue;
         if (at_end && !(s->closed && s->closed_ns >= o->ns))
             continue;
         rec->missed = (mqtt_journey_missed_t *)wmem_realloc(j->scope, rec->missed,
                                                             (rec->missed_count + 1) * sizeof *rec->missed);
         rec->missed[rec->missed_count++] = (mqtt_journey_missed_t){client_name(s), o->expected[i].filter};
+    }
+}
+
+/* Whether an origin was delivered to a connection already: looked up
+ * in the connection's table for the origins of the window (every
+ * delivery is checked against every pending copy of its message). */
+static bool delivered_to(const origin_t *o, const jconn_t *c)
+{
+    if (o->kind == MQTT_JK_WILL)
+        return listed_for(o->rec, c);
+    return wmem_map_contains(c->got, GSIZE_TO_POINTER((gsize)o->serial));
+}
+
+static void chain_add(mqtt_journeys_t *j, broker_t *b, origin_t *o)
+{
+    uint64_t key = message_hash(&o->key);
+    chain_t *ch = (chain_t *)wmem_map_lookup(b->by_message, &key);
+    if (!ch) {
+        ch = wmem_new0(j->scope, chain_t);
+        ch->key = key;
+        wmem_map_insert(b->by_message, &ch->key, ch);
+    }
+    if (ch->tail)
+        ch->tail->next_same = o;
+    else
+        ch->head = o;
+    ch->tail = o;
+}
+
+/* The oldest origin of the broker is the oldest of its message's chain. */
+static void chain_remove_oldest(mqtt_journeys_t *j, broker_t *b, origin_t *o)
+{
+    uint64_t key = message_hash(&o->key);
+    chain_t *ch = (chain_t *)wmem_map_lookup(b->by_message, &key);
+    ch->head = o->next_same;
+    if (!ch->head) {
+        wmem_map_remove(b->by_message, &key);
+        wmem_free(j->scope, ch);
     }
 }
 
@@ -274,6 +330,10 @@ static void pop_oldest(mqtt_journeys_t *j, broker_t *b, bool judged)
     if (!b->head)
         b->tail = NULL;
     b->pending--;
+    chain_remove_oldest(j, b, o);
+    for (uint32_t i = 0; i < o->rec->delivery_count; i++)
+        wmem_map_remove(((jconn_t *)(uintptr_t)o->rec->deliveries[i].to_conn)->got,
+                        GSIZE_TO_POINTER((gsize)o->serial));
     if (judged)
         judge(j, o, false);
     o->next = j->free_origins;
@@ -372,6 +432,7 @@ static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *
         pop_oldest(j, b, false);
     }
     origin_t *o = origin_alloc(j);
+    o->serial = ++j->serial;
     o->rec = record(j, snap);
     o->from = c;
     o->frame = ctx->frame;
@@ -388,6 +449,7 @@ static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *
         b->head = o;
     b->tail = o;
     b->pending++;
+    chain_add(j, b, o);
 }
 
 /* ---- deliveries ------------------------------------------------------------------------------- */
@@ -400,7 +462,7 @@ typedef struct {
 
 static void consider(choice_t *ch, origin_t *o, const jconn_t *to)
 {
-    int tier = delivered_to(o->rec, to) ? 2 : 1;
+    int tier = delivered_to(o, to) ? 2 : 1;
     if (ch->count && tier > ch->tier)
         return;
     if (!ch->count || tier < ch->tier) {
@@ -424,7 +486,9 @@ static bool fits(const origin_t *o, const msgkey_t *key, unsigned qos)
 static void candidates(const broker_t *b, const jconn_t *to, const msgkey_t *key, unsigned qos, int64_t now,
                        choice_t *ch)
 {
-    for (origin_t *o = b->head; o; o = o->next)
+    uint64_t h = message_hash(key);
+    const chain_t *same = (const chain_t *)wmem_map_lookup(b->by_message, &h);
+    for (origin_t *o = same ? same->head : NULL; o; o = o->next_same)
         if (fits(o, key, qos) && o->ns <= now)
             consider(ch, o, to);
     for (uint32_t i = 0; i < b->will_count; i++) {
@@ -434,7 +498,7 @@ static void candidates(const broker_t *b, const jconn_t *to, const msgkey_t *key
     }
 }
 
-static void add_delivery(mqtt_journeys_t *j, broker_t *b, mqtt_journey_t *origin, const mqtt_journey_delivery_t *d,
+static bool add_delivery(mqtt_journeys_t *j, broker_t *b, mqtt_journey_t *origin, const mqtt_journey_delivery_t *d,
                          const mqtt_snapshot_t *snap)
 {
     origin->deliveries_total++;
@@ -442,24 +506,32 @@ static void add_delivery(mqtt_journeys_t *j, broker_t *b, mqtt_journey_t *origin
         limit_reached(j, b, LIM_DELIVERIES, snap,
                       "message journeys: a message delivered more than 256 times; "
                       "later deliveries are not listed on it");
-        return;
+        return false;
     }
     if (origin->delivery_count == origin->delivery_capacity)
         origin->deliveries = (mqtt_journey_delivery_t *)grow(j->scope, origin->deliveries,
                                                              &origin->delivery_capacity, sizeof *d);
     origin->deliveries[origin->delivery_count++] = *d;
+    return true;
+}
+
+/* A listed delivery of an origin of the window, in the subscriber's table. */
+static void delivered(jconn_t *to, const origin_t *o, bool listed)
+{
+    if (listed && o && o->kind == MQTT_JK_FORWARDED)
+        wmem_map_insert(to->got, GSIZE_TO_POINTER((gsize)o->serial), to);
 }
 
 static void link_one(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, mqtt_journey_t *origin_rec,
                      uint32_t origin_frame, const jconn_t *from, uint8_t kind, int64_t latency,
-                     const mqtt_journey_ctx_t *ctx, const mqtt_snapshot_t *snap)
+                     const mqtt_journey_ctx_t *ctx, const mqtt_snapshot_t *snap, const origin_t *o)
 {
     rec->kind = kind;
     rec->origin = origin_frame;
     rec->from_client = client_name(from);
     rec->latency_ns = latency;
     mqtt_journey_delivery_t d = {ctx->frame, false, kind, client_name(to), latency, to};
-    add_delivery(j, b, origin_rec, &d, snap);
+    delivered(to, o, add_delivery(j, b, origin_rec, &d, snap));
 }
 
 static void link_ambiguous(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, const choice_t *ch,
@@ -472,7 +544,7 @@ static void link_ambiguous(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_jo
         rec->candidates[i] = o->frame;
         mqtt_journey_delivery_t d = {ctx->frame, true, o->kind, client_name(to),
                                      o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, to};
-        add_delivery(j, b, o->rec, &d, snap);
+        delivered(to, o, add_delivery(j, b, o->rec, &d, snap));
     }
 }
 
@@ -483,7 +555,7 @@ static bool link_retained(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_jou
     retained_t *r = (retained_t *)wmem_map_lookup(b->retained, &key->topic_hash);
     if (!r || !r->frame || !same_message(&r->key, key))
         return false;
-    link_one(j, b, to, rec, r->rec, r->frame, r->from, MQTT_JK_RETAINED, 0, ctx, snap);
+    link_one(j, b, to, rec, r->rec, r->frame, r->from, MQTT_JK_RETAINED, 0, ctx, snap, NULL);
     return true;
 }
 
@@ -504,7 +576,7 @@ static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_
     if (ch.count == 1) {
         origin_t *o = ch.best[0];
         link_one(j, b, to, rec, o->rec, o->frame, o->from, o->kind,
-                 o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, ctx, snap);
+                 o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, ctx, snap, o);
     } else if (ch.count > 1) {
         link_ambiguous(j, b, to, rec, &ch, ctx, snap);
     }
