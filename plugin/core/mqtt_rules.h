@@ -376,7 +376,7 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
     X(CLOSED_WITHOUT_DISCONNECT, "analysis.closed_without_disconnect", SEQUENCE, NOTE, NULL, NULL,       \
       "Connection closed without DISCONNECT")                                                            \
     X(DELIVERY_MISSED, "analysis.delivery_missed", SEQUENCE, NOTE, NULL, NULL,                           \
-      "Message journeys (heuristic): a subscriber with a matching granted subscription did not receive the message") \
+      "A subscriber with a matching granted subscription got no copy of the message (heuristic)")        \
     X(STATE_CAP, "analysis.state_limit", COMMENT, NOTE, NULL, NULL,                                      \
       "Per-connection analysis limit reached; some tracking stops")                                      \
     /* --- security ------------------------------------------------------------------------------- */  \

@@ -64,8 +64,8 @@ static void add_missed(proto_tree *tree, tvbuff_t *tvb, packet_info *pinfo, cons
     generated(item);
     const char *detail = wmem_strdup_printf(
         pinfo->pool,
-        "no copy to %s (subscribed to \"%s\") within %u s; assumed the broker sends every message to every "
-        "matching subscription; an ACL denial, No Local, a full queue or an overloaded broker would explain it",
+        "none to %s (subscribed to \"%s\") within %u s; assumes the broker sends every message to every "
+        "matching subscription: an ACL denial, No Local, a full queue or an overloaded broker would explain it",
         m->client, m->filter, (unsigned)(MQTT_JOURNEY_WINDOW_NS / 1000000000));
     mqtt_finding_t f = {MQTT_R_DELIVERY_MISSED, {0, 1}, detail, NULL};
     mqtt_expert_report(pinfo, tree, item, tvb, 0, &f, version);
