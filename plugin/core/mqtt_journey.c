@@ -25,7 +25,7 @@ typedef struct {
     int64_t closed_ns;          /* when */
     bool subscriber;            /* in the broker's subscriber list */
     const mqtt_conn_t *conn;
-    wmem_map_t *got;            /* serials of the origins in the window it received */
+    wmem_map_t *got;            /* serials of the origins in the window it received (made when needed) */
 } jconn_t;
 
 /* What identifies a message. */
@@ -211,7 +211,6 @@ static jconn_t *conn_get(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
         c->conn = ctx->conn;
         c->broker = broker_get(j, ctx->broker);
         c->addr = wmem_strdup(j->scope, ctx->client_addr);
-        c->got = wmem_map_new(j->scope, g_direct_hash, g_direct_equal);
         wmem_map_insert(j->conns, (void *)ctx->conn, c);
     }
     if (snap->who)
@@ -292,7 +291,7 @@ static bool delivered_to(const origin_t *o, const jconn_t *c)
 {
     if (o->kind == MQTT_JK_WILL)
         return listed_for(o->rec, c);
-    return wmem_map_contains(c->got, GSIZE_TO_POINTER((gsize)o->serial));
+    return c->got && wmem_map_contains(c->got, GSIZE_TO_POINTER((gsize)o->serial));
 }
 
 static void chain_add(mqtt_journeys_t *j, broker_t *b, origin_t *o)
@@ -331,9 +330,11 @@ static void pop_oldest(mqtt_journeys_t *j, broker_t *b, bool judged)
         b->tail = NULL;
     b->pending--;
     chain_remove_oldest(j, b, o);
-    for (uint32_t i = 0; i < o->rec->delivery_count; i++)
-        wmem_map_remove(((jconn_t *)(uintptr_t)o->rec->deliveries[i].to_conn)->got,
-                        GSIZE_TO_POINTER((gsize)o->serial));
+    for (uint32_t i = 0; i < o->rec->delivery_count; i++) {
+        jconn_t *to = (jconn_t *)(uintptr_t)o->rec->deliveries[i].to_conn;
+        if (to->got)
+            wmem_map_remove(to->got, GSIZE_TO_POINTER((gsize)o->serial));
+    }
     if (judged)
         judge(j, o, false);
     o->next = j->free_origins;
@@ -516,10 +517,13 @@ static bool add_delivery(mqtt_journeys_t *j, broker_t *b, mqtt_journey_t *origin
 }
 
 /* A listed delivery of an origin of the window, in the subscriber's table. */
-static void delivered(jconn_t *to, const origin_t *o, bool listed)
+static void delivered(mqtt_journeys_t *j, jconn_t *to, const origin_t *o, bool listed)
 {
-    if (listed && o && o->kind == MQTT_JK_FORWARDED)
-        wmem_map_insert(to->got, GSIZE_TO_POINTER((gsize)o->serial), to);
+    if (!listed || !o || o->kind != MQTT_JK_FORWARDED)
+        return;
+    if (!to->got)
+        to->got = wmem_map_new(j->scope, g_direct_hash, g_direct_equal);
+    wmem_map_insert(to->got, GSIZE_TO_POINTER((gsize)o->serial), to);
 }
 
 static void link_one(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, mqtt_journey_t *origin_rec,
@@ -531,7 +535,7 @@ static void link_one(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_
     rec->from_client = client_name(from);
     rec->latency_ns = latency;
     mqtt_journey_delivery_t d = {ctx->frame, false, kind, client_name(to), latency, to};
-    delivered(to, o, add_delivery(j, b, origin_rec, &d, snap));
+    delivered(j, to, o, add_delivery(j, b, origin_rec, &d, snap));
 }
 
 static void link_ambiguous(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, const choice_t *ch,
@@ -544,7 +548,7 @@ static void link_ambiguous(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_jo
         rec->candidates[i] = o->frame;
         mqtt_journey_delivery_t d = {ctx->frame, true, o->kind, client_name(to),
                                      o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, to};
-        delivered(to, o, add_delivery(j, b, o->rec, &d, snap));
+        delivered(j, to, o, add_delivery(j, b, o->rec, &d, snap));
     }
 }
 

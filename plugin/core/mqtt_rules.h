@@ -377,6 +377,8 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "Connection closed without DISCONNECT")                                                            \
     X(DELIVERY_MISSED, "analysis.delivery_missed", SEQUENCE, NOTE, NULL, NULL,                           \
       "A subscriber with a matching granted subscription got no copy of the message (heuristic)")        \
+    X(JOURNEY_CAP, "analysis.journey_limit", COMMENT, NOTE, NULL, NULL,                                  \
+      "Message journey limit of a broker reached; some matching stops")                                  \
     X(STATE_CAP, "analysis.state_limit", COMMENT, NOTE, NULL, NULL,                                      \
       "Per-connection analysis limit reached; some tracking stops")                                      \
     /* --- security ------------------------------------------------------------------------------- */  \

@@ -129,7 +129,7 @@ void mqtt_journey_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, 
     else if (visited || j->delivery_count || j->missed_count)
         add_origin(tvb, pinfo, tree, j, version);
     if (j->limit) {
-        mqtt_finding_t f = {MQTT_R_STATE_CAP, {0, 1}, j->limit, NULL};
+        mqtt_finding_t f = {MQTT_R_JOURNEY_CAP, {0, 1}, j->limit, NULL};
         mqtt_expert_report(pinfo, tree, NULL, tvb, 0, &f, version);
     }
 }
