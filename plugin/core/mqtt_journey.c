@@ -85,6 +85,7 @@ struct broker {
     jconn_t **subscribers;
     uint32_t subscriber_count, subscriber_capacity;
     uint32_t origins_seen;      /* client PUBLISH packets seen at all */
+    bool seen;                  /* a delivery or a granted subscription seen */
     unsigned limits;            /* enum limit_bit: reported once each */
 };
 
@@ -106,6 +107,11 @@ mqtt_journeys_t *mqtt_journeys_new(wmem_allocator_t *scope)
     j->conns = wmem_map_new(scope, g_direct_hash, g_direct_equal);
     j->records = wmem_map_new(scope, g_direct_hash, g_direct_equal);
     return j;
+}
+
+bool mqtt_journey_broker_seen(const mqtt_journey_t *j)
+{
+    return j && (j->is_delivery || (j->broker_seen && *j->broker_seen));
 }
 
 const mqtt_journey_t *mqtt_journey_of(const mqtt_journeys_t *j, const mqtt_snapshot_t *snap)
@@ -364,16 +370,29 @@ void mqtt_journey_finish(mqtt_journeys_t *j)
 
 /* The broker refuses a message of this connection: nobody is expected
  * to receive it. */
+static void refuse(origin_t *o, uint32_t frame)
+{
+    o->expected_count = 0;
+    o->rec->refused_in = frame;
+}
+
+/* The broker refuses the PUBLISH in `publish_frame` of this connection,
+ * or (0) the latest that nobody received yet. */
 static void refused(jconn_t *c, uint32_t publish_frame, uint32_t frame)
 {
+    origin_t *latest = NULL;
     for (origin_t *o = c->broker->head; o; o = o->next) {
-        if (o->from != c || (publish_frame ? o->frame != publish_frame : o->rec->deliveries_total != 0))
+        if (o->from != c)
             continue;
-        o->expected_count = 0;
-        o->rec->refused_in = frame;
-        if (publish_frame)
+        if (publish_frame && o->frame == publish_frame) {
+            refuse(o, frame);
             return;
+        }
+        if (!publish_frame && o->rec->deliveries_total == 0)
+            latest = o;
     }
+    if (latest)
+        refuse(latest, frame);
 }
 
 /* The subscribers that should receive a message on this topic. */
@@ -435,6 +454,7 @@ static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *
     origin_t *o = origin_alloc(j);
     o->serial = ++j->serial;
     o->rec = record(j, snap);
+    o->rec->broker_seen = &b->seen;
     o->from = c;
     o->frame = ctx->frame;
     o->ns = ctx->ns;
@@ -567,6 +587,7 @@ static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_
                         const mqtt_snapshot_t *snap, const uint8_t *topic, uint32_t tlen)
 {
     broker_t *b = to->broker;
+    b->seen = true;
     msgkey_t key = key_of(topic, tlen, pkt->raw + pkt->payload.off, pkt->payload.len);
     unsigned qos = (pkt->flags >> 1) & 3;
     if (!b->origins_seen && !b->will_count)
@@ -615,6 +636,7 @@ static void on_connect(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t 
     }
     origin_t *w = wmem_new0(j->scope, origin_t);
     w->rec = record(j, snap);
+    w->rec->broker_seen = &b->seen;
     w->from = c;
     w->frame = ctx->frame;
     w->ns = ctx->ns;
@@ -679,8 +701,10 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
             on_delivery(j, c, ctx, pkt, snap, topic, tlen);
         break;
     case MQTT_SUBACK:
-        if (snap->dir == MQTT_S2C && grants_any(pkt))
+        if (snap->dir == MQTT_S2C && grants_any(pkt)) {
+            c->broker->seen = true;
             add_subscriber(j, c, snap);
+        }
         break;
     case MQTT_DISCONNECT:
         on_disconnect(c, ctx, pkt, snap);

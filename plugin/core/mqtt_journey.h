@@ -90,6 +90,7 @@ typedef struct {
     uint32_t candidate_count;   /* 2 or more when ambiguous */
     /* a bound of the journey analysis was reached at this packet */
     const char *limit;
+    const bool *broker_seen;    /* origins: the capture shows their broker deliver or grant anything */
 } mqtt_journey_t;
 
 /* What the dissector knows about the packet's connection and moment. */
@@ -116,6 +117,12 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
  * them; a subscriber still connected at the end might still get it.
  * Does nothing the second time. */
 void mqtt_journey_finish(mqtt_journeys_t *j);
+
+/* Whether an origin's journey is worth showing: its broker delivers or
+ * grants a subscription somewhere in the capture (a capture taken on a
+ * publisher's host shows none, and "0 deliveries" would mislead there).
+ * Final after the first pass. */
+bool mqtt_journey_broker_seen(const mqtt_journey_t *j);
 
 /* The journey of a packet, NULL when it has none. */
 const mqtt_journey_t *mqtt_journey_of(const mqtt_journeys_t *j, const mqtt_snapshot_t *snap);

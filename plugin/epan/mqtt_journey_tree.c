@@ -126,7 +126,7 @@ void mqtt_journey_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, 
         return;
     if (j->is_delivery)
         add_source(tvb, tree, j);
-    else if (visited || j->delivery_count || j->missed_count)
+    else if ((visited && mqtt_journey_broker_seen(j)) || j->delivery_count || j->missed_count || j->refused_in)
         add_origin(tvb, pinfo, tree, j, version);
     if (j->limit) {
         mqtt_finding_t f = {MQTT_R_JOURNEY_CAP, {0, 1}, j->limit, NULL};

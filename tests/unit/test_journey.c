@@ -215,6 +215,7 @@ TEST(fan_out_and_downgrade)
     CHECK(delivered_to(jo, d1->frame, "sub1"));
     CHECK(delivered_to(jo, d2->frame, "sub2"));
     CHECK_EQ(jo->missed_count, 0);
+    CHECK(mqtt_journey_broker_seen(jo));
     /* A copy with a higher QoS than the PUBLISH cannot be of it. */
     mqtt_snapshot_t *up = publish(&s1, MQTT_S2C, "a/b", "hello", (pubopt_t){2, false, 2, 0});
     CHECK_EQ(jof(up)->kind, MQTT_JK_NONE);
@@ -400,6 +401,18 @@ TEST(no_publisher_no_journey)
     CHECK(jof(d) == NULL);
 }
 
+TEST(publisher_side_capture)
+{
+    /* Only a publisher's connection: no delivery, no subscription, so its
+     * journeys are not worth showing ("0 deliveries" would mislead). */
+    reset();
+    client_t pub = client("127.0.0.1:40001", MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "a", "x", (pubopt_t){0});
+    CHECK(jof(o) != NULL);
+    CHECK(!mqtt_journey_broker_seen(jof(o)));
+}
+
 TEST(pending_bound)
 {
     reset();
@@ -422,4 +435,4 @@ TEST(pending_bound)
 }
 
 UNIT_MAIN("journey", fan_out_and_downgrade, identical_payloads, retained_on_subscribe, will_message, missed_delivery,
-          refused_and_capture_end, aliases_on_both_sides, no_publisher_no_journey, pending_bound)
+          refused_and_capture_end, aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
