@@ -93,7 +93,8 @@ typedef struct {
     const bool *broker_seen;    /* origins: the capture shows their broker deliver or grant anything */
 } mqtt_journey_t;
 
-/* What the dissector knows about the packet's connection and moment. */
+/* The packet's connection and moment, as mqtt_core_first_pass() hands
+ * them on (from the connection and the mqtt_event_t). */
 typedef struct {
     const mqtt_conn_t *conn;   /* identifies the connection; its subscriptions are read */
     const char *broker;        /* the server's endpoint, "address:port" (copied when new) */
@@ -104,15 +105,16 @@ typedef struct {
 
 mqtt_journeys_t *mqtt_journeys_new(wmem_allocator_t *scope);
 
-/* First pass, every MQTT packet after mqtt_conn_update(): CONNECT (a
+/* First pass, every MQTT packet after mqtt_conn_update() (the core's
+ * capture_observe() calls it): CONNECT (a
  * Will), PUBLISH (an origin or a delivery), SUBACK (a subscriber),
  * DISCONNECT (the end of a connection); every packet moves the broker's
  * clock on (origins older than the window are judged). */
 void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
                          const mqtt_snapshot_t *snap);
 
-/* Once the first pass is over (the dissector calls it on the first
- * packet of the second): origins still within the window at the end of
+/* Once the first pass is over (mqtt_core_journey() calls it when the
+ * first packet is shown with the capture seen): origins still within the window at the end of
  * the capture are judged for the subscribers whose connection ended after
  * them; a subscriber still connected at the end might still get it.
  * Does nothing the second time. */

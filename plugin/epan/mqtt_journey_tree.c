@@ -119,14 +119,15 @@ static void add_source(tvbuff_t *tvb, proto_tree *tree, const mqtt_journey_t *j)
         add_latency(sub, tvb, j->latency_ns);
 }
 
-void mqtt_journey_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_journey_t *j,
-                           bool visited, unsigned version)
+void mqtt_journey_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_journey_view_t *v,
+                           unsigned version)
 {
+    const mqtt_journey_t *j = v->journey;
     if (!j)
         return;
     if (j->is_delivery)
         add_source(tvb, tree, j);
-    else if ((visited && mqtt_journey_broker_seen(j)) || j->delivery_count || j->missed_count || j->refused_in)
+    else if (v->origin_shown)
         add_origin(tvb, pinfo, tree, j, version);
     if (j->limit) {
         mqtt_finding_t f = {MQTT_R_JOURNEY_CAP, {0, 1}, j->limit, NULL};

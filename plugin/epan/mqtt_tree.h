@@ -9,7 +9,7 @@
 #include <epan/packet.h>
 
 #include "mqtt_conn.h"
-#include "mqtt_journey.h"
+#include "mqtt_core.h"
 #include "mqtt_wire.h"
 
 typedef struct {
@@ -19,10 +19,7 @@ typedef struct {
 /* What presentation needs to know beyond the packet itself. */
 typedef struct {
     const mqtt_snapshot_t *snap;
-    bool visited;                 /* the whole capture has been seen once */
-    bool closed_without_disconnect; /* last packet of a connection closed abruptly */
-    const char *repeated_failures;  /* summary of a source's failed logins, on the last one */
-    bool responder_continued;       /* the peer sent packets after this one */
+    const mqtt_findings_t *settled; /* what mqtt_core_settle() added (reported after the snapshot's) */
     const char *topic;              /* PUBLISH: its topic, resolved when it came by alias */
     nstime_t response_time;         /* since the frame it answers */
     nstime_t flow_time;             /* QoS 2: since the PUBLISH that started the flow */
@@ -30,7 +27,7 @@ typedef struct {
     const char *content_type;       /* PUBLISH: its 5.0 Content Type */
     const char *info;               /* the packet's Info line */
     wmem_allocator_t *scratch;      /* for what presentation needs only while it runs */
-    const mqtt_journey_t *journey;  /* the packet's message journey, or NULL */
+    mqtt_journey_view_t journey;    /* the packet's message journey (mqtt_core_journey()) */
 } mqtt_view_t;
 
 void mqtt_tree_register(int proto);

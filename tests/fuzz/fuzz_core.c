@@ -1,8 +1,9 @@
 /* fuzz_core.c — libFuzzer target for the layer of mqttlens that stands
  * apart from libwireshark: framing, decoding, the stateless checks and the
  * connection analysis (plugin/core/mqtt_wire.c, mqtt_checks.c, mqtt_conn.c,
- * mqtt_subs.c), and the message journeys across the two connections, which
- * share one broker (mqtt_journey.c).
+ * mqtt_subs.c), and the capture's analysis across the two connections,
+ * which share one broker: failed logins and message journeys (mqtt_core.c,
+ * mqtt_journey.c).
  *
  * The input has the layout of fuzz_epan.c's, so that both share a corpus:
  *   byte 0      bits 0-1: the default version (3.1, 3.1.1, 5.0, 3.1.1);
@@ -11,8 +12,12 @@
  *               bit 6: the second connection; bits 0-5: length, 0 being a
  *               retransmission, which TCP would drop) and that many bytes.
  * Each direction is framed as the dissector frames it: complete packets
- * are decoded, checked and fed to the connection in order; a Remaining
- * Length of more than four bytes leaves the rest of that direction unframed.
+ * go through the core's entry points as the dissector calls them
+ * (mqtt_core_first_pass and mqtt_core_settle in order, then, as a second
+ * pass, mqtt_core_decode, mqtt_core_settle and mqtt_core_journey with the
+ * capture seen); a
+ * Remaining Length of more than four bytes leaves the rest of that
+ * direction unframed.
  * All memory comes from wmem "simple" allocators, which use malloc, so that
  * AddressSanitizer sees every block.
  *
@@ -22,10 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "mqtt_checks.h"
-#include "mqtt_conn.h"
-#include "mqtt_journey.h"
-#include "mqtt_wire.h"
+#include "mqtt_core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,41 +43,62 @@ typedef struct {
     mqtt_conn_t *conn;
     direction_t dirs[2];
     uint32_t frame;
-    const char *client;       /* its endpoint, for the journeys */
+    uint32_t client_port;     /* tells the two connections' clients apart */
 } connection_t;
 
-static mqtt_journeys_t *journeys;
+/* A packet as the first pass saw it, for the second pass. */
+typedef struct seen {
+    struct seen *next;
+    const mqtt_conn_t *conn;
+    mqtt_snapshot_t *snap;
+    uint8_t *bytes;
+    uint32_t len;
+} seen_t;
+
+static const char *const addresses[2] = {"192.0.2.1", "192.0.2.2"};
+
+static void settle(mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
+                   const mqtt_pkt_t *pkt, bool capture_seen, wmem_allocator_t *tmp)
+{
+    mqtt_settle_facts_t facts = {capture_seen, capture_seen, addresses[snap->dir], addresses[!snap->dir]};
+    mqtt_findings_t late = {NULL, 0, 0};
+    mqtt_core_settle(cap, conn, snap, pkt, &facts, tmp, &late);
+    (void)mqtt_core_journey(cap, snap, capture_seen);
+}
 
 static const unsigned versions[4] = {MQTT_V31, MQTT_V311, MQTT_V5, MQTT_V311};
 
-static void feed_packet(const connection_t *k, wmem_allocator_t *file, const uint8_t *p, uint32_t len,
-                        enum mqtt_dir dir, uint32_t frame, unsigned default_version, bool from_start)
+static seen_t *feed_packet(mqtt_capture_t *cap, const connection_t *k, wmem_allocator_t *file, const uint8_t *p,
+                           uint32_t len, enum mqtt_dir dir, uint32_t frame, unsigned default_version, bool from_start)
 {
     mqtt_conn_t *conn = k->conn;
     wmem_allocator_t *tmp = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
-    mqtt_snapshot_t *snap = wmem_new0(file, mqtt_snapshot_t);
+    seen_t *seen = wmem_new0(file, seen_t);
+    seen->conn = conn;
+    seen->snap = wmem_new0(file, mqtt_snapshot_t);
+    seen->bytes = (uint8_t *)wmem_memdup(file, p, len);
+    seen->len = len;
     mqtt_event_t ev;
     memset(&ev, 0, sizeof ev);
     ev.frame = frame;
     ev.time.secs = frame / 4;
     ev.time.nsecs = (int)(frame % 4) * 250000000;
     ev.saw_connection_start = from_start;
-    snap->dir = (uint8_t)dir;
-    snap->dir_known = true;
-    mqtt_conn_pick_version(conn, tmp, p, len, frame, default_version, snap);
-    mqtt_pkt_t *pkt = mqtt_decode(tmp, p, len, snap->version);
-    mqtt_check_packet(tmp, pkt, dir, true);
-    mqtt_conn_update(conn, pkt, &ev, snap);
-    mqtt_journey_ctx_t ctx = {conn, "broker:1883", k->client, frame, (int64_t)ev.time.secs * 1000000000 + ev.time.nsecs};
-    mqtt_journey_packet(journeys, &ctx, pkt, snap);
-    (void)mqtt_snapshot_extra(snap);
-    (void)mqtt_journey_of(journeys, snap);
+    ev.endpoint = (uint8_t)dir;
+    ev.client_by_port = dir == MQTT_C2S;
+    ev.src_address = addresses[dir];
+    ev.dst_address = addresses[!dir];
+    ev.src_port = dir == MQTT_C2S ? k->client_port : 1883;
+    ev.dst_port = dir == MQTT_C2S ? 1883 : k->client_port;
+    mqtt_pkt_t *pkt = mqtt_core_first_pass(cap, conn, tmp, p, len, &ev, default_version, seen->snap);
+    settle(cap, conn, seen->snap, pkt, false, tmp);
     wmem_destroy_allocator(tmp);
+    return seen;
 }
 
 /* Frames and feeds every complete packet at the front of d. */
-static void drain(direction_t *d, const connection_t *k, wmem_allocator_t *file, enum mqtt_dir dir,
-                  uint32_t *frame, unsigned default_version, bool from_start)
+static void drain(direction_t *d, mqtt_capture_t *cap, connection_t *k, wmem_allocator_t *file, seen_t ***tail,
+                  enum mqtt_dir dir, unsigned default_version, bool from_start)
 {
     uint32_t off = 0;
     while (!d->unframed && off < d->len) {
@@ -87,7 +110,10 @@ static void drain(direction_t *d, const connection_t *k, wmem_allocator_t *file,
         }
         if (st == MQTT_FRAME_NEED_MORE || fr.total_len > d->len - off)
             break;
-        feed_packet(k, file, d->buf + off, (uint32_t)fr.total_len, dir, ++*frame, default_version, from_start);
+        seen_t *seen = feed_packet(cap, k, file, d->buf + off, (uint32_t)fr.total_len, dir, ++k->frame,
+                                   default_version, from_start);
+        **tail = seen;
+        *tail = &seen->next;
         off += (uint32_t)fr.total_len;
     }
     memmove(d->buf, d->buf + off, d->len - off);
@@ -104,10 +130,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(conns, 0, sizeof conns);
 
     wmem_allocator_t *file = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
-    journeys = mqtt_journeys_new(file);
+    mqtt_capture_t *cap = mqtt_capture_new(file);
+    seen_t *first = NULL, **tail = &first;
     for (unsigned c = 0; c < 2; c++) {
         conns[c].conn = mqtt_conn_new(file);
-        conns[c].client = c ? "client:2" : "client:1";
+        conns[c].client_port = 40001 + c;
     }
     size_t at = 1;
     while (at < size) {
@@ -123,12 +150,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(d->buf + d->len, data + at, n);
         d->len += (uint32_t)n;
         at += n;
-        drain(d, k, file, dir, &k->frame, default_version, from_start);
+        drain(d, cap, k, file, &tail, dir, default_version, from_start);
     }
-    mqtt_journey_finish(journeys);
-    for (unsigned c = 0; c < 2; c++) {
-        (void)mqtt_conn_last(conns[c].conn);
-        (void)mqtt_conn_ended_properly(conns[c].conn);
+    /* The second pass: what the snapshots and hindsight tell. */
+    for (const seen_t *s = first; s; s = s->next) {
+        wmem_allocator_t *tmp = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
+        settle(cap, s->conn, s->snap, mqtt_core_decode(tmp, s->bytes, s->len, s->snap), true, tmp);
+        wmem_destroy_allocator(tmp);
     }
     wmem_destroy_allocator(file);
     return 0;

@@ -1,36 +1,37 @@
 /* test_journey.c — unit tests of the message journeys (plugin/core/mqtt_journey.c)
  * on hand-built conversations of several clients with one broker, fed
- * through the entry points the dissector uses: mqtt_conn_update() and then
- * mqtt_journey_packet() for every packet, mqtt_journey_of() to read. */
+ * through the entry points the dissector uses: mqtt_core_first_pass() for
+ * every packet, mqtt_core_journey() to read (with the capture seen: what
+ * the end of the capture decides). */
 #include "build.h"
 #include "unit.h"
 
-#include "mqtt_checks.h"
 #include "mqtt_conn.h"
-#include "mqtt_journey.h"
+#include "mqtt_core.h"
 
-#define BROKER "127.0.0.1:1883"
+#define HOST "127.0.0.1"
+#define BROKER_PORT 1883u
 
-static mqtt_journeys_t *J;
+static mqtt_capture_t *CAP;
 static uint32_t frame_no;
 static double clock_s;
 
 typedef struct {
     mqtt_conn_t *conn;
-    const char *addr;
+    uint32_t port;   /* the client's, on HOST */
     unsigned level;
 } client_t;
 
 static void reset(void)
 {
-    J = mqtt_journeys_new(unit_pool);
+    CAP = mqtt_capture_new(unit_pool);
     frame_no = 0;
     clock_s = 100.0;
 }
 
-static client_t client(const char *addr, unsigned level)
+static client_t client(uint32_t port, unsigned level)
 {
-    client_t c = {mqtt_conn_new(unit_pool), addr, level};
+    client_t c = {mqtt_conn_new(unit_pool), port, level};
     return c;
 }
 
@@ -45,15 +46,14 @@ static mqtt_snapshot_t *feed_after(client_t *c, enum mqtt_dir dir, const buf_t *
     ev.time.secs = (time_t)clock_s;
     ev.time.nsecs = (int)((clock_s - (double)(time_t)clock_s) * 1e9 + 0.5);
     ev.saw_connection_start = true;
-    snap->dir = (uint8_t)dir;
-    snap->dir_known = true;
-    mqtt_conn_pick_version(c->conn, unit_pool, p->b, p->n, ev.frame, c->level, snap);
-    mqtt_pkt_t *pkt = mqtt_decode(unit_pool, p->b, p->n, snap->version);
-    mqtt_check_packet(unit_pool, pkt, dir, true);
-    mqtt_conn_update(c->conn, pkt, &ev, snap);
-    mqtt_journey_ctx_t ctx = {c->conn, BROKER, c->addr, ev.frame,
-                              (int64_t)ev.time.secs * 1000000000 + ev.time.nsecs};
-    mqtt_journey_packet(J, &ctx, pkt, snap);
+    ev.endpoint = (uint8_t)dir;
+    ev.client_by_port = dir == MQTT_C2S;
+    ev.src_address = HOST;
+    ev.dst_address = HOST;
+    ev.src_port = dir == MQTT_C2S ? c->port : BROKER_PORT;
+    ev.dst_port = dir == MQTT_C2S ? BROKER_PORT : c->port;
+    mqtt_core_first_pass(CAP, c->conn, unit_pool, p->b, p->n, &ev, c->level, snap);
+    CHECK_EQ(snap->dir, dir);
     return snap;
 }
 
@@ -64,7 +64,13 @@ static mqtt_snapshot_t *feed(client_t *c, enum mqtt_dir dir, const buf_t *p)
 
 static const mqtt_journey_t *jof(const mqtt_snapshot_t *s)
 {
-    return mqtt_journey_of(J, s);
+    return mqtt_core_journey(CAP, s, false).journey;
+}
+
+/* The end of the capture: the first packet shown again. */
+static void capture_seen(void)
+{
+    (void)mqtt_core_journey(CAP, NULL, true);
 }
 
 /* ---- packet builders ------------------------------------------------------------- */
@@ -195,8 +201,8 @@ static bool delivered_to(const mqtt_journey_t *j, uint32_t frame, const char *cl
 TEST(fan_out_and_downgrade)
 {
     reset();
-    client_t pub = client("127.0.0.1:40001", MQTT_V311), s1 = client("127.0.0.1:40002", MQTT_V311),
-             s2 = client("127.0.0.1:40003", MQTT_V311);
+    client_t pub = client(40001, MQTT_V311), s1 = client(40002, MQTT_V311),
+             s2 = client(40003, MQTT_V311);
     session(&pub, "pub", NULL, 0, 0);
     session(&s1, "sub1", "a/#", 1, 1);
     session(&s2, "sub2", "a/+", 0, 0);
@@ -230,8 +236,8 @@ TEST(fan_out_and_downgrade)
 TEST(identical_payloads)
 {
     reset();
-    client_t a = client("127.0.0.1:40001", MQTT_V311), b = client("127.0.0.1:40002", MQTT_V311),
-             s = client("127.0.0.1:40003", MQTT_V311);
+    client_t a = client(40001, MQTT_V311), b = client(40002, MQTT_V311),
+             s = client(40003, MQTT_V311);
     session(&a, "pubA", NULL, 0, 0);
     session(&b, "pubB", NULL, 0, 0);
     session(&s, "sub", "t", 0, 0);
@@ -268,7 +274,7 @@ TEST(identical_payloads)
 TEST(retained_on_subscribe)
 {
     reset();
-    client_t pub = client("127.0.0.1:40001", MQTT_V311), s = client("127.0.0.1:40002", MQTT_V311);
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311);
     session(&pub, "pub", NULL, 0, 0);
     mqtt_snapshot_t *r = publish(&pub, MQTT_C2S, "state", "on", (pubopt_t){1, true, 1, 0});
     /* Long after the window: only the retained store can explain it. */
@@ -290,8 +296,8 @@ TEST(retained_on_subscribe)
 TEST(will_message)
 {
     reset();
-    client_t dying = client("127.0.0.1:40001", MQTT_V311), polite = client("127.0.0.1:40004", MQTT_V311),
-             s = client("127.0.0.1:40002", MQTT_V311);
+    client_t dying = client(40001, MQTT_V311), polite = client(40004, MQTT_V311),
+             s = client(40002, MQTT_V311);
     will_t w = {"status/dying", "gone"};
     buf_t p = connect_pkt(MQTT_V311, "dying", &w, 1);
     mqtt_snapshot_t *c = feed(&dying, MQTT_C2S, &p);
@@ -317,8 +323,8 @@ TEST(will_message)
 TEST(missed_delivery)
 {
     reset();
-    client_t pub = client("127.0.0.1:40001", MQTT_V5), s = client("127.0.0.1:40002", MQTT_V311),
-             shared = client("127.0.0.1:40003", MQTT_V311), self = client("127.0.0.1:40004", MQTT_V5);
+    client_t pub = client(40001, MQTT_V5), s = client(40002, MQTT_V311),
+             shared = client(40003, MQTT_V311), self = client(40004, MQTT_V5);
     session(&pub, "pub", NULL, 0, 0);
     session(&s, "sub", "m/#", 0, 0);
     session(&shared, "member", "$share/g/m/#", 0, 0);
@@ -350,8 +356,8 @@ TEST(missed_delivery)
 TEST(refused_and_capture_end)
 {
     reset();
-    client_t pub = client("127.0.0.1:40001", MQTT_V5), s = client("127.0.0.1:40002", MQTT_V311),
-             open_sub = client("127.0.0.1:40003", MQTT_V311);
+    client_t pub = client(40001, MQTT_V5), s = client(40002, MQTT_V311),
+             open_sub = client(40003, MQTT_V311);
     session(&pub, "pub", NULL, 0, 0);
     session(&s, "sub", "r/#", 0, 0);
     session(&open_sub, "stays", "r/#", 0, 0);
@@ -370,18 +376,18 @@ TEST(refused_and_capture_end)
     p = simple(0xE0);
     feed(&s, MQTT_C2S, &p);
     CHECK_EQ(jof(o2)->missed_count, 0);
-    mqtt_journey_finish(J);
+    capture_seen();
     CHECK_EQ(jof(o2)->missed_count, 1);
     CHECK_STR(jof(o2)->missed[0].client, "sub");
     CHECK_EQ(jof(o)->missed_count, 0);
-    mqtt_journey_finish(J); /* once only */
+    capture_seen(); /* once only */
     CHECK_EQ(jof(o2)->missed_count, 1);
 }
 
 TEST(aliases_on_both_sides)
 {
     reset();
-    client_t pub = client("127.0.0.1:40001", MQTT_V5), s = client("127.0.0.1:40002", MQTT_V5);
+    client_t pub = client(40001, MQTT_V5), s = client(40002, MQTT_V5);
     session(&pub, "pub", NULL, 0, 0);
     session(&s, "sub", "long/topic/#", 0, 0);
     mqtt_snapshot_t *o1 = publish(&pub, MQTT_C2S, "long/topic/name", "1", (pubopt_t){0, false, 0, 3});
@@ -395,7 +401,7 @@ TEST(aliases_on_both_sides)
 TEST(no_publisher_no_journey)
 {
     reset();
-    client_t s = client("127.0.0.1:40002", MQTT_V311);
+    client_t s = client(40002, MQTT_V311);
     session(&s, "sub", "#", 0, 0);
     mqtt_snapshot_t *d = publish(&s, MQTT_S2C, "a", "x", (pubopt_t){0});
     CHECK(jof(d) == NULL);
@@ -406,7 +412,7 @@ TEST(publisher_side_capture)
     /* Only a publisher's connection: no delivery, no subscription, so its
      * journeys are not worth showing ("0 deliveries" would mislead). */
     reset();
-    client_t pub = client("127.0.0.1:40001", MQTT_V311);
+    client_t pub = client(40001, MQTT_V311);
     session(&pub, "pub", NULL, 0, 0);
     mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "a", "x", (pubopt_t){0});
     CHECK(jof(o) != NULL);
@@ -416,7 +422,7 @@ TEST(publisher_side_capture)
 TEST(pending_bound)
 {
     reset();
-    client_t pub = client("127.0.0.1:40001", MQTT_V311), s = client("127.0.0.1:40002", MQTT_V311);
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311);
     session(&pub, "pub", NULL, 0, 0);
     session(&s, "sub", "#", 0, 0);
     mqtt_snapshot_t *first = NULL, *last = NULL;
