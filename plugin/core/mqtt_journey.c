@@ -273,6 +273,18 @@ static bool listed_for(const mqtt_journey_t *rec, const jconn_t *c)
     return false;
 }
 
+/* A subscriber that missed an origin, and the finding that says so. */
+static mqtt_journey_missed_t missed(mqtt_journeys_t *j, const char *client, const char *filter)
+{
+    const char *detail = wmem_strdup_printf(
+        j->scope,
+        "none to %s (subscribed to \"%s\") within %u s; assumes the broker sends every message to every "
+        "matching subscription: an ACL denial, No Local, a full queue or an overloaded broker would explain it",
+        client, filter, (unsigned)(MQTT_JOURNEY_WINDOW_NS / 1000000000));
+    mqtt_journey_missed_t m = {client, filter, {MQTT_R_DELIVERY_MISSED, {0, 1}, detail, NULL}};
+    return m;
+}
+
 /* An origin leaves the window: every expected subscriber that got no
  * copy of it (not even an ambiguous one) missed it. */
 static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
@@ -286,7 +298,7 @@ static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
             continue;
         rec->missed = (mqtt_journey_missed_t *)wmem_realloc(j->scope, rec->missed,
                                                             (rec->missed_count + 1) * sizeof *rec->missed);
-        rec->missed[rec->missed_count++] = (mqtt_journey_missed_t){client_name(s), o->expected[i].filter};
+        rec->missed[rec->missed_count++] = missed(j, client_name(s), o->expected[i].filter);
     }
 }
 
@@ -459,10 +471,10 @@ static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *
     o->frame = ctx->frame;
     o->ns = ctx->ns;
     o->key = key_of(topic, tlen, pkt->raw + pkt->payload.off, pkt->payload.len);
-    o->qos = (pkt->flags >> 1) & 3;
+    o->qos = (uint8_t)MQTT_PUBLISH_QOS(pkt->flags);
     o->kind = MQTT_JK_FORWARDED;
     expect(j, o, topic, tlen, snap);
-    if (pkt->flags & 1)
+    if (pkt->flags & MQTT_PUBLISH_RETAIN)
         retain(j, b, &o->key, o, snap);
     if (b->tail)
         b->tail->next = o;
@@ -589,12 +601,12 @@ static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_
     broker_t *b = to->broker;
     b->seen = true;
     msgkey_t key = key_of(topic, tlen, pkt->raw + pkt->payload.off, pkt->payload.len);
-    unsigned qos = (pkt->flags >> 1) & 3;
+    unsigned qos = MQTT_PUBLISH_QOS(pkt->flags);
     if (!b->origins_seen && !b->will_count)
         return; /* no publisher of this broker in the capture: nothing to say */
     mqtt_journey_t *rec = record(j, snap);
     rec->is_delivery = true;
-    if ((pkt->flags & 1) && link_retained(j, b, to, rec, &key, ctx, snap))
+    if ((pkt->flags & MQTT_PUBLISH_RETAIN) && link_retained(j, b, to, rec, &key, ctx, snap))
         return;
     choice_t ch = {{NULL}, 0, 0};
     candidates(b, to, &key, qos, ctx->ns, &ch);

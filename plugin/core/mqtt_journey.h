@@ -67,6 +67,7 @@ typedef struct {
 typedef struct {
     const char *client;
     const char *filter;      /* the subscription that matched */
+    mqtt_finding_t finding;  /* analysis.delivery_missed, with what it assumes */
 } mqtt_journey_missed_t;
 
 /* What the journey analysis says about one packet: a PUBLISH (origin or

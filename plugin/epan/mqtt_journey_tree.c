@@ -62,13 +62,7 @@ static void add_missed(proto_tree *tree, tvbuff_t *tvb, packet_info *pinfo, cons
     proto_item *item = proto_tree_add_string(tree, hf_missed_by, tvb, 0, 0, m->client);
     proto_item_append_text(item, " (subscribed to \"%s\")", m->filter);
     generated(item);
-    const char *detail = wmem_strdup_printf(
-        pinfo->pool,
-        "none to %s (subscribed to \"%s\") within %u s; assumes the broker sends every message to every "
-        "matching subscription: an ACL denial, No Local, a full queue or an overloaded broker would explain it",
-        m->client, m->filter, (unsigned)(MQTT_JOURNEY_WINDOW_NS / 1000000000));
-    mqtt_finding_t f = {MQTT_R_DELIVERY_MISSED, {0, 1}, detail, NULL};
-    mqtt_expert_report(pinfo, tree, item, tvb, 0, &f, version);
+    mqtt_expert_report(pinfo, tree, item, tvb, 0, &m->finding, version);
 }
 
 static void add_origin(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_journey_t *j,
