@@ -228,6 +228,11 @@ const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn)
     return conn->last;
 }
 
+const struct mqtt_subs *mqtt_conn_subs(const mqtt_conn_t *conn)
+{
+    return conn->subs;
+}
+
 uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir)
 {
     return conn->side[dir].last_frame;

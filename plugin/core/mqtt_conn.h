@@ -95,6 +95,8 @@ typedef struct {
     bool client_by_port;     /* the ports say the sender is the client (see mqtt_conn_pick_direction) */
     const char *src_address; /* sender and receiver, as text (NULL if unknown) */
     const char *dst_address;
+    uint32_t src_port;       /* their transport ports (0 if unknown) */
+    uint32_t dst_port;
 } mqtt_event_t;
 
 mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope);
@@ -126,5 +128,9 @@ const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn);
 /* The frame of the latest packet other than DISCONNECT sent by `dir`. */
 uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir);
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
+
+/* The client's subscriptions as far as seen, NULL before its first
+ * SUBSCRIBE (read by the message journeys, mqtt_journey.h). */
+const struct mqtt_subs *mqtt_conn_subs(const mqtt_conn_t *conn);
 
 #endif

@@ -4,6 +4,8 @@
  */
 #include "mqtt_core.h"
 
+#include <string.h>
+
 #include <glib.h>
 
 #include "mqtt_checks.h"
@@ -23,12 +25,14 @@ typedef struct {
 struct mqtt_capture {
     wmem_allocator_t *scope;
     wmem_map_t *failed_logins; /* client address -> logins_t, created with the first failure */
+    mqtt_journeys_t *journeys; /* message journeys, across connections (mqtt_journey.h) */
 };
 
 mqtt_capture_t *mqtt_capture_new(wmem_allocator_t *scope)
 {
     mqtt_capture_t *cap = wmem_new0(scope, mqtt_capture_t);
     cap->scope = scope;
+    cap->journeys = mqtt_journeys_new(scope);
     return cap;
 }
 
@@ -64,11 +68,39 @@ static void count_failed_login(mqtt_capture_t *cap, const mqtt_snapshot_t *snap,
     f->last = ev->frame;
 }
 
+/* "address:port" of one end of the packet, NULL when its address is not
+ * known; an IPv6 address in brackets. */
+static const char *endpoint(wmem_allocator_t *mem, const char *address, uint32_t port)
+{
+    if (!address)
+        return NULL;
+    return wmem_strdup_printf(mem, strchr(address, ':') ? "[%s]:%u" : "%s:%u", address, port);
+}
+
+/* The packet as the journeys see it: its broker is the server end of its
+ * connection. */
+static void follow_journeys(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_allocator_t *mem,
+                            const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap, const mqtt_event_t *ev)
+{
+    if (!snap->dir_known)
+        return;
+    bool c2s = snap->dir == MQTT_C2S;
+    mqtt_journey_ctx_t ctx = {conn,
+                              c2s ? endpoint(mem, ev->dst_address, ev->dst_port)
+                                  : endpoint(mem, ev->src_address, ev->src_port),
+                              c2s ? endpoint(mem, ev->src_address, ev->src_port)
+                                  : endpoint(mem, ev->dst_address, ev->dst_port),
+                              ev->frame, (int64_t)ev->time.secs * 1000000000 + ev->time.nsecs};
+    mqtt_journey_packet(cap->journeys, &ctx, pkt, snap);
+}
+
 /* Every per-capture module sees every packet once its connection has
  * analysed it. */
-static void capture_observe(mqtt_capture_t *cap, const mqtt_snapshot_t *snap, const mqtt_event_t *ev)
+static void capture_observe(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_allocator_t *mem,
+                            const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap, const mqtt_event_t *ev)
 {
     count_failed_login(cap, snap, ev);
+    follow_journeys(cap, conn, mem, pkt, snap, ev);
 }
 
 /* ---- per packet --------------------------------------------------------------- */
@@ -81,7 +113,7 @@ mqtt_pkt_t *mqtt_core_first_pass(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_al
     mqtt_conn_pick_version(conn, mem, p, len, ev->frame, default_version, snap);
     mqtt_pkt_t *pkt = mqtt_core_decode(mem, p, len, snap);
     mqtt_conn_update(conn, pkt, ev, snap);
-    capture_observe(cap, snap, ev);
+    capture_observe(cap, conn, mem, pkt, snap, ev);
     return pkt;
 }
 
@@ -174,4 +206,21 @@ void mqtt_core_settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const 
         !mqtt_conn_ended_properly(conn))
         mqtt_finding_add(pool, out, MQTT_R_CLOSED_WITHOUT_DISCONNECT, (mqtt_span_t){0, 1},
                          "this is the connection's last MQTT packet");
+}
+
+/* ---- message journeys --------------------------------------------------------------- */
+
+mqtt_journey_view_t mqtt_core_journey(mqtt_capture_t *cap, const mqtt_snapshot_t *snap, bool capture_seen)
+{
+    mqtt_journey_view_t v = {NULL, false};
+    if (!cap)
+        return v;
+    if (capture_seen)
+        mqtt_journey_finish(cap->journeys);
+    const mqtt_journey_t *j = mqtt_journey_of(cap->journeys, snap);
+    v.journey = j;
+    v.origin_shown = j && !j->is_delivery &&
+                     ((capture_seen && mqtt_journey_broker_seen(j)) || j->delivery_count || j->missed_count ||
+                      j->refused_in);
+    return v;
 }

@@ -18,7 +18,7 @@
  *                           without DISCONNECT).
  *
  * What spans connections lives in the capture context (mqtt_capture_t):
- * failed logins per client address now, message journeys next.
+ * failed logins per client address and message journeys (mqtt_journey.h).
  *
  * Like the rest of plugin/core/, this depends on wsutil only.
  *
@@ -28,6 +28,7 @@
 #define MQTT_CORE_H
 
 #include "mqtt_conn.h"
+#include "mqtt_journey.h"
 
 /* Failed logins from one client address that make a pattern worth a
  * security.repeated_authentication_failures finding. */
@@ -65,6 +66,19 @@ typedef struct {
 void mqtt_core_settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
                       const mqtt_pkt_t *pkt, const mqtt_settle_facts_t *facts, wmem_allocator_t *pool,
                       mqtt_findings_t *out);
+
+/* The message journey of a shown packet (see mqtt_journey.h). */
+typedef struct {
+    const mqtt_journey_t *journey; /* NULL when the packet has none */
+    bool origin_shown;             /* an origin whose deliveries (even none) are worth listing */
+} mqtt_journey_view_t;
+
+/* The journey of a shown packet.  The first call with `capture_seen`
+ * completes what the end of the capture decides (origins still within the
+ * window at the end); an origin is worth showing once its deliveries are
+ * known and its broker is seen delivering or granting anything, or as soon
+ * as something is known about it. */
+mqtt_journey_view_t mqtt_core_journey(mqtt_capture_t *cap, const mqtt_snapshot_t *snap, bool capture_seen);
 
 /* Framing: a packet that starts in a frame and never completes, its
  * Remaining Length having announced `announced` bytes.  Malformed when the

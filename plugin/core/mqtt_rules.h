@@ -390,6 +390,10 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "Topic Alias stands for a topic the analysis does not know")                                       \
     X(CLOSED_WITHOUT_DISCONNECT, ANALYSIS, "closed_without_disconnect", SEQUENCE, NOTE, NULL, NULL,       \
       "Connection closed without DISCONNECT")                                                            \
+    X(DELIVERY_MISSED, ANALYSIS, "delivery_missed", SEQUENCE, NOTE, NULL, NULL,                           \
+      "A subscriber with a matching granted subscription got no copy of the message (heuristic)")        \
+    X(JOURNEY_CAP, ANALYSIS, "journey_limit", PROTOCOL, NOTE, NULL, NULL,                                  \
+      "Message journey limit of a broker reached; some matching stops")                                  \
     X(STATE_CAP, ANALYSIS, "state_limit", PROTOCOL, NOTE, NULL, NULL,                                      \
       "Per-connection analysis limit reached; some tracking stops")                                      \
     /* --- payloads (user rules, mqtt_payload.c) ----------------------------------------------------- */  \

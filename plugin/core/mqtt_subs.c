@@ -280,6 +280,23 @@ static match_t match(const mqtt_subs_t *subs, const char *topic, uint32_t tlen)
     return m;
 }
 
+const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, bool own)
+{
+    if (subs->full)
+        return NULL;
+    bool v5 = subs->version == MQTT_V5;
+    for (const sub_t *s = subs->head; s; s = s->next) {
+        if (s->granted == PENDING ||
+            (s->len > MQTT_SHARE_PREFIX_LEN && mqtt_filter_is_shared((const uint8_t *)s->filter, s->len)))
+            continue;
+        if (own && v5 && (s->options & MQTT_SO_NO_LOCAL))
+            continue;
+        if (mqtt_topic_matches((const uint8_t *)s->filter, s->len, topic, tlen))
+            return s->filter;
+    }
+    return NULL;
+}
+
 /* A topic that only wildcard-first filters would match if '$' were not
  * special. */
 static bool dollar_match(const mqtt_subs_t *subs, const char *topic, uint32_t tlen)

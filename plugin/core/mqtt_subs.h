@@ -39,6 +39,12 @@ void mqtt_subs_client_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt);
 /* A PUBLISH from the server, on `topic` (resolved when it came by alias). */
 void mqtt_subs_server_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const char *topic, uint32_t topic_len,
                               wmem_allocator_t *scope, mqtt_findings_t *out);
+/* The filter of a granted subscription that makes the server send a
+ * message on `topic` to this client: not waiting for its SUBACK, not
+ * shared (a "$share/" group delivers to one member only, §4.8.2), and
+ * for the client's own message (`own`) without No Local ([MQTT-3.8.3-3]).
+ * NULL when there is none, or when the table is full. */
+const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, bool own);
 /* Whether the table stopped growing at MQTT_MAX_SUBSCRIPTIONS. */
 bool mqtt_subs_full(const mqtt_subs_t *subs);
 

@@ -187,6 +187,13 @@ static void frame_addresses(packet_info *pinfo, const char **src, const char **d
     *dst = fc->address[1];
 }
 
+/* The journey of a packet, for the taps (read after the frame, when the
+ * tree has already completed what the end of the capture decides). */
+const mqtt_journey_t *mqtt_dissector_journey(const mqtt_snapshot_t *snap)
+{
+    return mqtt_core_journey(capture, snap, false).journey;
+}
+
 /* ---- per packet ---------------------------------------------------------- */
 
 static mqtt_snapshot_t *snap_new(mqtt_stream_t *st)
@@ -338,6 +345,8 @@ static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqtt
     ev->saw_connection_start = (tcp_completeness(st) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
     ev->endpoint = (guint8)ep;
     ev->client_by_port = client_by_port(pinfo);
+    ev->src_port = pinfo->srcport;
+    ev->dst_port = pinfo->destport;
     frame_addresses(pinfo, &ev->src_address, &ev->dst_address);
 }
 
@@ -426,7 +435,7 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
         st->unframed_from[ep] = pinfo->num;
 
     mqtt_tree_prefs_t tree_prefs = {pref_mask_passwords};
-    mqtt_view_t view = {snap, NULL, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL, scratch};
+    mqtt_view_t view = {snap, NULL, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL, scratch, {NULL, false}};
     time_since(st, pinfo, snap->response_to, &view.response_time);
     time_since(st, pinfo, mqtt_snapshot_extra(snap)->flow_start, &view.flow_time);
     time_since(st, pinfo, snap->prev_client_frame, &view.client_idle);
@@ -435,6 +444,7 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
         view.content_type = content_type(tvb, keep, pkt);
     }
     view.settled = settle(st, pinfo, snap, pkt, scratch);
+    view.journey = mqtt_core_journey(capture, snap, PINFO_FD_VISITED(pinfo));
     /* The Info line only when a column shows it (tshark -T fields, -V and
      * -q have none); the tree builds its own when it is visible. */
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");

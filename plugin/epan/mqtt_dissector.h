@@ -8,4 +8,9 @@
 void proto_register_mqttlens(void);
 void proto_reg_handoff_mqttlens(void);
 
+#include "mqtt_journey.h"
+
+/* The journey of a packet (for the taps), NULL when it has none. */
+const mqtt_journey_t *mqtt_dissector_journey(const mqtt_snapshot_t *snap);
+
 #endif

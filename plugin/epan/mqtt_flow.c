@@ -20,6 +20,8 @@
 #include <epan/to_str.h>
 #include <epan/dissectors/packet-tcp.h>
 
+#include "mqtt_dissector.h"
+#include "mqtt_journey_tree.h"
 #include "ws_compat.h"
 
 #define MQTT_TLS_PORT 8883
@@ -434,6 +436,7 @@ static gchar *flow_comment(packet_info *pinfo, const mqtt_tap_rec_t *r)
     default: break;
     }
     comment_reason(s, pkt);
+    mqtt_journey_comment(s, mqtt_dissector_journey(r->snap));
     if (r->snap->response_to)
         g_string_append_printf(s, "%sanswers frame %u after %.3f ms", s->len ? "; " : "", r->snap->response_to,
                                nstime_to_msec(&r->response_time));

@@ -14,6 +14,7 @@
 #include <wsutil/to_str.h>
 
 #include "mqtt_expert.h"
+#include "mqtt_journey_tree.h"
 #include "mqtt_payload.h"
 #include "ws_compat.h"
 
@@ -705,6 +706,7 @@ void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mq
     add_body(&c, sub);
     add_undecoded(&c, sub);
     add_context(&c, sub);
+    mqtt_journey_tree_add(tvb, pinfo, sub, &view->journey, pkt->version);
     report_findings(&c, sub);
 }
 
@@ -989,6 +991,7 @@ void mqtt_tree_register(int proto)
     proto_register_field_array(proto, hf, array_length(hf));
     proto_register_subtree_array(ett, array_length(ett));
     register_prop_fields(proto);
+    mqtt_journey_tree_register(proto);
     /* The identifier field gets the property names once they exist. */
     header_field_info *id_info = proto_registrar_get_nth(hf_prop_id);
     id_info->strings = prop_id_vals();

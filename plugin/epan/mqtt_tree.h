@@ -9,6 +9,7 @@
 #include <epan/packet.h>
 
 #include "mqtt_conn.h"
+#include "mqtt_core.h"
 #include "mqtt_wire.h"
 
 typedef struct {
@@ -26,6 +27,7 @@ typedef struct {
     const char *content_type;       /* PUBLISH: its 5.0 Content Type */
     const char *info;               /* the packet's Info line */
     wmem_allocator_t *scratch;      /* for what presentation needs only while it runs */
+    mqtt_journey_view_t journey;    /* the packet's message journey (mqtt_core_journey()) */
 } mqtt_view_t;
 
 void mqtt_tree_register(int proto);

@@ -1,7 +1,9 @@
 /* fuzz_core.c — libFuzzer target for the layer of mqttlens that stands
  * apart from libwireshark: framing, decoding, the stateless checks and the
  * connection analysis (plugin/core/mqtt_wire.c, mqtt_checks.c, mqtt_conn.c,
- * mqtt_subs.c).
+ * mqtt_subs.c), and the capture's analysis across the two connections,
+ * which share one broker: failed logins and message journeys (mqtt_core.c,
+ * mqtt_journey.c).
  *
  * The input has the layout of fuzz_epan.c's, so that both share a corpus:
  *   byte 0      bits 0-1: the default version (3.1, 3.1.1, 5.0, 3.1.1);
@@ -12,7 +14,8 @@
  * Each direction is framed as the dissector frames it: complete packets
  * go through the core's entry points as the dissector calls them
  * (mqtt_core_first_pass and mqtt_core_settle in order, then, as a second
- * pass, mqtt_core_decode and mqtt_core_settle with the capture seen); a
+ * pass, mqtt_core_decode, mqtt_core_settle and mqtt_core_journey with the
+ * capture seen); a
  * Remaining Length of more than four bytes leaves the rest of that
  * direction unframed.
  * All memory comes from wmem "simple" allocators, which use malloc, so that
@@ -40,6 +43,7 @@ typedef struct {
     mqtt_conn_t *conn;
     direction_t dirs[2];
     uint32_t frame;
+    uint32_t client_port;     /* tells the two connections' clients apart */
 } connection_t;
 
 /* A packet as the first pass saw it, for the second pass. */
@@ -53,19 +57,21 @@ typedef struct seen {
 
 static const char *const addresses[2] = {"192.0.2.1", "192.0.2.2"};
 
-static void settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
+static void settle(mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
                    const mqtt_pkt_t *pkt, bool capture_seen, wmem_allocator_t *tmp)
 {
     mqtt_settle_facts_t facts = {capture_seen, capture_seen, addresses[snap->dir], addresses[!snap->dir]};
     mqtt_findings_t late = {NULL, 0, 0};
     mqtt_core_settle(cap, conn, snap, pkt, &facts, tmp, &late);
+    (void)mqtt_core_journey(cap, snap, capture_seen);
 }
 
 static const unsigned versions[4] = {MQTT_V31, MQTT_V311, MQTT_V5, MQTT_V311};
 
-static seen_t *feed_packet(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *file, const uint8_t *p,
+static seen_t *feed_packet(mqtt_capture_t *cap, const connection_t *k, wmem_allocator_t *file, const uint8_t *p,
                            uint32_t len, enum mqtt_dir dir, uint32_t frame, unsigned default_version, bool from_start)
 {
+    mqtt_conn_t *conn = k->conn;
     wmem_allocator_t *tmp = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
     seen_t *seen = wmem_new0(file, seen_t);
     seen->conn = conn;
@@ -82,6 +88,8 @@ static seen_t *feed_packet(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocato
     ev.client_by_port = dir == MQTT_C2S;
     ev.src_address = addresses[dir];
     ev.dst_address = addresses[!dir];
+    ev.src_port = dir == MQTT_C2S ? k->client_port : 1883;
+    ev.dst_port = dir == MQTT_C2S ? 1883 : k->client_port;
     mqtt_pkt_t *pkt = mqtt_core_first_pass(cap, conn, tmp, p, len, &ev, default_version, seen->snap);
     settle(cap, conn, seen->snap, pkt, false, tmp);
     wmem_destroy_allocator(tmp);
@@ -89,8 +97,8 @@ static seen_t *feed_packet(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocato
 }
 
 /* Frames and feeds every complete packet at the front of d. */
-static void drain(direction_t *d, mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *file, seen_t ***tail,
-                  enum mqtt_dir dir, uint32_t *frame, unsigned default_version, bool from_start)
+static void drain(direction_t *d, mqtt_capture_t *cap, connection_t *k, wmem_allocator_t *file, seen_t ***tail,
+                  enum mqtt_dir dir, unsigned default_version, bool from_start)
 {
     uint32_t off = 0;
     while (!d->unframed && off < d->len) {
@@ -102,7 +110,7 @@ static void drain(direction_t *d, mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_a
         }
         if (st == MQTT_FRAME_NEED_MORE || fr.total_len > d->len - off)
             break;
-        seen_t *seen = feed_packet(cap, conn, file, d->buf + off, (uint32_t)fr.total_len, dir, ++*frame,
+        seen_t *seen = feed_packet(cap, k, file, d->buf + off, (uint32_t)fr.total_len, dir, ++k->frame,
                                    default_version, from_start);
         **tail = seen;
         *tail = &seen->next;
@@ -124,8 +132,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wmem_allocator_t *file = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
     mqtt_capture_t *cap = mqtt_capture_new(file);
     seen_t *first = NULL, **tail = &first;
-    for (unsigned c = 0; c < 2; c++)
+    for (unsigned c = 0; c < 2; c++) {
         conns[c].conn = mqtt_conn_new(file);
+        conns[c].client_port = 40001 + c;
+    }
     size_t at = 1;
     while (at < size) {
         enum mqtt_dir dir = (data[at] & 0x80) ? MQTT_S2C : MQTT_C2S;
@@ -140,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(d->buf + d->len, data + at, n);
         d->len += (uint32_t)n;
         at += n;
-        drain(d, cap, k->conn, file, &tail, dir, &k->frame, default_version, from_start);
+        drain(d, cap, k, file, &tail, dir, default_version, from_start);
     }
     /* The second pass: what the snapshots and hindsight tell. */
     for (const seen_t *s = first; s; s = s->next) {

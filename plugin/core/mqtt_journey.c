@@ -1,0 +1,733 @@
+/* mqtt_journey.c — message journeys across connections (see mqtt_journey.h).
+ *
+ * Per broker endpoint: the origins younger than the window (a list in
+ * capture order), the retained message of each topic, the Will Messages
+ * that may still be published, and the connections that hold granted
+ * subscriptions.  Topics and payloads are compared by their length and a
+ * 64-bit hash of their bytes.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "mqtt_journey.h"
+
+#include <string.h>
+
+#include "mqtt_subs.h"
+
+typedef struct broker broker_t;
+
+/* A connection as the journeys know it. */
+typedef struct {
+    broker_t *broker;
+    const mqtt_identity_t *who; /* the latest identity seen (conn scope) */
+    const char *addr;           /* the client's endpoint (file scope) */
+    bool closed;                /* DISCONNECT seen, from either side */
+    int64_t closed_ns;          /* when */
+    bool subscriber;            /* in the broker's subscriber list */
+    const mqtt_conn_t *conn;
+    wmem_map_t *got;            /* serials of the origins in the window it received (made when needed) */
+} jconn_t;
+
+/* What identifies a message. */
+typedef struct {
+    uint64_t topic_hash;
+    uint64_t payload_hash;
+    uint32_t topic_len;
+    uint32_t payload_len;
+} msgkey_t;
+
+/* A subscriber expected to receive an origin. */
+typedef struct {
+    jconn_t *who;
+    const char *filter;
+} expected_t;
+
+/* An origin still within the window (or a Will that may be published). */
+typedef struct origin {
+    struct origin *next;
+    struct origin *next_same;   /* the next origin of the same message */
+    uint64_t serial;            /* never reused */
+    mqtt_journey_t *rec;
+    jconn_t *from;
+    uint32_t frame;
+    int64_t ns;
+    msgkey_t key;
+    uint8_t qos;
+    uint8_t kind;               /* FORWARDED or WILL */
+    uint32_t expected_count;
+    expected_t expected[MQTT_JOURNEY_MAX_EXPECTED];
+} origin_t;
+
+typedef struct {
+    uint32_t frame;
+    msgkey_t key;
+    jconn_t *from;
+    mqtt_journey_t *rec;
+} retained_t;
+
+enum limit_bit { LIM_PENDING = 1, LIM_RETAINED = 2, LIM_WILLS = 4, LIM_SUBSCRIBERS = 8, LIM_EXPECTED = 16,
+                 LIM_DELIVERIES = 32 };
+
+/* The pending origins of one message, oldest first. */
+typedef struct {
+    uint64_t key;
+    origin_t *head, *tail;
+} chain_t;
+
+struct broker {
+    origin_t *head, *tail;      /* pending origins, oldest first */
+    wmem_map_t *by_message;     /* message hash -> chain_t */
+    uint32_t pending;
+    wmem_map_t *retained;       /* topic hash -> retained_t */
+    uint32_t retained_count;
+    origin_t **wills;
+    uint32_t will_count, will_capacity;
+    jconn_t **subscribers;
+    uint32_t subscriber_count, subscriber_capacity;
+    uint32_t origins_seen;      /* client PUBLISH packets seen at all */
+    bool seen;                  /* a delivery or a granted subscription seen */
+    unsigned limits;            /* enum limit_bit: reported once each */
+};
+
+struct mqtt_journeys {
+    wmem_allocator_t *scope;
+    wmem_map_t *brokers;        /* "address:port" -> broker_t */
+    wmem_map_t *conns;          /* mqtt_conn_t * -> jconn_t */
+    wmem_map_t *records;        /* mqtt_snapshot_t * -> mqtt_journey_t */
+    origin_t *free_origins;
+    uint64_t serial;
+    bool finished;
+};
+
+mqtt_journeys_t *mqtt_journeys_new(wmem_allocator_t *scope)
+{
+    mqtt_journeys_t *j = wmem_new0(scope, mqtt_journeys_t);
+    j->scope = scope;
+    j->brokers = wmem_map_new(scope, g_str_hash, g_str_equal);
+    j->conns = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+    j->records = wmem_map_new(scope, g_direct_hash, g_direct_equal);
+    return j;
+}
+
+bool mqtt_journey_broker_seen(const mqtt_journey_t *j)
+{
+    return j && (j->is_delivery || (j->broker_seen && *j->broker_seen));
+}
+
+const mqtt_journey_t *mqtt_journey_of(const mqtt_journeys_t *j, const mqtt_snapshot_t *snap)
+{
+    return j && snap ? (const mqtt_journey_t *)wmem_map_lookup(j->records, snap) : NULL;
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static uint64_t hash64(const uint8_t *p, uint32_t len)
+{
+    uint64_t h = 14695981039346656037u;
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211u;
+    return h;
+}
+
+static bool same_message(const msgkey_t *a, const msgkey_t *b)
+{
+    return a->topic_len == b->topic_len && a->payload_len == b->payload_len && a->topic_hash == b->topic_hash &&
+           a->payload_hash == b->payload_hash;
+}
+
+static uint64_t message_hash(const msgkey_t *k)
+{
+    return k->topic_hash ^ (k->payload_hash * 0x9E3779B97F4A7C15u) ^ ((uint64_t)k->payload_len << 32);
+}
+
+static msgkey_t key_of(const uint8_t *topic, uint32_t tlen, const uint8_t *payload, uint32_t plen)
+{
+    msgkey_t k = {hash64(topic, tlen), hash64(payload, plen), tlen, plen};
+    return k;
+}
+
+/* A PUBLISH's topic: its Topic Name, or the one its alias stood for. */
+static const uint8_t *publish_topic(const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap, uint32_t *len)
+{
+    const char *alias = mqtt_snapshot_extra(snap)->alias_topic;
+    if (alias) {
+        *len = (uint32_t)strlen(alias);
+        return (const uint8_t *)alias;
+    }
+    if (!(pkt->topic.flags & MQTT_STR_PRESENT) || (pkt->topic.flags & MQTT_STR_TRUNCATED) || !pkt->topic.data.len)
+        return NULL;
+    *len = pkt->topic.data.len;
+    return pkt->topic.bytes;
+}
+
+static const char *client_name(const jconn_t *c)
+{
+    if (c->who && c->who->client_id && c->who->client_id[0])
+        return c->who->client_id;
+    return c->addr;
+}
+
+static void *grow(wmem_allocator_t *scope, void *array, uint32_t *capacity, size_t item)
+{
+    uint32_t cap = *capacity ? *capacity * 2 : 4;
+    *capacity = cap;
+    return wmem_realloc(scope, array, cap * item);
+}
+
+static mqtt_journey_t *record(mqtt_journeys_t *j, const mqtt_snapshot_t *snap)
+{
+    mqtt_journey_t *rec = (mqtt_journey_t *)wmem_map_lookup(j->records, snap);
+    if (!rec) {
+        rec = wmem_new0(j->scope, mqtt_journey_t);
+        wmem_map_insert(j->records, snap, rec);
+    }
+    return rec;
+}
+
+/* Reports a bound once per broker, on the packet that reached it. */
+static void limit_reached(mqtt_journeys_t *j, broker_t *b, enum limit_bit bit, const mqtt_snapshot_t *snap,
+                          const char *text)
+{
+    if (b->limits & bit)
+        return;
+    b->limits |= bit;
+    mqtt_journey_t *rec = record(j, snap);
+    rec->limit = rec->limit ? wmem_strdup_printf(j->scope, "%s; %s", rec->limit, text) : text;
+}
+
+/* ---- brokers and connections ------------------------------------------------------------ */
+
+static broker_t *broker_get(mqtt_journeys_t *j, const char *name)
+{
+    broker_t *b = (broker_t *)wmem_map_lookup(j->brokers, name);
+    if (!b) {
+        b = wmem_new0(j->scope, broker_t);
+        b->retained = wmem_map_new(j->scope, g_int64_hash, g_int64_equal);
+        b->by_message = wmem_map_new(j->scope, g_int64_hash, g_int64_equal);
+        wmem_map_insert(j->brokers, wmem_strdup(j->scope, name), b);
+    }
+    return b;
+}
+
+static jconn_t *conn_get(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, const mqtt_snapshot_t *snap)
+{
+    jconn_t *c = (jconn_t *)wmem_map_lookup(j->conns, ctx->conn);
+    if (!c) {
+        c = wmem_new0(j->scope, jconn_t);
+        c->conn = ctx->conn;
+        c->broker = broker_get(j, ctx->broker);
+        c->addr = wmem_strdup(j->scope, ctx->client_addr);
+        wmem_map_insert(j->conns, (void *)ctx->conn, c);
+    }
+    if (snap->who)
+        c->who = snap->who;
+    return c;
+}
+
+static void add_subscriber(mqtt_journeys_t *j, jconn_t *c, const mqtt_snapshot_t *snap)
+{
+    broker_t *b = c->broker;
+    if (c->subscriber || c->closed)
+        return;
+    if (b->subscriber_count >= MQTT_JOURNEY_MAX_SUBSCRIBERS) {
+        limit_reached(j, b, LIM_SUBSCRIBERS, snap,
+                      "message journeys: more than 256 subscribing connections on this broker; "
+                      "later ones are not checked for missed deliveries");
+        return;
+    }
+    if (b->subscriber_count == b->subscriber_capacity)
+        b->subscribers = (jconn_t **)grow(j->scope, b->subscribers, &b->subscriber_capacity, sizeof(jconn_t *));
+    b->subscribers[b->subscriber_count++] = c;
+    c->subscriber = true;
+}
+
+static void remove_subscriber(jconn_t *c)
+{
+    broker_t *b = c->broker;
+    for (uint32_t i = 0; c->subscriber && i < b->subscriber_count; i++) {
+        if (b->subscribers[i] == c) {
+            b->subscribers[i] = b->subscribers[--b->subscriber_count];
+            c->subscriber = false;
+        }
+    }
+}
+
+/* ---- origins --------------------------------------------------------------------------------- */
+
+static origin_t *origin_alloc(mqtt_journeys_t *j)
+{
+    origin_t *o = j->free_origins;
+    if (o)
+        j->free_origins = o->next;
+    else
+        o = wmem_new(j->scope, origin_t);
+    memset(o, 0, sizeof *o);
+    return o;
+}
+
+static bool listed_for(const mqtt_journey_t *rec, const jconn_t *c)
+{
+    for (uint32_t i = 0; i < rec->delivery_count; i++)
+        if (rec->deliveries[i].to_conn == c)
+            return true;
+    return false;
+}
+
+/* A subscriber that missed an origin, and the finding that says so. */
+static mqtt_journey_missed_t missed(mqtt_journeys_t *j, const char *client, const char *filter)
+{
+    const char *detail = wmem_strdup_printf(
+        j->scope,
+        "none to %s (subscribed to \"%s\") within %u s; assumes the broker sends every message to every "
+        "matching subscription: an ACL denial, No Local, a full queue or an overloaded broker would explain it",
+        client, filter, (unsigned)(MQTT_JOURNEY_WINDOW_NS / 1000000000));
+    mqtt_journey_missed_t m = {client, filter, {MQTT_R_DELIVERY_MISSED, {0, 1}, detail, NULL}};
+    return m;
+}
+
+/* An origin leaves the window: every expected subscriber that got no
+ * copy of it (not even an ambiguous one) missed it. */
+static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
+{
+    mqtt_journey_t *rec = o->rec;
+    for (uint32_t i = 0; i < o->expected_count; i++) {
+        jconn_t *s = o->expected[i].who;
+        if (listed_for(rec, s) || rec->deliveries_total > rec->delivery_count)
+            continue;
+        if (at_end && !(s->closed && s->closed_ns >= o->ns))
+            continue;
+        rec->missed = (mqtt_journey_missed_t *)wmem_realloc(j->scope, rec->missed,
+                                                            (rec->missed_count + 1) * sizeof *rec->missed);
+        rec->missed[rec->missed_count++] = missed(j, client_name(s), o->expected[i].filter);
+    }
+}
+
+/* Whether an origin was delivered to a connection already: looked up
+ * in the connection's table for the origins of the window (every
+ * delivery is checked against every pending copy of its message). */
+static bool delivered_to(const origin_t *o, const jconn_t *c)
+{
+    if (o->kind == MQTT_JK_WILL)
+        return listed_for(o->rec, c);
+    return c->got && wmem_map_contains(c->got, GSIZE_TO_POINTER((gsize)o->serial));
+}
+
+static void chain_add(mqtt_journeys_t *j, broker_t *b, origin_t *o)
+{
+    uint64_t key = message_hash(&o->key);
+    chain_t *ch = (chain_t *)wmem_map_lookup(b->by_message, &key);
+    if (!ch) {
+        ch = wmem_new0(j->scope, chain_t);
+        ch->key = key;
+        wmem_map_insert(b->by_message, &ch->key, ch);
+    }
+    if (ch->tail)
+        ch->tail->next_same = o;
+    else
+        ch->head = o;
+    ch->tail = o;
+}
+
+/* The oldest origin of the broker is the oldest of its message's chain. */
+static void chain_remove_oldest(mqtt_journeys_t *j, broker_t *b, origin_t *o)
+{
+    uint64_t key = message_hash(&o->key);
+    chain_t *ch = (chain_t *)wmem_map_lookup(b->by_message, &key);
+    ch->head = o->next_same;
+    if (!ch->head) {
+        wmem_map_remove(b->by_message, &key);
+        wmem_free(j->scope, ch);
+    }
+}
+
+static void pop_oldest(mqtt_journeys_t *j, broker_t *b, bool judged)
+{
+    origin_t *o = b->head;
+    b->head = o->next;
+    if (!b->head)
+        b->tail = NULL;
+    b->pending--;
+    chain_remove_oldest(j, b, o);
+    for (uint32_t i = 0; i < o->rec->delivery_count; i++) {
+        jconn_t *to = (jconn_t *)(uintptr_t)o->rec->deliveries[i].to_conn;
+        if (to->got)
+            wmem_map_remove(to->got, GSIZE_TO_POINTER((gsize)o->serial));
+    }
+    if (judged)
+        judge(j, o, false);
+    o->next = j->free_origins;
+    j->free_origins = o;
+}
+
+/* The broker's clock: origins older than the window are judged. */
+static void expire(mqtt_journeys_t *j, broker_t *b, int64_t now)
+{
+    while (b->head && now - b->head->ns > MQTT_JOURNEY_WINDOW_NS)
+        pop_oldest(j, b, true);
+}
+
+static void finish_broker(gpointer key _U_, gpointer value, gpointer data)
+{
+    for (origin_t *o = ((broker_t *)value)->head; o; o = o->next)
+        judge((mqtt_journeys_t *)data, o, true);
+}
+
+void mqtt_journey_finish(mqtt_journeys_t *j)
+{
+    if (!j || j->finished)
+        return;
+    j->finished = true;
+    wmem_map_foreach(j->brokers, finish_broker, j);
+}
+
+/* The broker refuses a message of this connection: nobody is expected
+ * to receive it. */
+static void refuse(origin_t *o, uint32_t frame)
+{
+    o->expected_count = 0;
+    o->rec->refused_in = frame;
+}
+
+/* The broker refuses the PUBLISH in `publish_frame` of this connection,
+ * or (0) the latest that nobody received yet. */
+static void refused(jconn_t *c, uint32_t publish_frame, uint32_t frame)
+{
+    origin_t *latest = NULL;
+    for (origin_t *o = c->broker->head; o; o = o->next) {
+        if (o->from != c)
+            continue;
+        if (publish_frame && o->frame == publish_frame) {
+            refuse(o, frame);
+            return;
+        }
+        if (!publish_frame && o->rec->deliveries_total == 0)
+            latest = o;
+    }
+    if (latest)
+        refuse(latest, frame);
+}
+
+/* The subscribers that should receive a message on this topic. */
+static void expect(mqtt_journeys_t *j, origin_t *o, const uint8_t *topic, uint32_t tlen, const mqtt_snapshot_t *snap)
+{
+    broker_t *b = o->from->broker;
+    for (uint32_t i = 0; i < b->subscriber_count; i++) {
+        jconn_t *s = b->subscribers[i];
+        const mqtt_subs_t *subs = mqtt_conn_subs(s->conn);
+        const char *filter = subs ? mqtt_subs_expecting(subs, topic, tlen, s == o->from) : NULL;
+        if (!filter)
+            continue;
+        if (o->expected_count == MQTT_JOURNEY_MAX_EXPECTED) {
+            limit_reached(j, b, LIM_EXPECTED, snap,
+                          "message journeys: a message for more than 32 subscribers; "
+                          "the others are not checked for missed deliveries");
+            return;
+        }
+        o->expected[o->expected_count++] = (expected_t){s, filter};
+    }
+}
+
+static void retain(mqtt_journeys_t *j, broker_t *b, const msgkey_t *key, origin_t *o, const mqtt_snapshot_t *snap)
+{
+    retained_t *r = (retained_t *)wmem_map_lookup(b->retained, &key->topic_hash);
+    if (key->payload_len == 0) {
+        /* A retained message with no payload removes the topic's ([MQTT-3.3.1-6]). */
+        if (r)
+            r->frame = 0;
+        return;
+    }
+    if (!r) {
+        if (b->retained_count >= MQTT_JOURNEY_MAX_RETAINED) {
+            limit_reached(j, b, LIM_RETAINED, snap,
+                          "message journeys: retained messages on more than 4096 topics; "
+                          "the new ones are not linked");
+            return;
+        }
+        r = wmem_new0(j->scope, retained_t);
+        uint64_t *k = wmem_new(j->scope, uint64_t);
+        *k = key->topic_hash;
+        wmem_map_insert(b->retained, k, r);
+        b->retained_count++;
+    }
+    *r = (retained_t){o->frame, *key, o->from, o->rec};
+}
+
+static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
+                      const mqtt_snapshot_t *snap, const uint8_t *topic, uint32_t tlen)
+{
+    broker_t *b = c->broker;
+    b->origins_seen++;
+    if (b->pending >= MQTT_JOURNEY_MAX_PENDING) {
+        limit_reached(j, b, LIM_PENDING, snap,
+                      "message journeys: more than 4096 messages within 2 s on this broker; "
+                      "the oldest are no longer matched nor checked for missed deliveries");
+        pop_oldest(j, b, false);
+    }
+    origin_t *o = origin_alloc(j);
+    o->serial = ++j->serial;
+    o->rec = record(j, snap);
+    o->rec->broker_seen = &b->seen;
+    o->from = c;
+    o->frame = ctx->frame;
+    o->ns = ctx->ns;
+    o->key = key_of(topic, tlen, pkt->raw + pkt->payload.off, pkt->payload.len);
+    o->qos = (uint8_t)MQTT_PUBLISH_QOS(pkt->flags);
+    o->kind = MQTT_JK_FORWARDED;
+    expect(j, o, topic, tlen, snap);
+    if (pkt->flags & MQTT_PUBLISH_RETAIN)
+        retain(j, b, &o->key, o, snap);
+    if (b->tail)
+        b->tail->next = o;
+    else
+        b->head = o;
+    b->tail = o;
+    b->pending++;
+    chain_add(j, b, o);
+}
+
+/* ---- deliveries ------------------------------------------------------------------------------- */
+
+typedef struct {
+    origin_t *best[MQTT_JOURNEY_MAX_CANDIDATES]; /* earliest per publisher, of the best tier */
+    uint32_t count;                              /* publishers with a candidate (may exceed the list) */
+    int tier;                                    /* 1: not yet delivered to this subscriber; 2: already */
+} choice_t;
+
+static void consider(choice_t *ch, origin_t *o, const jconn_t *to)
+{
+    int tier = delivered_to(o, to) ? 2 : 1;
+    if (ch->count && tier > ch->tier)
+        return;
+    if (!ch->count || tier < ch->tier) {
+        ch->count = 0;
+        ch->tier = tier;
+    }
+    uint32_t listed = MIN(ch->count, MQTT_JOURNEY_MAX_CANDIDATES);
+    for (uint32_t i = 0; i < listed; i++)
+        if (ch->best[i]->from == o->from)
+            return; /* an earlier one of this publisher is already the candidate */
+    if (ch->count < MQTT_JOURNEY_MAX_CANDIDATES)
+        ch->best[ch->count] = o;
+    ch->count++;
+}
+
+static bool fits(const origin_t *o, const msgkey_t *key, unsigned qos)
+{
+    return same_message(&o->key, key) && qos <= o->qos;
+}
+
+static void candidates(const broker_t *b, const jconn_t *to, const msgkey_t *key, unsigned qos, int64_t now,
+                       choice_t *ch)
+{
+    uint64_t h = message_hash(key);
+    const chain_t *same = (const chain_t *)wmem_map_lookup(b->by_message, &h);
+    for (origin_t *o = same ? same->head : NULL; o; o = o->next_same)
+        if (fits(o, key, qos) && o->ns <= now)
+            consider(ch, o, to);
+    for (uint32_t i = 0; i < b->will_count; i++) {
+        origin_t *w = b->wills[i];
+        if (fits(w, key, qos) && w->from != to)
+            consider(ch, w, to);
+    }
+}
+
+static bool add_delivery(mqtt_journeys_t *j, broker_t *b, mqtt_journey_t *origin, const mqtt_journey_delivery_t *d,
+                         const mqtt_snapshot_t *snap)
+{
+    origin->deliveries_total++;
+    if (origin->delivery_count >= MQTT_JOURNEY_MAX_DELIVERIES) {
+        limit_reached(j, b, LIM_DELIVERIES, snap,
+                      "message journeys: a message delivered more than 256 times; "
+                      "later deliveries are not listed on it");
+        return false;
+    }
+    if (origin->delivery_count == origin->delivery_capacity)
+        origin->deliveries = (mqtt_journey_delivery_t *)grow(j->scope, origin->deliveries,
+                                                             &origin->delivery_capacity, sizeof *d);
+    origin->deliveries[origin->delivery_count++] = *d;
+    return true;
+}
+
+/* A listed delivery of an origin of the window, in the subscriber's table. */
+static void delivered(mqtt_journeys_t *j, jconn_t *to, const origin_t *o, bool listed)
+{
+    if (!listed || !o || o->kind != MQTT_JK_FORWARDED)
+        return;
+    if (!to->got)
+        to->got = wmem_map_new(j->scope, g_direct_hash, g_direct_equal);
+    wmem_map_insert(to->got, GSIZE_TO_POINTER((gsize)o->serial), to);
+}
+
+static void link_one(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, mqtt_journey_t *origin_rec,
+                     uint32_t origin_frame, const jconn_t *from, uint8_t kind, int64_t latency,
+                     const mqtt_journey_ctx_t *ctx, const mqtt_snapshot_t *snap, const origin_t *o)
+{
+    rec->kind = kind;
+    rec->origin = origin_frame;
+    rec->from_client = client_name(from);
+    rec->latency_ns = latency;
+    mqtt_journey_delivery_t d = {ctx->frame, false, kind, client_name(to), latency, to};
+    delivered(j, to, o, add_delivery(j, b, origin_rec, &d, snap));
+}
+
+static void link_ambiguous(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, const choice_t *ch,
+                           const mqtt_journey_ctx_t *ctx, const mqtt_snapshot_t *snap)
+{
+    rec->kind = MQTT_JK_AMBIGUOUS;
+    rec->candidate_count = ch->count;
+    for (uint32_t i = 0; i < MIN(ch->count, MQTT_JOURNEY_MAX_CANDIDATES); i++) {
+        origin_t *o = ch->best[i];
+        rec->candidates[i] = o->frame;
+        mqtt_journey_delivery_t d = {ctx->frame, true, o->kind, client_name(to),
+                                     o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, to};
+        delivered(j, to, o, add_delivery(j, b, o->rec, &d, snap));
+    }
+}
+
+/* A delivery with RETAIN 1 of the message the broker retains for its topic. */
+static bool link_retained(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, const msgkey_t *key,
+                          const mqtt_journey_ctx_t *ctx, const mqtt_snapshot_t *snap)
+{
+    retained_t *r = (retained_t *)wmem_map_lookup(b->retained, &key->topic_hash);
+    if (!r || !r->frame || !same_message(&r->key, key))
+        return false;
+    link_one(j, b, to, rec, r->rec, r->frame, r->from, MQTT_JK_RETAINED, 0, ctx, snap, NULL);
+    return true;
+}
+
+static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
+                        const mqtt_snapshot_t *snap, const uint8_t *topic, uint32_t tlen)
+{
+    broker_t *b = to->broker;
+    b->seen = true;
+    msgkey_t key = key_of(topic, tlen, pkt->raw + pkt->payload.off, pkt->payload.len);
+    unsigned qos = MQTT_PUBLISH_QOS(pkt->flags);
+    if (!b->origins_seen && !b->will_count)
+        return; /* no publisher of this broker in the capture: nothing to say */
+    mqtt_journey_t *rec = record(j, snap);
+    rec->is_delivery = true;
+    if ((pkt->flags & MQTT_PUBLISH_RETAIN) && link_retained(j, b, to, rec, &key, ctx, snap))
+        return;
+    choice_t ch = {{NULL}, 0, 0};
+    candidates(b, to, &key, qos, ctx->ns, &ch);
+    if (ch.count == 1) {
+        origin_t *o = ch.best[0];
+        link_one(j, b, to, rec, o->rec, o->frame, o->from, o->kind,
+                 o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, ctx, snap, o);
+    } else if (ch.count > 1) {
+        link_ambiguous(j, b, to, rec, &ch, ctx, snap);
+    }
+}
+
+/* ---- Wills, subscriptions, ends ------------------------------------------------------------- */
+
+static void forget_will(jconn_t *c)
+{
+    broker_t *b = c->broker;
+    for (uint32_t i = 0; i < b->will_count; i++) {
+        if (b->wills[i]->from == c) {
+            b->wills[i] = b->wills[--b->will_count];
+            return;
+        }
+    }
+}
+
+static void on_connect(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
+                       const mqtt_snapshot_t *snap)
+{
+    const mqtt_str_t *t = &pkt->will_topic, *p = &pkt->will_payload;
+    broker_t *b = c->broker;
+    forget_will(c); /* a second CONNECT is a protocol error, but the latest Will would count */
+    if (!(pkt->connect_flags & MQTT_CF_WILL) || !(t->flags & MQTT_STR_PRESENT) || !(p->flags & MQTT_STR_PRESENT) ||
+        ((t->flags | p->flags) & MQTT_STR_TRUNCATED) || !t->data.len)
+        return;
+    if (b->will_count >= MQTT_JOURNEY_MAX_WILLS) {
+        limit_reached(j, b, LIM_WILLS, snap,
+                      "message journeys: more than 4096 Will Messages on this broker; the new ones are not linked");
+        return;
+    }
+    origin_t *w = wmem_new0(j->scope, origin_t);
+    w->rec = record(j, snap);
+    w->rec->broker_seen = &b->seen;
+    w->from = c;
+    w->frame = ctx->frame;
+    w->ns = ctx->ns;
+    w->key = key_of(t->bytes, t->data.len, p->bytes, p->data.len);
+    w->qos = (pkt->connect_flags & MQTT_CF_WILL_QOS) >> 3;
+    w->kind = MQTT_JK_WILL;
+    if (b->will_count == b->will_capacity)
+        b->wills = (origin_t **)grow(j->scope, b->wills, &b->will_capacity, sizeof(origin_t *));
+    b->wills[b->will_count++] = w;
+}
+
+static bool grants_any(const mqtt_pkt_t *pkt)
+{
+    for (uint32_t i = 0; i < pkt->code_count; i++)
+        if (pkt->codes[i].code < 0x80)
+            return true;
+    return false;
+}
+
+/* DISCONNECT, from either side: the connection is over.  The client's
+ * discards its Will unless a 5.0 client asks for it with Reason Code 0x04
+ * ([MQTT-3.14.4-3]); after the server's, the Will is published
+ * ([MQTT-3.1.2-8]). */
+static void on_disconnect(jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
+                          const mqtt_snapshot_t *snap)
+{
+    bool keep_will = pkt->version == MQTT_V5 && pkt->has_reason && pkt->reason == 0x04;
+    /* A server that ends the connection with a failure refuses what the
+     * client sent last and nobody received yet (a wrong alias, a packet
+     * too large...). */
+    if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80)
+        refused(c, 0, ctx->frame);
+    remove_subscriber(c);
+    c->closed = true;
+    c->closed_ns = ctx->ns;
+    if (snap->dir == MQTT_C2S && !keep_will)
+        forget_will(c);
+}
+
+void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
+                         const mqtt_snapshot_t *snap)
+{
+    if (!j || !ctx->broker || !snap->dir_known)
+        return;
+    jconn_t *c = conn_get(j, ctx, snap);
+    expire(j, c->broker, ctx->ns);
+    uint32_t tlen = 0;
+    const uint8_t *topic;
+    switch (pkt->type) {
+    case MQTT_CONNECT:
+        if (snap->dir == MQTT_C2S)
+            on_connect(j, c, ctx, pkt, snap);
+        break;
+    case MQTT_PUBLISH:
+        /* A retransmission (DUP) is the same message again, not a new one. */
+        topic = publish_topic(pkt, snap, &tlen);
+        if (!topic || pkt->capture_short || mqtt_snapshot_extra(snap)->retransmission_of)
+            break;
+        if (snap->dir == MQTT_C2S)
+            on_origin(j, c, ctx, pkt, snap, topic, tlen);
+        else
+            on_delivery(j, c, ctx, pkt, snap, topic, tlen);
+        break;
+    case MQTT_SUBACK:
+        if (snap->dir == MQTT_S2C && grants_any(pkt)) {
+            c->broker->seen = true;
+            add_subscriber(j, c, snap);
+        }
+        break;
+    case MQTT_DISCONNECT:
+        on_disconnect(c, ctx, pkt, snap);
+        break;
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+        /* A failure Reason Code: the broker did not accept the message (§3.4.2.1). */
+        if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80 && snap->response_to)
+            refused(c, snap->response_to, ctx->frame);
+        break;
+    default:
+        break;
+    }
+}

@@ -1,0 +1,133 @@
+/* mqtt_journey.h — message journeys: each application message followed
+ * through the broker, across connections.
+ *
+ * A capture taken on the broker's host holds the publisher's connection
+ * and the subscribers' connections to the same broker endpoint
+ * (address:port).  The PUBLISH a broker receives (an origin) is linked to
+ * each PUBLISH the broker sends with the same message (a delivery), and
+ * each delivery back to its origin, with the time the broker took.
+ * A delivery matches an origin when both went through the same broker,
+ * have the same topic (aliases resolved), the same payload bytes, a QoS
+ * not above the origin's (the broker downgrades to the granted QoS,
+ * §3.8.4) and the origin came first.  A delivery with RETAIN 1 is matched
+ * to the message the broker retains for its topic ([MQTT-3.3.1-8]); a
+ * delivery of a Will Message to the CONNECT that left it ([MQTT-3.1.2-8]).
+ * When candidates from more than one publisher fit equally the delivery
+ * is "ambiguous" and every candidate is named; from one publisher, the
+ * earliest not yet delivered to that subscriber is taken (messages of a
+ * publisher keep their order on the way, §4.6).
+ *
+ * Like the rest of the analysis the state is built on the first pass
+ * only; a delivery's link to its origin is there in one pass, an origin's
+ * links to its deliveries (and a missed delivery) only once the whole
+ * capture has been seen.  Bounds: see docs/analysis.md#bounds.
+ *
+ * No libwireshark: wmem only.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef MQTT_JOURNEY_H
+#define MQTT_JOURNEY_H
+
+#include "mqtt_conn.h"
+#include "mqtt_wire.h"
+
+/* How long after an origin a delivery (or a missed one) is looked for. */
+#define MQTT_JOURNEY_WINDOW_NS (2 * (int64_t)1000000000)
+/* Bounds, per broker endpoint unless said otherwise. */
+#define MQTT_JOURNEY_MAX_PENDING 4096u     /* origins younger than the window */
+#define MQTT_JOURNEY_MAX_RETAINED 4096u    /* topics with a retained message */
+#define MQTT_JOURNEY_MAX_WILLS 4096u       /* Will Messages that may still be published */
+#define MQTT_JOURNEY_MAX_SUBSCRIBERS 256u  /* connections checked for missed deliveries */
+#define MQTT_JOURNEY_MAX_EXPECTED 32u      /* subscribers expected per origin */
+#define MQTT_JOURNEY_MAX_DELIVERIES 256u   /* deliveries listed per origin */
+#define MQTT_JOURNEY_MAX_CANDIDATES 4u     /* candidates listed for an ambiguous delivery */
+
+typedef struct mqtt_journeys mqtt_journeys_t;
+
+enum mqtt_journey_kind {
+    MQTT_JK_NONE,      /* not a delivery, or its origin is not in the capture */
+    MQTT_JK_FORWARDED, /* a PUBLISH the broker received, forwarded */
+    MQTT_JK_RETAINED,  /* the broker's retained message, sent on a new subscription */
+    MQTT_JK_WILL,      /* the Will Message of a connection that ended without DISCONNECT */
+    MQTT_JK_AMBIGUOUS, /* candidates from several publishers fit equally */
+};
+
+/* One delivery of an origin. */
+typedef struct {
+    uint32_t frame;
+    bool ambiguous;          /* one of several candidates of that delivery */
+    uint8_t kind;            /* enum mqtt_journey_kind */
+    const char *to_client;
+    int64_t latency_ns;      /* forwarded: from the origin to this delivery */
+    const void *to_conn;     /* the subscriber's connection (identity only) */
+} mqtt_journey_delivery_t;
+
+/* A subscriber that was expected to receive an origin and did not. */
+typedef struct {
+    const char *client;
+    const char *filter;      /* the subscription that matched */
+    mqtt_finding_t finding;  /* analysis.delivery_missed, with what it assumes */
+} mqtt_journey_missed_t;
+
+/* What the journey analysis says about one packet: a PUBLISH (origin or
+ * delivery) or a CONNECT with a Will. */
+typedef struct {
+    /* as an origin */
+    mqtt_journey_delivery_t *deliveries;
+    uint32_t delivery_count;    /* listed */
+    uint32_t deliveries_total;  /* including the ones past MQTT_JOURNEY_MAX_DELIVERIES */
+    uint32_t delivery_capacity;
+    mqtt_journey_missed_t *missed;
+    uint32_t missed_count;
+    uint32_t refused_in;        /* the broker's failure PUBACK/PUBREC, or its DISCONNECT right after */
+    /* as a delivery */
+    bool is_delivery;
+    uint8_t kind;               /* enum mqtt_journey_kind; NONE: origin not in the capture */
+    uint32_t origin;            /* the origin's frame (the CONNECT of a Will), 0 when none or ambiguous */
+    const char *from_client;
+    int64_t latency_ns;         /* forwarded: since the origin */
+    uint32_t candidates[MQTT_JOURNEY_MAX_CANDIDATES]; /* when ambiguous */
+    uint32_t candidate_count;   /* 2 or more when ambiguous */
+    /* a bound of the journey analysis was reached at this packet */
+    const char *limit;
+    const bool *broker_seen;    /* origins: the capture shows their broker deliver or grant anything */
+} mqtt_journey_t;
+
+/* The packet's connection and moment, as mqtt_core_first_pass() hands
+ * them on (from the connection and the mqtt_event_t). */
+typedef struct {
+    const mqtt_conn_t *conn;   /* identifies the connection; its subscriptions are read */
+    const char *broker;        /* the server's endpoint, "address:port" (copied when new) */
+    const char *client_addr;   /* the client's endpoint, "address:port" (copied when new) */
+    uint32_t frame;
+    int64_t ns;                /* capture time of the frame */
+} mqtt_journey_ctx_t;
+
+mqtt_journeys_t *mqtt_journeys_new(wmem_allocator_t *scope);
+
+/* First pass, every MQTT packet after mqtt_conn_update() (the core's
+ * capture_observe() calls it): CONNECT (a
+ * Will), PUBLISH (an origin or a delivery), SUBACK (a subscriber),
+ * DISCONNECT (the end of a connection); every packet moves the broker's
+ * clock on (origins older than the window are judged). */
+void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
+                         const mqtt_snapshot_t *snap);
+
+/* Once the first pass is over (mqtt_core_journey() calls it when the
+ * first packet is shown with the capture seen): origins still within the window at the end of
+ * the capture are judged for the subscribers whose connection ended after
+ * them; a subscriber still connected at the end might still get it.
+ * Does nothing the second time. */
+void mqtt_journey_finish(mqtt_journeys_t *j);
+
+/* Whether an origin's journey is worth showing: its broker delivers or
+ * grants a subscription somewhere in the capture (a capture taken on a
+ * publisher's host shows none, and "0 deliveries" would mislead there).
+ * Final after the first pass. */
+bool mqtt_journey_broker_seen(const mqtt_journey_t *j);
+
+/* The journey of a packet, NULL when it has none. */
+const mqtt_journey_t *mqtt_journey_of(const mqtt_journeys_t *j, const mqtt_snapshot_t *snap);
+
+#endif

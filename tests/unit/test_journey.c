@@ -1,0 +1,444 @@
+/* test_journey.c — unit tests of the message journeys (plugin/core/mqtt_journey.c)
+ * on hand-built conversations of several clients with one broker, fed
+ * through the entry points the dissector uses: mqtt_core_first_pass() for
+ * every packet, mqtt_core_journey() to read (with the capture seen: what
+ * the end of the capture decides). */
+#include "build.h"
+#include "unit.h"
+
+#include "mqtt_conn.h"
+#include "mqtt_core.h"
+
+#define HOST "127.0.0.1"
+#define BROKER_PORT 1883u
+
+static mqtt_capture_t *CAP;
+static uint32_t frame_no;
+static double clock_s;
+
+typedef struct {
+    mqtt_conn_t *conn;
+    uint32_t port;   /* the client's, on HOST */
+    unsigned level;
+} client_t;
+
+static void reset(void)
+{
+    CAP = mqtt_capture_new(unit_pool);
+    frame_no = 0;
+    clock_s = 100.0;
+}
+
+static client_t client(uint32_t port, unsigned level)
+{
+    client_t c = {mqtt_conn_new(unit_pool), port, level};
+    return c;
+}
+
+/* One packet, 0.1 ms after the previous one unless `after` says more. */
+static mqtt_snapshot_t *feed_after(client_t *c, enum mqtt_dir dir, const buf_t *p, double after)
+{
+    clock_s += after;
+    mqtt_snapshot_t *snap = wmem_new0(unit_pool, mqtt_snapshot_t);
+    mqtt_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.frame = ++frame_no;
+    ev.time.secs = (time_t)clock_s;
+    ev.time.nsecs = (int)((clock_s - (double)(time_t)clock_s) * 1e9 + 0.5);
+    ev.saw_connection_start = true;
+    ev.endpoint = (uint8_t)dir;
+    ev.client_by_port = dir == MQTT_C2S;
+    ev.src_address = HOST;
+    ev.dst_address = HOST;
+    ev.src_port = dir == MQTT_C2S ? c->port : BROKER_PORT;
+    ev.dst_port = dir == MQTT_C2S ? BROKER_PORT : c->port;
+    mqtt_core_first_pass(CAP, c->conn, unit_pool, p->b, p->n, &ev, c->level, snap);
+    CHECK_EQ(snap->dir, dir);
+    return snap;
+}
+
+static mqtt_snapshot_t *feed(client_t *c, enum mqtt_dir dir, const buf_t *p)
+{
+    return feed_after(c, dir, p, 0.0001);
+}
+
+static const mqtt_journey_t *jof(const mqtt_snapshot_t *s)
+{
+    return mqtt_core_journey(CAP, s, false).journey;
+}
+
+/* The end of the capture: the first packet shown again. */
+static void capture_seen(void)
+{
+    (void)mqtt_core_journey(CAP, NULL, true);
+}
+
+/* ---- packet builders ------------------------------------------------------------- */
+
+typedef struct {
+    const char *topic;
+    const char *payload;
+} will_t;
+
+static buf_t connect_pkt(unsigned level, const char *id, const will_t *will, uint8_t will_qos)
+{
+    buf_t body = {{0}, 0};
+    putstr(&body, "MQTT");
+    put8(&body, (uint8_t)level);
+    put8(&body, (uint8_t)(MQTT_CF_CLEAN | (will ? MQTT_CF_WILL | (will_qos << 3) : 0)));
+    put16(&body, 60);
+    if (level == MQTT_V5) {
+        putvbi(&body, 3);
+        put8(&body, 0x22); /* Topic Alias Maximum */
+        put16(&body, 10);
+    }
+    putstr(&body, id);
+    if (will) {
+        if (level == MQTT_V5)
+            putvbi(&body, 0);
+        putstr(&body, will->topic);
+        putstr(&body, will->payload);
+    }
+    return pkt_finish(0x10, &body);
+}
+
+static buf_t connack_pkt(unsigned level)
+{
+    buf_t body = {{0}, 0};
+    put8(&body, 0);
+    put8(&body, 0);
+    if (level == MQTT_V5) {
+        putvbi(&body, 3);
+        put8(&body, 0x22);
+        put16(&body, 10);
+    }
+    return pkt_finish(0x20, &body);
+}
+
+typedef struct {
+    unsigned qos;
+    bool retain;
+    uint16_t id;
+    uint16_t alias; /* 5.0 Topic Alias, 0 for none */
+} pubopt_t;
+
+static buf_t publish_pkt(unsigned level, const char *topic, const char *payload, pubopt_t o)
+{
+    buf_t body = {{0}, 0};
+    putstr(&body, topic);
+    if (o.qos)
+        put16(&body, o.id);
+    if (level == MQTT_V5) {
+        putvbi(&body, o.alias ? 3 : 0);
+        if (o.alias) {
+            put8(&body, 0x23);
+            put16(&body, o.alias);
+        }
+    }
+    putn(&body, payload, (uint32_t)strlen(payload));
+    return pkt_finish((uint8_t)(0x30 | (o.qos << 1) | (o.retain ? 1 : 0)), &body);
+}
+
+static buf_t subscribe_pkt(unsigned level, uint16_t id, const char *filter, uint8_t options)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    if (level == MQTT_V5)
+        putvbi(&body, 0);
+    putstr(&body, filter);
+    put8(&body, options);
+    return pkt_finish(0x82, &body);
+}
+
+static buf_t suback_pkt(unsigned level, uint16_t id, uint8_t code)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    if (level == MQTT_V5)
+        putvbi(&body, 0);
+    put8(&body, code);
+    return pkt_finish(0x90, &body);
+}
+
+static buf_t simple(uint8_t byte1)
+{
+    buf_t body = {{0}, 0};
+    return pkt_finish(byte1, &body);
+}
+
+/* CONNECT/CONNACK, and a granted subscription when `filter` is given. */
+static void session(client_t *c, const char *id, const char *filter, uint8_t options, uint8_t granted)
+{
+    buf_t p = connect_pkt(c->level, id, NULL, 0);
+    feed(c, MQTT_C2S, &p);
+    p = connack_pkt(c->level);
+    feed(c, MQTT_S2C, &p);
+    if (!filter)
+        return;
+    p = subscribe_pkt(c->level, 1, filter, options);
+    feed(c, MQTT_C2S, &p);
+    p = suback_pkt(c->level, 1, granted);
+    feed(c, MQTT_S2C, &p);
+}
+
+static mqtt_snapshot_t *publish(client_t *c, enum mqtt_dir dir, const char *topic, const char *payload,
+                                pubopt_t o)
+{
+    buf_t p = publish_pkt(c->level, topic, payload, o);
+    return feed(c, dir, &p);
+}
+
+static bool delivered_to(const mqtt_journey_t *j, uint32_t frame, const char *client)
+{
+    for (uint32_t i = 0; j && i < j->delivery_count; i++)
+        if (j->deliveries[i].frame == frame && strcmp(j->deliveries[i].to_client, client) == 0)
+            return true;
+    return false;
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+TEST(fan_out_and_downgrade)
+{
+    reset();
+    client_t pub = client(40001, MQTT_V311), s1 = client(40002, MQTT_V311),
+             s2 = client(40003, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s1, "sub1", "a/#", 1, 1);
+    session(&s2, "sub2", "a/+", 0, 0);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "a/b", "hello", (pubopt_t){1, false, 5, 0});
+    mqtt_snapshot_t *d1 = publish(&s1, MQTT_S2C, "a/b", "hello", (pubopt_t){1, false, 1, 0});
+    mqtt_snapshot_t *d2 = publish(&s2, MQTT_S2C, "a/b", "hello", (pubopt_t){0, false, 0, 0});
+    const mqtt_journey_t *j1 = jof(d1), *j2 = jof(d2), *jo = jof(o);
+    CHECK(j1 && j2 && jo);
+    CHECK_EQ(j1->kind, MQTT_JK_FORWARDED);
+    CHECK_EQ(j1->origin, o->frame);
+    CHECK_STR(j1->from_client, "pub");
+    CHECK_EQ(j1->latency_ns, 100000);
+    CHECK_EQ(j2->origin, o->frame); /* QoS 1 downgraded to 0 */
+    CHECK_EQ(j2->latency_ns, 200000);
+    CHECK_EQ(jo->deliveries_total, 2);
+    CHECK(delivered_to(jo, d1->frame, "sub1"));
+    CHECK(delivered_to(jo, d2->frame, "sub2"));
+    CHECK_EQ(jo->missed_count, 0);
+    CHECK(mqtt_journey_broker_seen(jo));
+    /* A copy with a higher QoS than the PUBLISH cannot be of it. */
+    mqtt_snapshot_t *up = publish(&s1, MQTT_S2C, "a/b", "hello", (pubopt_t){2, false, 2, 0});
+    CHECK_EQ(jof(up)->kind, MQTT_JK_NONE);
+    CHECK_EQ(jof(up)->origin, 0);
+    /* Other payload bytes, other topic: no link. */
+    mqtt_snapshot_t *other = publish(&s1, MQTT_S2C, "a/b", "hellO", (pubopt_t){0, false, 0, 0});
+    CHECK_EQ(jof(other)->origin, 0);
+    other = publish(&s1, MQTT_S2C, "a/c", "hello", (pubopt_t){0, false, 0, 0});
+    CHECK_EQ(jof(other)->origin, 0);
+}
+
+TEST(identical_payloads)
+{
+    reset();
+    client_t a = client(40001, MQTT_V311), b = client(40002, MQTT_V311),
+             s = client(40003, MQTT_V311);
+    session(&a, "pubA", NULL, 0, 0);
+    session(&b, "pubB", NULL, 0, 0);
+    session(&s, "sub", "t", 0, 0);
+    /* One publisher twice: its messages keep their order. */
+    mqtt_snapshot_t *a1 = publish(&a, MQTT_C2S, "t", "same", (pubopt_t){0});
+    mqtt_snapshot_t *a2 = publish(&a, MQTT_C2S, "t", "same", (pubopt_t){0});
+    mqtt_snapshot_t *d1 = publish(&s, MQTT_S2C, "t", "same", (pubopt_t){0});
+    mqtt_snapshot_t *d2 = publish(&s, MQTT_S2C, "t", "same", (pubopt_t){0});
+    CHECK_EQ(jof(d1)->origin, a1->frame);
+    CHECK_EQ(jof(d2)->origin, a2->frame);
+    /* Two publishers before either copy: ambiguous, both named. */
+    mqtt_snapshot_t *x = publish(&a, MQTT_C2S, "t", "twin", (pubopt_t){0});
+    mqtt_snapshot_t *y = publish(&b, MQTT_C2S, "t", "twin", (pubopt_t){0});
+    mqtt_snapshot_t *e1 = publish(&s, MQTT_S2C, "t", "twin", (pubopt_t){0});
+    mqtt_snapshot_t *e2 = publish(&s, MQTT_S2C, "t", "twin", (pubopt_t){0});
+    const mqtt_journey_t *je = jof(e1);
+    CHECK_EQ(je->kind, MQTT_JK_AMBIGUOUS);
+    CHECK_EQ(je->origin, 0);
+    CHECK_EQ(je->candidate_count, 2);
+    CHECK(je->candidates[0] == x->frame || je->candidates[1] == x->frame);
+    CHECK(je->candidates[0] == y->frame || je->candidates[1] == y->frame);
+    CHECK_EQ(jof(e2)->kind, MQTT_JK_AMBIGUOUS);
+    CHECK_EQ(jof(x)->delivery_count, 2);
+    CHECK(jof(x)->deliveries[0].ambiguous);
+    /* The second publisher after the first copy: time order decides. */
+    mqtt_snapshot_t *p = publish(&a, MQTT_C2S, "t", "late", (pubopt_t){0});
+    mqtt_snapshot_t *f1 = publish(&s, MQTT_S2C, "t", "late", (pubopt_t){0});
+    mqtt_snapshot_t *q = publish(&b, MQTT_C2S, "t", "late", (pubopt_t){0});
+    mqtt_snapshot_t *f2 = publish(&s, MQTT_S2C, "t", "late", (pubopt_t){0});
+    CHECK_EQ(jof(f1)->origin, p->frame);
+    CHECK_EQ(jof(f2)->origin, q->frame);
+}
+
+TEST(retained_on_subscribe)
+{
+    reset();
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    mqtt_snapshot_t *r = publish(&pub, MQTT_C2S, "state", "on", (pubopt_t){1, true, 1, 0});
+    /* Long after the window: only the retained store can explain it. */
+    session(&s, "late", NULL, 0, 0);
+    buf_t p = subscribe_pkt(MQTT_V311, 1, "state", 1);
+    feed_after(&s, MQTT_C2S, &p, 10.0);
+    p = suback_pkt(MQTT_V311, 1, 1);
+    feed(&s, MQTT_S2C, &p);
+    mqtt_snapshot_t *d = publish(&s, MQTT_S2C, "state", "on", (pubopt_t){1, true, 1, 0});
+    CHECK_EQ(jof(d)->kind, MQTT_JK_RETAINED);
+    CHECK_EQ(jof(d)->origin, r->frame);
+    CHECK(delivered_to(jof(r), d->frame, "late"));
+    /* An empty retained message clears it. */
+    publish(&pub, MQTT_C2S, "state", "", (pubopt_t){0, true, 0, 0});
+    mqtt_snapshot_t *d2 = publish(&s, MQTT_S2C, "state", "on", (pubopt_t){0, true, 0, 0});
+    CHECK_EQ(jof(d2)->origin, 0);
+}
+
+TEST(will_message)
+{
+    reset();
+    client_t dying = client(40001, MQTT_V311), polite = client(40004, MQTT_V311),
+             s = client(40002, MQTT_V311);
+    will_t w = {"status/dying", "gone"};
+    buf_t p = connect_pkt(MQTT_V311, "dying", &w, 1);
+    mqtt_snapshot_t *c = feed(&dying, MQTT_C2S, &p);
+    p = connack_pkt(MQTT_V311);
+    feed(&dying, MQTT_S2C, &p);
+    will_t w2 = {"status/polite", "gone"};
+    p = connect_pkt(MQTT_V311, "polite", &w2, 0);
+    feed(&polite, MQTT_C2S, &p);
+    p = connack_pkt(MQTT_V311);
+    feed(&polite, MQTT_S2C, &p);
+    p = simple(0xE0); /* DISCONNECT: the Will is discarded */
+    feed(&polite, MQTT_C2S, &p);
+    session(&s, "watcher", "status/#", 1, 1);
+    mqtt_snapshot_t *d = publish(&s, MQTT_S2C, "status/dying", "gone", (pubopt_t){1, false, 1, 0});
+    CHECK_EQ(jof(d)->kind, MQTT_JK_WILL);
+    CHECK_EQ(jof(d)->origin, c->frame);
+    CHECK_STR(jof(d)->from_client, "dying");
+    CHECK(delivered_to(jof(c), d->frame, "watcher"));
+    mqtt_snapshot_t *d2 = publish(&s, MQTT_S2C, "status/polite", "gone", (pubopt_t){0});
+    CHECK_EQ(jof(d2)->kind, MQTT_JK_NONE);
+}
+
+TEST(missed_delivery)
+{
+    reset();
+    client_t pub = client(40001, MQTT_V5), s = client(40002, MQTT_V311),
+             shared = client(40003, MQTT_V311), self = client(40004, MQTT_V5);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s, "sub", "m/#", 0, 0);
+    session(&shared, "member", "$share/g/m/#", 0, 0);
+    session(&self, "self", "m/#", 0x04, 0); /* No Local */
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "m/x", "lost", (pubopt_t){0});
+    mqtt_snapshot_t *own = publish(&self, MQTT_C2S, "m/y", "mine", (pubopt_t){0});
+    mqtt_snapshot_t *d = publish(&s, MQTT_S2C, "m/y", "mine", (pubopt_t){0});
+    CHECK_EQ(jof(d)->origin, own->frame);
+    /* Nothing judged before the window is over. */
+    CHECK_EQ(jof(o)->missed_count, 0);
+    buf_t p = simple(0xC0);
+    feed_after(&pub, MQTT_C2S, &p, 3.0);
+    const mqtt_journey_t *jo = jof(o);
+    CHECK_EQ(jo->missed_count, 2); /* sub and self; not the shared subscription */
+    CHECK_STR(jo->missed[0].filter, "m/#");
+    CHECK(strcmp(jo->missed[0].client, "sub") == 0 || strcmp(jo->missed[1].client, "sub") == 0);
+    /* Its own message is not expected back through No Local. */
+    CHECK_EQ(jof(own)->missed_count, 0);
+    /* A disconnected subscriber is not expected any more. */
+    p = simple(0xE0);
+    feed(&s, MQTT_C2S, &p);
+    feed(&self, MQTT_C2S, &p);
+    mqtt_snapshot_t *o2 = publish(&pub, MQTT_C2S, "m/z", "nobody", (pubopt_t){0});
+    p = simple(0xC0);
+    feed_after(&pub, MQTT_C2S, &p, 3.0);
+    CHECK_EQ(jof(o2)->missed_count, 0);
+}
+
+TEST(refused_and_capture_end)
+{
+    reset();
+    client_t pub = client(40001, MQTT_V5), s = client(40002, MQTT_V311),
+             open_sub = client(40003, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s, "sub", "r/#", 0, 0);
+    session(&open_sub, "stays", "r/#", 0, 0);
+    /* PUBACK 0x87 Not authorized: refused, nobody misses it. */
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "r/secret", "x", (pubopt_t){1, false, 9, 0});
+    buf_t body = {{0}, 0};
+    put16(&body, 9);
+    put8(&body, 0x87);
+    putvbi(&body, 0);
+    buf_t p = pkt_finish(0x40, &body);
+    mqtt_snapshot_t *ack = feed(&pub, MQTT_S2C, &p);
+    CHECK_EQ(jof(o)->refused_in, ack->frame);
+    /* At the end of the capture, within the window: the subscriber that
+     * left missed it, the one still connected is not judged. */
+    mqtt_snapshot_t *o2 = publish(&pub, MQTT_C2S, "r/open", "y", (pubopt_t){0});
+    p = simple(0xE0);
+    feed(&s, MQTT_C2S, &p);
+    CHECK_EQ(jof(o2)->missed_count, 0);
+    capture_seen();
+    CHECK_EQ(jof(o2)->missed_count, 1);
+    CHECK_STR(jof(o2)->missed[0].client, "sub");
+    CHECK_EQ(jof(o)->missed_count, 0);
+    capture_seen(); /* once only */
+    CHECK_EQ(jof(o2)->missed_count, 1);
+}
+
+TEST(aliases_on_both_sides)
+{
+    reset();
+    client_t pub = client(40001, MQTT_V5), s = client(40002, MQTT_V5);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s, "sub", "long/topic/#", 0, 0);
+    mqtt_snapshot_t *o1 = publish(&pub, MQTT_C2S, "long/topic/name", "1", (pubopt_t){0, false, 0, 3});
+    mqtt_snapshot_t *d1 = publish(&s, MQTT_S2C, "long/topic/name", "1", (pubopt_t){0, false, 0, 7});
+    mqtt_snapshot_t *o2 = publish(&pub, MQTT_C2S, "", "2", (pubopt_t){0, false, 0, 3});
+    mqtt_snapshot_t *d2 = publish(&s, MQTT_S2C, "", "2", (pubopt_t){0, false, 0, 7});
+    CHECK_EQ(jof(d1)->origin, o1->frame);
+    CHECK_EQ(jof(d2)->origin, o2->frame);
+}
+
+TEST(no_publisher_no_journey)
+{
+    reset();
+    client_t s = client(40002, MQTT_V311);
+    session(&s, "sub", "#", 0, 0);
+    mqtt_snapshot_t *d = publish(&s, MQTT_S2C, "a", "x", (pubopt_t){0});
+    CHECK(jof(d) == NULL);
+}
+
+TEST(publisher_side_capture)
+{
+    /* Only a publisher's connection: no delivery, no subscription, so its
+     * journeys are not worth showing ("0 deliveries" would mislead). */
+    reset();
+    client_t pub = client(40001, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "a", "x", (pubopt_t){0});
+    CHECK(jof(o) != NULL);
+    CHECK(!mqtt_journey_broker_seen(jof(o)));
+}
+
+TEST(pending_bound)
+{
+    reset();
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s, "sub", "#", 0, 0);
+    mqtt_snapshot_t *first = NULL, *last = NULL;
+    for (unsigned i = 0; i <= MQTT_JOURNEY_MAX_PENDING; i++) {
+        buf_t p = publish_pkt(MQTT_V311, "flood", "x", (pubopt_t){0});
+        last = feed_after(&pub, MQTT_C2S, &p, 0.0000001);
+        if (!first)
+            first = last;
+    }
+    CHECK(jof(last)->limit != NULL);
+    /* The oldest was dropped unjudged: no missed note for it. */
+    buf_t p = simple(0xC0);
+    feed_after(&pub, MQTT_C2S, &p, 3.0);
+    CHECK_EQ(jof(first)->missed_count, 0);
+    CHECK_EQ(jof(last)->missed_count, 1);
+}
+
+UNIT_MAIN("journey", fan_out_and_downgrade, identical_payloads, retained_on_subscribe, will_message, missed_delivery,
+          refused_and_capture_end, aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
