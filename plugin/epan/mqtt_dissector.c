@@ -26,6 +26,8 @@
 #include "mqtt_taps.h"
 #include "mqtt_tree.h"
 #include "mqtt_wire.h"
+#include "mqtt_ws.h"
+#include "mqtt_heur.h"
 #include "ws_compat.h"
 
 #define MQTT_TCP_PORT 1883
@@ -490,6 +492,11 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
 
 static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
 {
+    return mqttlens_dissect_pdu(tvb, pinfo, tree);
+}
+
+int mqttlens_dissect_pdu(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree)
+{
     frame_ctx_t *fc = frame_ctx(pinfo);
     mqtt_stream_t *st = stream_get(pinfo);
     guint32 index = next_packet_index(pinfo);
@@ -571,12 +578,17 @@ static guint get_mqtt_pdu_len(packet_info *pinfo, tvbuff_t *tvb, int offset, voi
 /* Bytes from an endpoint whose stream lost its framing. */
 static int dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, guint32 since)
 {
+    return mqttlens_dissect_unframed(tvb, pinfo, tree, wmem_strdup_printf(pinfo->pool, "since frame %u", since));
+}
+
+int mqttlens_dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *detail)
+{
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
     col_set_str(pinfo->cinfo, COL_INFO, "Unframed data (Remaining Length error earlier in the stream)");
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
     proto_tree *sub = proto_item_add_subtree(ti, ett_unframed);
     proto_item *item = proto_tree_add_item(sub, hf_unframed, tvb, 0, -1, ENC_NA);
-    mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0}, wmem_strdup_printf(pinfo->pool, "since frame %u", since), NULL};
+    mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0}, detail, NULL};
     mqtt_expert_report(pinfo, sub, item, tvb, 0, &f, 0);
     return (int)tvb_captured_length(tvb);
 }
@@ -626,7 +638,7 @@ void proto_register_mqttlens(void)
     proto_register_subtree_array(ett, array_length(ett));
     mqtt_tree_register(proto_mqttlens);
 
-    module_t *module = prefs_register_protocol(proto_mqttlens, NULL);
+    module_t *module = prefs_register_protocol(proto_mqttlens, mqtt_ws_prefs_changed);
     prefs_register_bool_preference(module, "desegment",
                                    "Reassemble MQTT packets spanning multiple TCP segments",
                                    "Whether mqttlens reassembles packets that span TCP segments "
@@ -650,6 +662,8 @@ void proto_register_mqttlens(void)
     register_postdissector(create_dissector_handle(dissect_pending_end, proto_mqttlens));
     mqtt_taps_register(proto_mqttlens);
     mqtt_payload_register(proto_mqttlens, module);
+    mqtt_ws_register(proto_mqttlens, module);
+    mqtt_heur_register(proto_mqttlens, module);
 }
 
 void proto_reg_handoff_mqttlens(void)
@@ -661,4 +675,6 @@ void proto_reg_handoff_mqttlens(void)
     dissector_add_string("tls.alpn", "mqtt", mqttlens_handle);
     mqtt_taps_handoff();
     mqtt_payload_handoff();
+    mqtt_ws_handoff();
+    mqtt_heur_handoff(mqttlens_handle);
 }

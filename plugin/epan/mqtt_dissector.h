@@ -8,4 +8,13 @@
 void proto_register_mqttlens(void);
 void proto_reg_handoff_mqttlens(void);
 
+#include <epan/packet.h>
+
+/* One whole MQTT packet into the per-packet path (decoding, first-pass
+ * connection analysis, tree, taps), for a transport that framed it
+ * itself (WebSocket). */
+int mqttlens_dissect_pdu(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree);
+/* Bytes that cannot be framed as MQTT packets; `detail` says why. */
+int mqttlens_dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *detail);
+
 #endif
