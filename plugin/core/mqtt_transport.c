@@ -29,26 +29,28 @@ bool mqtt_looks_like_connect(const uint8_t *p, uint32_t len)
     uint32_t avail = len - fr.header_len;
     uint32_t rl = fr.remaining_length;
     uint32_t vh_len;
-    uint8_t level, flags;
+    uint8_t level;
+    uint8_t flags;
     if (name_is(vh, avail, "MQTT")) {
         vh_len = VH_MQTT;
-        if (avail < vh_len)
+        if (avail < 7 || vh[6] < 3 || vh[6] > 5)
             return false;
         level = vh[6];
-        flags = vh[7];
-        if (level < 3 || level > 5 || (flags & 0x01))
+        if (avail >= 8 && (vh[7] & 0x01))
             return false;
     } else if (name_is(vh, avail, "MQIsdp")) {
         vh_len = VH_MQISDP;
-        if (avail < vh_len)
+        if (avail < 9 || vh[8] != 3)
             return false;
-        level = vh[8];
-        flags = vh[9];
-        if (level != 3)
-            return false;
+        level = 3;
     } else {
         return false;
     }
+    if (rl < vh_len + 2)
+        return false;
+    if (avail <= vh_len - 3)
+        return true; /* the segment ends within the flags and keep alive: judged on what is here */
+    flags = vh[vh_len - 3];
     if (((flags >> 3) & 3) == 3)
         return false;
     uint32_t off = vh_len;

@@ -14,8 +14,9 @@
  * bytes that leaves room for the variable header, protocol name "MQTT"
  * (levels 3 to 5) or "MQIsdp" (3.1), a reserved connect flag of 0 with
  * "MQTT", a Will QoS other than 3, and a client identifier (5.0: after a
- * well-formed Property Length) that fits in the Remaining Length.  Only the
- * variable header has to be in p, not the whole packet. */
+ * well-formed Property Length) that fits in the Remaining Length.  What
+ * lies beyond p is not judged: a segment that ends after the Protocol Level
+ * is enough. */
 bool mqtt_looks_like_connect(const uint8_t *p, uint32_t len);
 
 /* Whether p[0..len) starts a CONNECT of MQTT 3.1 (protocol name "MQIsdp"). */

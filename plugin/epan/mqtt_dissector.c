@@ -676,5 +676,5 @@ void proto_reg_handoff_mqttlens(void)
     mqtt_taps_handoff();
     mqtt_payload_handoff();
     mqtt_ws_handoff();
-    mqtt_heur_handoff(mqttlens_handle);
+    mqtt_heur_handoff(mqttlens_handle, dissect_mqttlens);
 }

@@ -19,6 +19,7 @@
 #include "mqtt_transport.h"
 
 static dissector_handle_t mqttlens_handle;
+static dissector_t dissect_mqttlens; /* called directly: call_dissector() would use up TCP's desegmentation */
 static gboolean pref_heur_connect = TRUE;
 
 static gboolean starts_with_connect(tvbuff_t *tvb)
@@ -32,7 +33,7 @@ static gboolean heur_tcp(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, vo
     if (!starts_with_connect(tvb))
         return FALSE;
     conversation_set_dissector(find_or_create_conversation(pinfo), mqttlens_handle);
-    call_dissector_with_data(mqttlens_handle, tvb, pinfo, tree, data);
+    dissect_mqttlens(tvb, pinfo, tree, data);
     return TRUE;
 }
 
@@ -44,7 +45,7 @@ static gboolean heur_tls(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, vo
         return FALSE;
     if (data)
         *(dissector_handle_t *)data = mqttlens_handle;
-    call_dissector(mqttlens_handle, tvb, pinfo, tree);
+    dissect_mqttlens(tvb, pinfo, tree, NULL);
     return TRUE;
 }
 
@@ -57,10 +58,11 @@ void mqtt_heur_register(int proto _U_, module_t *module)
                                    &pref_heur_connect);
 }
 
-void mqtt_heur_handoff(dissector_handle_t mqttlens)
+void mqtt_heur_handoff(dissector_handle_t mqttlens, dissector_t dissect)
 {
     int proto = dissector_handle_get_protocol_index(mqttlens);
     mqttlens_handle = mqttlens;
+    dissect_mqttlens = dissect;
     heur_dissector_add("tcp", heur_tcp, "MQTT on any TCP port (starts with a CONNECT)", "mqttlens_tcp", proto,
                        HEURISTIC_ENABLE);
     heur_dissector_add("tls", heur_tls, "MQTT inside TLS on any port (starts with a CONNECT)", "mqttlens_tls", proto,

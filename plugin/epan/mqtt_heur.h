@@ -9,6 +9,7 @@
 #include <epan/prefs.h>
 
 void mqtt_heur_register(int proto, module_t *module);
-void mqtt_heur_handoff(dissector_handle_t mqttlens);
+/* `dissect` is the function behind the `mqttlens` handle (TCP/TLS framing). */
+void mqtt_heur_handoff(dissector_handle_t mqttlens, dissector_t dissect);
 
 #endif

@@ -228,10 +228,17 @@ static int dissect_mqtt_ws(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, 
         mqtt_stream_feed(m->wc->dir[m->dir], tvb_get_ptr(tvb, 0, (gint)len), len, pinfo->num, &m->msg);
         p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, KEY_WS_MSG(index), m);
     }
+    /* The WebSocket dissector rewrites the columns at each of its frames;
+     * the ones after this message (a pong, the next message) must not
+     * wipe out what the MQTT packets wrote. */
+    col_set_writable(pinfo->cinfo, COL_PROTOCOL, TRUE);
+    col_set_writable(pinfo->cinfo, COL_INFO, TRUE);
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
     if (index == 0 && m->wc->first_frame == pinfo->num)
         show_subprotocol(m->wc, tvb, pinfo, tree);
     dissect_packets(tvb, pinfo, tree, m, index);
+    col_set_writable(pinfo->cinfo, COL_PROTOCOL, FALSE);
+    col_set_writable(pinfo->cinfo, COL_INFO, FALSE);
     return (int)tvb_captured_length(tvb);
 }
 
