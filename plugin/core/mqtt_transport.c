@@ -72,6 +72,36 @@ bool mqtt_looks_like_connect(const uint8_t *p, uint32_t len)
     return (uint64_t)off + 2 + cid <= rl;
 }
 
+static bool well_formed(wmem_allocator_t *scope, const uint8_t *p, uint32_t len)
+{
+    unsigned type = p[0] >> 4;
+    if (type == 0)
+        return false;
+    for (unsigned version = 4; version <= 5; version++) {
+        if (type == 15 && version == 4)
+            continue;
+        if (!mqtt_pkt_is_malformed(mqtt_decode(scope, p, len, version)))
+            return true;
+    }
+    return false;
+}
+
+unsigned mqtt_count_well_formed(wmem_allocator_t *scope, const uint8_t *p, uint32_t len)
+{
+    unsigned n = 0;
+    uint32_t off = 0;
+    while (off < len) {
+        mqtt_frame_t fr;
+        uint32_t avail = len - off;
+        if (mqtt_frame(p + off, avail < 5 ? avail : 5, &fr) != MQTT_FRAME_OK || fr.total_len > avail ||
+            !well_formed(scope, p + off, (uint32_t)fr.total_len))
+            return 0;
+        off += (uint32_t)fr.total_len;
+        n++;
+    }
+    return n;
+}
+
 bool mqtt_is_v31_connect(const uint8_t *p, uint32_t len)
 {
     mqtt_frame_t fr;

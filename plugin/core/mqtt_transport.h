@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <wsutil/wmem/wmem.h>
+
 /* Whether p[0..len), the first bytes a client sent on a connection, start
  * an MQTT CONNECT: fixed header 0x10, a Remaining Length of at most four
  * bytes that leaves room for the variable header, protocol name "MQTT"
@@ -18,6 +20,12 @@
  * lies beyond p is not judged: a segment that ends after the Protocol Level
  * is enough. */
 bool mqtt_looks_like_connect(const uint8_t *p, uint32_t len);
+
+/* The number of MQTT packets p[0..len) consists of, exactly and with
+ * nothing left over, each well-formed as 3.1.1 or as 5.0 (no finding of
+ * the malformed group, no reserved type); 0 when it is not such a run.
+ * `scope` holds the decoding's memory. */
+unsigned mqtt_count_well_formed(wmem_allocator_t *scope, const uint8_t *p, uint32_t len);
 
 /* Whether p[0..len) starts a CONNECT of MQTT 3.1 (protocol name "MQIsdp"). */
 bool mqtt_is_v31_connect(const uint8_t *p, uint32_t len);

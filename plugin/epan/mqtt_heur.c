@@ -17,10 +17,29 @@
 #include <epan/conversation.h>
 
 #include "mqtt_transport.h"
+#include "mqtt_wire.h"
 
 static dissector_handle_t mqttlens_handle;
 static dissector_t dissect_mqttlens; /* called directly: call_dissector() would use up TCP's desegmentation */
 static gboolean pref_heur_connect = TRUE;
+static gboolean pref_heur_run = FALSE;
+
+/* The run heuristic's view of a conversation it has not claimed yet. */
+typedef struct {
+    guint32 port0;            /* the first sender's port tells the directions apart */
+    guint32 segments[2];      /* segments of whole, well-formed packets per direction */
+    guint32 packets;
+    gboolean rejected;        /* a segment that is not such a run: never claimed */
+} run_state_t;
+
+#define RUN_PACKETS 4u
+
+static wmem_map_t *run_states;
+
+static void forget_runs(void)
+{
+    run_states = NULL;
+}
 
 static gboolean starts_with_connect(tvbuff_t *tvb)
 {
@@ -33,6 +52,42 @@ static gboolean heur_tcp(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, vo
     if (!starts_with_connect(tvb))
         return FALSE;
     conversation_set_dissector(find_or_create_conversation(pinfo), mqttlens_handle);
+    dissect_mqttlens(tvb, pinfo, tree, data);
+    return TRUE;
+}
+
+/* The opt-in run heuristic (capture started after the CONNECT): on the
+ * first pass, a conversation whose segments, in both directions, each hold
+ * nothing but well-formed MQTT packets, at least RUN_PACKETS of them,
+ * belongs to mqttlens from the segment where that became clear on (earlier
+ * ones stay undecoded in every pass, so all passes agree).  Any other
+ * segment first rules the conversation out for good. */
+static gboolean heur_tcp_run(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
+{
+    if (!pref_heur_run || PINFO_FD_VISITED(pinfo))
+        return FALSE;
+    conversation_t *conv = find_or_create_conversation(pinfo);
+    if (!run_states)
+        run_states = wmem_map_new(wmem_file_scope(), g_direct_hash, g_direct_equal);
+    run_state_t *rs = (run_state_t *)wmem_map_lookup(run_states, conv);
+    if (!rs) {
+        rs = wmem_new0(wmem_file_scope(), run_state_t);
+        rs->port0 = pinfo->srcport;
+        wmem_map_insert(run_states, conv, rs);
+    }
+    if (rs->rejected)
+        return FALSE;
+    guint len = tvb_captured_length(tvb);
+    unsigned n = mqtt_count_well_formed(pinfo->pool, tvb_get_ptr(tvb, 0, (gint)len), len);
+    if (!n) {
+        rs->rejected = TRUE;
+        return FALSE;
+    }
+    rs->segments[pinfo->srcport == rs->port0 ? 0 : 1]++;
+    rs->packets += n;
+    if (!rs->segments[0] || !rs->segments[1] || rs->packets < RUN_PACKETS)
+        return FALSE;
+    conversation_set_dissector_from_frame_number(conv, pinfo->num, mqttlens_handle);
     dissect_mqttlens(tvb, pinfo, tree, data);
     return TRUE;
 }
@@ -56,6 +111,14 @@ void mqtt_heur_register(int proto _U_, module_t *module)
                                    "claims is decoded as MQTT when it starts with a well-formed CONNECT "
                                    "(see docs/heuristics.md for its false-positive rate).",
                                    &pref_heur_connect);
+    prefs_register_bool_preference(module, "heuristic_run", "Find MQTT on any port by a run of packets",
+                                   "Whether a TCP connection on a port no other dissector claims is decoded "
+                                   "as MQTT, from the segment on where both directions have sent only "
+                                   "well-formed MQTT packets (4 or more): for captures that start after the "
+                                   "CONNECT.  Off by default: it is far more likely than the CONNECT "
+                                   "heuristic to take another protocol (docs/heuristics.md).",
+                                   &pref_heur_run);
+    register_cleanup_routine(forget_runs);
 }
 
 void mqtt_heur_handoff(dissector_handle_t mqttlens, dissector_t dissect)
@@ -65,6 +128,8 @@ void mqtt_heur_handoff(dissector_handle_t mqttlens, dissector_t dissect)
     dissect_mqttlens = dissect;
     heur_dissector_add("tcp", heur_tcp, "MQTT on any TCP port (starts with a CONNECT)", "mqttlens_tcp", proto,
                        HEURISTIC_ENABLE);
+    heur_dissector_add("tcp", heur_tcp_run, "MQTT on any TCP port (a run of well-formed packets both ways)",
+                       "mqttlens_tcp_run", proto, HEURISTIC_ENABLE);
     heur_dissector_add("tls", heur_tls, "MQTT inside TLS on any port (starts with a CONNECT)", "mqttlens_tls", proto,
                        HEURISTIC_ENABLE);
 }

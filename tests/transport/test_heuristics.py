@@ -19,6 +19,7 @@ connection fails the test; the counts are printed (docs/heuristics.md).
 import os
 import random
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -237,3 +238,23 @@ def test_decode_as_still_works():
     capture = GENERATED / "v311-port-11883.pcap"
     rows = mqttlens.packets(capture, extra=["-o", "mqttlens.heuristic_connect:FALSE", "-d", "tcp.port==11883,mqttlens"])
     assert [p.first("mqttlens.type") for p in rows][:2] == ["1", "2"]
+
+
+def test_run_heuristic_is_off_by_default_and_measured(tmp_path):
+    """The opt-in heuristic (a run of well-formed packets both ways): off
+    by default; its rate on the same synthetic connections is printed for
+    docs/heuristics.md, and a capture that starts after the CONNECT is
+    found with it."""
+    late = tmp_path / "late.pcap"
+    subprocess.run(["editcap", "-r", str(GENERATED / "v311-port-11883.pcap"), str(late), "6-1000"], check=True)
+    os.chmod(late, 0o644)
+    assert not mqttlens.tshark().run(["-n", "-Y", "mqttlens"], late).strip()
+    found = mqttlens.tshark().run(["-n", "-o", "mqttlens.heuristic_run:TRUE", "-T", "fields", "-e", "mqttlens.type",
+                                   "-Y", "mqttlens"], late).split()
+    assert found, "the run heuristic did not find MQTT after the CONNECT"
+    streams = synthetic_streams()
+    capture = tmp_path / "not-mqtt.pcap"
+    write_streams(capture, streams, free_ports(owned_tcp_ports(), random.Random(1883), 997))
+    _total, claimed = streams_of(capture, others_disabled() + ["-o", "mqttlens.heuristic_run:TRUE",
+                                                               "-o", "mqttlens.heuristic_connect:FALSE"])
+    print(f"run heuristic: {len(claimed)} of {len(streams) - len(CONTROLS)} synthetic non-MQTT connections claimed")
