@@ -75,8 +75,13 @@ bool mqtt_looks_like_connect(const uint8_t *p, uint32_t len)
 static bool well_formed(wmem_allocator_t *scope, const uint8_t *p, uint32_t len)
 {
     unsigned type = p[0] >> 4;
+    const mqtt_type_spec_t *ts = mqtt_type_spec(type);
     if (type == 0)
         return false;
+    if (ts->fixed_flags != MQTT_FLAGS_VARIABLE && (p[0] & 0x0F) != ts->fixed_flags)
+        return false;
+    if (ts->fixed_flags == MQTT_FLAGS_VARIABLE && ((p[0] >> 1) & 3) == 3)
+        return false; /* PUBLISH QoS 3 */
     for (unsigned version = 4; version <= 5; version++) {
         if (type == 15 && version == 4)
             continue;

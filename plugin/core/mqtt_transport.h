@@ -22,8 +22,9 @@
 bool mqtt_looks_like_connect(const uint8_t *p, uint32_t len);
 
 /* The number of MQTT packets p[0..len) consists of, exactly and with
- * nothing left over, each well-formed as 3.1.1 or as 5.0 (no finding of
- * the malformed group, no reserved type); 0 when it is not such a run.
+ * nothing left over, each well-formed as 3.1.1 or as 5.0 (the fixed-header
+ * flags its type requires, no finding of the malformed group, no reserved
+ * type); 0 when it is not such a run.
  * `scope` holds the decoding's memory. */
 unsigned mqtt_count_well_formed(wmem_allocator_t *scope, const uint8_t *p, uint32_t len);
 
