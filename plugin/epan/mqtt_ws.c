@@ -310,11 +310,14 @@ void mqtt_ws_register(int proto, module_t *module)
     range_convert_str(wmem_epan_scope(), &pref_wss_ports, WSS_DEFAULT_PORTS, 65535);
     prefs_register_range_preference(module, "ws_ports", "WebSocket (ws) TCP ports",
                                     "TCP ports decoded as HTTP so that MQTT over WebSocket on them is "
-                                    "found (8080 and 80 are HTTP's already).",
+                                    "found even without HTTP's heuristic (8080 and 80 are HTTP's already), "
+                                    "and whose WebSocket connections are MQTT when the server selected no "
+                                    "subprotocol.",
                                     &pref_ws_ports, 65535);
     prefs_register_range_preference(module, "wss_ports", "WebSocket over TLS (wss) ports",
                                     "TLS ports whose application data is decoded as HTTP so that MQTT "
-                                    "over WebSocket inside TLS is found (443 is HTTPS already).",
+                                    "over WebSocket inside TLS is found (443 is HTTPS already), and whose "
+                                    "WebSocket connections are MQTT when the server selected no subprotocol.",
                                     &pref_wss_ports, 65535);
 
     ws_handle = create_dissector_handle(dissect_mqtt_ws, proto);
