@@ -279,10 +279,12 @@ static void apply_ports(void)
         return;
     if (ws_ports_in_use) {
         dissector_delete_uint_range("tcp.port", ws_ports_in_use, http_tcp_handle);
+        dissector_delete_uint_range("ws.port", ws_ports_in_use, ws_handle);
         wmem_free(wmem_epan_scope(), ws_ports_in_use);
     }
     if (wss_ports_in_use) {
         range_foreach(wss_ports_in_use, delete_tls_port, NULL);
+        dissector_delete_uint_range("ws.port", wss_ports_in_use, ws_handle);
         wmem_free(wmem_epan_scope(), wss_ports_in_use);
     }
     ws_ports_in_use = range_copy(wmem_epan_scope(), pref_ws_ports);

@@ -63,3 +63,16 @@ def test_other_ports_agree_with_builtin_decode_as(name):
     ours = types_by_frame(capture, "mqttlens", ["-2"])
     theirs = types_by_frame(capture, "mqtt", ["-2", "--disable-protocol", "mqttlens", "-d", f"{OTHER_PORTS[name]},mqtt"])
     assert ours and ours == theirs
+
+
+def test_no_subprotocol_found_by_websocket_heuristic():
+    """Without a subprotocol and off the ws ports, the WebSocket heuristic
+    list (mqttlens_ws: the first message is a CONNECT) finds the
+    connection, and the server's missing subprotocol is reported."""
+    capture = next(c for c in CAPTURES if c.name == "v311-ws-no-subprotocol.pcap")
+    rows = mqttlens.packets(capture, extra=["-o", "mqttlens.ws_ports:"])
+    types = [p.first("mqttlens.type") for p in rows if p.first("mqttlens.type")]
+    assert types[:2] == ["1", "2"]
+    assert any("mqttlens.rule.websocket_subprotocol" in p.expert_names() for p in rows)
+    off = mqttlens.packets(capture, extra=["-o", "mqttlens.ws_ports:", "--disable-heuristic", "mqttlens_ws"])
+    assert not off
