@@ -2,7 +2,10 @@
 """Regenerates the reference tables of docs/ from the plugin itself.
 
 docs/fields.md   the display-filter fields, from `tshark -G fields`
-docs/expert.md   the expert items, from the rule catalogue in plugin/core/mqtt_rules.h
+docs/expert.md   the expert items as mqttlens registers them: the rows that
+                 mqtt_expert_register() hands to Wireshark, printed by the
+                 build's mqttlens-expert-dump (tools/expert_dump.c), checked
+                 against the fields `tshark -G fields` reports
 docs/preferences.md  the preferences, from `tshark -G defaultprefs`
 
 Each document keeps its hand-written text; only the part between
@@ -12,7 +15,9 @@ documents are up to date (the test suite runs it).
 """
 
 import argparse
-import re
+import functools
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,34 +25,67 @@ TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests" / "lib"))
 import mqttlens  # noqa: E402
 
-GROUPS = {
-    "MALFORMED": "Malformed", "PROTOCOL": "Protocol", "SEQUENCE": "Sequence", "RESPONSE": "Response code",
-    "SECURITY": "Security", "COMMENT": "Comment", "UNDECODED": "Undecoded", "ASSUMPTION": "Assumption",
+# What each family of findings is about (the severities come from what is
+# registered).
+FAMILIES = {
+    "malformed": "the bytes cannot be what the specification says (truncated fields, surplus bytes, broken lengths)",
+    "rule": "a MUST of the specification is broken: a malformed value is an Error; a wrong value or a wrong order "
+            "(Protocol Error, sequence) a Warning; a SHOULD a Note",
+    "analysis": "what the connection analysis noticed: unanswered requests, retransmissions, assumptions, "
+                "payload rules that could not be applied",
+    "security": "what an auditor cares about: passwords in clear text, failed and repeated failed logins, "
+                "anonymous access, subscriptions to everything",
 }
-SEVERITIES = {"ERROR": "Error", "WARN": "Warning", "NOTE": "Note", "CHAT": "Chat"}
+SEVERITY_ORDER = ["Error", "Warning", "Note", "Chat"]
 
 
 def md(text):
     return str(text).replace("|", "\\|")
 
 
+def build_dir():
+    """The build folder: the one of the plugin under test, else build/."""
+    plugin = os.environ.get("MQTTLENS_PLUGIN")
+    if plugin:  # <build>/plugins/<abi>/epan/mqttlens.so
+        return Path(plugin).resolve().parents[3]
+    return Path(os.environ.get("MQTTLENS_BUILD", TOP / "build"))
+
+
+@functools.lru_cache(maxsize=None)
 def rules():
-    """The rows of the MQTT_RULES X-macro."""
-    text = (TOP / "plugin" / "core" / "mqtt_rules.h").read_text()
-    body = text.split("#define MQTT_RULES(X)", 1)[1].split("enum mqtt_rule {", 1)[0]
-    body = re.sub(r"\\\n", " ", body)
-    body = re.sub(r"/\*.*?\*/", " ", body)
-    pattern = re.compile(
-        r'X\((\w+),\s*"([^"]+)",\s*(\w+),\s*(\w+),\s*(NULL|"(?:[^"\\]|\\.)*"),\s*(NULL|"(?:[^"\\]|\\.)*"),\s*'
-        r'"((?:[^"\\]|\\.)*)"\s*\)')
-    out = []
-    for m in pattern.finditer(body):
-        def lit(s):
-            return "" if s == "NULL" else s[1:-1].replace('\\"', '"')
-        out.append({"abbrev": "mqttlens." + m.group(2), "group": GROUPS[m.group(3)],
-                    "severity": SEVERITIES[m.group(4)], "v311": lit(m.group(5)), "v5": lit(m.group(6)),
-                    "summary": m.group(7).replace('\\"', '"')})
-    return out
+    """The expert items as registered: mqttlens-expert-dump's rows, each
+    checked against what tshark reports for the loaded plugin."""
+    dump = build_dir() / "mqttlens-expert-dump"
+    out = subprocess.run([str(dump)], check=True, stdout=subprocess.PIPE, text=True).stdout
+    rows = []
+    for line in out.splitlines():
+        name, family, group, severity, v311, v5, summary = line.split("\t")
+        rows.append({"abbrev": name, "family": family, "group": group, "severity": severity, "v311": v311,
+                     "v5": v5, "summary": summary})
+    registered = {}
+    for line in mqttlens.tshark().run(["-G", "fields"]).splitlines():
+        cols = line.split("\t")
+        if len(cols) >= 4 and cols[0] == "F" and cols[3] == "FT_NONE" and cols[2].startswith("mqttlens."):
+            registered[cols[2]] = cols[1]
+    families = {f"mqttlens.{f}" for f in FAMILIES}
+    expert = {k: v for k, v in registered.items()
+              if k not in families and k.split(".")[1] in FAMILIES and k.count(".") >= 2}
+    dumped = {r["abbrev"]: r["summary"] for r in rows}
+    if dumped != expert:
+        missing = sorted(set(expert) ^ set(dumped)) or sorted(k for k in dumped if dumped[k] != expert.get(k))
+        raise SystemExit(f"mqttlens-expert-dump and tshark disagree about: {', '.join(missing)}")
+    return rows
+
+
+def family_table():
+    lines = ["| prefix | what | severity |", "| --- | --- | --- |"]
+    found = {}
+    for r in rules():
+        found.setdefault(r["family"], set()).add(r["severity"])
+    for family, what in FAMILIES.items():
+        sev = ", ".join(s for s in SEVERITY_ORDER if s in found.get(family, ()))
+        lines.append(f"| `mqttlens.{family}.*` | {md(what)} | {sev} |")
+    return "\n".join(lines)
 
 
 def expert_table():
@@ -90,7 +128,7 @@ def preference_table():
 
 SECTIONS = {
     "docs/fields.md": {"fields": field_table},
-    "docs/expert.md": {"expert": expert_table},
+    "docs/expert.md": {"families": family_table, "expert": expert_table},
     "docs/preferences.md": {"preferences": preference_table},
 }
 

@@ -39,7 +39,7 @@ static bool is_v5(const check_t *c)
 
 static unsigned qos_of(const mqtt_pkt_t *pkt)
 {
-    return (pkt->flags >> 1) & 3;
+    return MQTT_PUBLISH_QOS(pkt->flags);
 }
 
 static mqtt_span_t byte0(void)
@@ -60,15 +60,12 @@ bool mqtt_topic_has_wildcard(const uint8_t *t, uint32_t len, uint32_t *off)
     return false;
 }
 
-static const char share_prefix[] = "$share/";
-#define SHARE_PREFIX_LEN (sizeof share_prefix - 1)
-
 /* The ShareName of a 5.0 Shared Subscription: at least one character, none
  * of '/', '+', '#', then '/' and a Topic Filter ([MQTT-4.8.2-1],
  * [MQTT-4.8.2-2]).  On success *rest points past the ShareName's '/'. */
 static enum mqtt_rule share_name(const uint8_t *f, uint32_t len, uint32_t *rest, uint32_t *bad_off)
 {
-    uint32_t i = SHARE_PREFIX_LEN;
+    uint32_t i = MQTT_SHARE_PREFIX_LEN;
     if (i >= len || f[i] == '/') {
         *bad_off = i < len ? i : len;
         return MQTT_R_SHARE_NAME_EMPTY;
@@ -93,7 +90,7 @@ enum mqtt_rule mqtt_filter_syntax(const uint8_t *f, uint32_t len, bool v5, uint3
     *bad_off = 0;
     if (len == 0)
         return MQTT_R_FILTER_EMPTY;
-    if (v5 && len >= SHARE_PREFIX_LEN && memcmp(f, share_prefix, SHARE_PREFIX_LEN) == 0) {
+    if (v5 && mqtt_filter_is_shared(f, len)) {
         enum mqtt_rule r = share_name(f, len, &start, bad_off);
         if (r != MQTT_RULE_COUNT)
             return r;
@@ -214,14 +211,7 @@ static bool breaks_payload_format(const mqtt_pkt_t *pkt, const mqtt_props_t *pro
 
 static enum mqtt_rule flags_rule(unsigned type)
 {
-    switch (type) {
-    case MQTT_PUBREL: return MQTT_R_FLAGS_PUBREL;
-    case MQTT_SUBSCRIBE: return MQTT_R_FLAGS_SUBSCRIBE;
-    case MQTT_UNSUBSCRIBE: return MQTT_R_FLAGS_UNSUBSCRIBE;
-    case MQTT_DISCONNECT: return MQTT_R_FLAGS_DISCONNECT;
-    case MQTT_AUTH: return MQTT_R_FLAGS_AUTH;
-    default: return MQTT_R_FLAGS_RESERVED;
-    }
+    return (enum mqtt_rule)mqtt_type_spec(type)->flags_rule;
 }
 
 static void check_fixed_header(check_t *c)
@@ -240,7 +230,7 @@ static void check_fixed_header(check_t *c)
     if (ts->fixed_flags == MQTT_FLAGS_VARIABLE) {
         if (qos_of(pkt) == 3)
             add(c, MQTT_R_QOS_3, byte0(), NULL);
-        else if (qos_of(pkt) == 0 && (pkt->flags & 0x08))
+        else if (qos_of(pkt) == 0 && (pkt->flags & MQTT_PUBLISH_DUP))
             add(c, MQTT_R_DUP_QOS0, byte0(), NULL);
         return;
     }
@@ -395,17 +385,7 @@ static void check_publish(check_t *c)
 
 static enum mqtt_rule reason_rule(unsigned type)
 {
-    switch (type) {
-    case MQTT_PUBACK: return MQTT_R_REASON_PUBACK;
-    case MQTT_PUBREC: return MQTT_R_REASON_PUBREC;
-    case MQTT_PUBREL: return MQTT_R_REASON_PUBREL;
-    case MQTT_PUBCOMP: return MQTT_R_REASON_PUBCOMP;
-    case MQTT_SUBACK: return MQTT_R_REASON_SUBACK;
-    case MQTT_UNSUBACK: return MQTT_R_REASON_UNSUBACK;
-    case MQTT_DISCONNECT: return MQTT_R_REASON_DISCONNECT;
-    case MQTT_AUTH: return MQTT_R_REASON_AUTH;
-    default: return MQTT_R_REASON_CONNACK;
-    }
+    return (enum mqtt_rule)mqtt_type_spec(type)->reason_rule;
 }
 
 /* A 5.0 reason code must be listed for its packet and, where the tables
@@ -469,16 +449,15 @@ static void check_filters(check_t *c)
                 wmem_strdup_printf(c->scope, "\"%.*s\"", (int)f->filter.data.len, f->filter.bytes));
         if (!f->has_options)
             continue;
-        unsigned qos = f->options & 3;
-        if (f->options & (is_v5(c) ? 0xC0 : 0xFC))
+        unsigned qos = MQTT_SO_QOS(f->options);
+        if (f->options & (is_v5(c) ? MQTT_SO_RESERVED_MASK : MQTT_SO_RESERVED_V311_MASK))
             add(c, MQTT_R_SUB_OPTIONS_RESERVED, f->options_span,
                 wmem_strdup_printf(c->scope, "0x%02x", f->options));
         if (qos == 3)
             add(c, MQTT_R_SUB_QOS_3, f->options_span, NULL);
-        if (is_v5(c) && ((f->options >> 4) & 3) == 3)
+        if (is_v5(c) && (MQTT_SO_RETAIN_HANDLING(f->options)) == 3)
             add(c, MQTT_R_SUB_RETAIN_HANDLING_3, f->options_span, NULL);
-        if (is_v5(c) && (f->options & 0x04) && f->filter.data.len >= SHARE_PREFIX_LEN &&
-            memcmp(f->filter.bytes, share_prefix, SHARE_PREFIX_LEN) == 0)
+        if (is_v5(c) && (f->options & MQTT_SO_NO_LOCAL) && mqtt_filter_is_shared(f->filter.bytes, f->filter.data.len))
             add(c, MQTT_R_SHARE_NO_LOCAL, f->options_span, NULL);
     }
 }

@@ -17,6 +17,7 @@
 
 /* ---- flows ------------------------------------------------------------------ */
 
+/* enum mqtt_flow without its NONE: kind = mqtt_flow - 1. */
 enum flow_kind { FLOW_PUB1, FLOW_PUB2, FLOW_SUB, FLOW_UNSUB };
 
 enum flow_state {
@@ -121,6 +122,7 @@ struct mqtt_conn {
     const mqtt_identity_t *who;  /* shared by the snapshots */
 
     uint32_t npackets;
+    int8_t client_ep;         /* the endpoint (mqtt_event_t) of the client, -1 until known */
     bool mid_connection;      /* the capture did not see the connection start */
     mqtt_snapshot_t *connect;
     mqtt_snapshot_t *connack;
@@ -184,6 +186,7 @@ mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope)
 {
     mqtt_conn_t *conn = wmem_new0(scope, mqtt_conn_t);
     conn->scope = scope;
+    conn->client_ep = -1;
     for (int d = 0; d < 2; d++)
         conn->announced[d].receive_maximum = 65535;
     conn->request_problem_info = true;
@@ -220,21 +223,6 @@ void mqtt_ns_to_nstime(int64_t ns, nstime_t *out)
     }
 }
 
-const char *mqtt_awaited_response(unsigned type, unsigned qos)
-{
-    switch (type) {
-    case MQTT_CONNECT: return "CONNACK";
-    case MQTT_PUBLISH: return qos == 1 ? "PUBACK" : "PUBREC";
-    case MQTT_PUBREC: return "PUBREL";
-    case MQTT_PUBREL: return "PUBCOMP";
-    case MQTT_SUBSCRIBE: return "SUBACK";
-    case MQTT_UNSUBSCRIBE: return "UNSUBACK";
-    case MQTT_PINGREQ: return "PINGRESP";
-    case MQTT_AUTH: return "AUTH";
-    default: return "response";
-    }
-}
-
 const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn)
 {
     return conn->last;
@@ -250,7 +238,22 @@ bool mqtt_conn_ended_properly(const mqtt_conn_t *conn)
     return conn->side[MQTT_C2S].disconnected || conn->side[MQTT_S2C].disconnected || conn->refused;
 }
 
-/* ---- version --------------------------------------------------------------- */
+/* ---- direction and version ---------------------------------------------------- */
+
+void mqtt_conn_pick_direction(mqtt_conn_t *conn, unsigned type, const mqtt_event_t *ev, mqtt_snapshot_t *snap)
+{
+    int ep = ev->endpoint & 1;
+    if (conn->client_ep < 0) {
+        const mqtt_type_spec_t *ts = mqtt_type_spec(type);
+        uint8_t senders = ts->dir_v5 | ts->dir_v3;
+        bool client = senders == MQTT_FROM_CLIENT   ? true
+                      : senders == MQTT_FROM_SERVER ? false
+                                                    : ev->client_by_port;
+        conn->client_ep = (int8_t)(client ? ep : !ep);
+    }
+    snap->dir = ep == conn->client_ep ? MQTT_C2S : MQTT_S2C;
+    snap->dir_known = true;
+}
 
 void mqtt_conn_pick_version(mqtt_conn_t *conn, wmem_allocator_t *tmp, const uint8_t *p, uint32_t len,
                             uint32_t frame, unsigned default_version, mqtt_snapshot_t *snap)
@@ -396,7 +399,7 @@ static bool is_v5(const ctx_t *c)
 
 static unsigned qos_of(const mqtt_pkt_t *pkt)
 {
-    return (pkt->flags >> 1) & 3;
+    return MQTT_PUBLISH_QOS(pkt->flags);
 }
 
 /* Whether the capture holds the connection's beginning, so that rules
@@ -520,29 +523,18 @@ static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
     return f;
 }
 
-/* The statements an acknowledgement for an unknown identifier breaks, by
- * packet type (sheet sections 6.2 and 6.5). */
+/* The statements an acknowledgement for an unknown identifier breaks. */
 static const char *unknown_ack_ref(const ctx_t *c)
 {
-    bool v5 = is_v5(c);
-    switch (c->pkt->type) {
-    case MQTT_PUBACK: return v5 ? "MQTT-2.2.1-5 / MQTT-4.3.2-4" : "MQTT-2.3.1-6 / MQTT-4.3.2-2";
-    case MQTT_PUBREC: return v5 ? "MQTT-2.2.1-5 / MQTT-4.3.3-8" : "MQTT-2.3.1-6 / MQTT-4.3.3-2";
-    case MQTT_PUBREL: return v5 ? "MQTT-2.2.1-5 / MQTT-4.3.3-4" : "MQTT-2.3.1-6 / MQTT-4.3.3-1";
-    case MQTT_PUBCOMP: return v5 ? "MQTT-2.2.1-5 / MQTT-4.3.3-11" : "MQTT-2.3.1-6 / MQTT-4.3.3-2";
-    default: return NULL;
-    }
+    return mqtt_ids_for(&mqtt_type_spec(c->pkt->type)->unknown_id, c->snap->version);
 }
 
 /* An answer with an unknown identifier: the requests of the kind it
  * answers that are still open probably lost their answer to it. */
 static void mark_mismatched(ctx_t *c)
 {
-    static const uint8_t answers[16] = {[MQTT_PUBACK] = FLOW_PUB1 + 1, [MQTT_PUBREC] = FLOW_PUB2 + 1,
-                                        [MQTT_PUBCOMP] = FLOW_PUB2 + 1, [MQTT_SUBACK] = FLOW_SUB + 1,
-                                        [MQTT_UNSUBACK] = FLOW_UNSUB + 1};
-    unsigned kind = answers[c->pkt->type & 15];
-    if (!kind)
+    unsigned kind = mqtt_type_spec(c->pkt->type)->answers; /* enum mqtt_flow: flow_kind + 1 */
+    if (kind == MQTT_FLOW_NONE)
         return;
     /* Only when exactly one such request is open is the guess safe. */
     if (!c->peer->fl)
@@ -708,10 +700,7 @@ static uint8_t connack_code_failure(const ctx_t *c)
 
 static bool is_auth_failure(const ctx_t *c)
 {
-    uint8_t code = c->pkt->reason;
-    if (!is_v5(c))
-        return code == 4 || code == 5;
-    return code == 0x86 || code == 0x87 || code == 0x8C || code == 0x8A;
+    return mqtt_connack_refuses_login(c->snap->version, c->pkt->reason);
 }
 
 static void connack_limits(ctx_t *c)
@@ -965,7 +954,7 @@ static void publish_against_subscriptions(ctx_t *c)
         return;
     }
     if (!from_start(c) || !conn->connect || conn->session_present || !(conn->connect_flags & MQTT_CF_CLEAN) ||
-        (pkt->flags & 0x08))
+        (pkt->flags & MQTT_PUBLISH_DUP))
         return;
     const char *topic = mqtt_snapshot_extra(c->snap)->alias_topic;
     uint32_t len = topic ? (uint32_t)strlen(topic) : 0;
@@ -1024,7 +1013,7 @@ static void on_publish(ctx_t *c)
         return;
     }
     flow_t *f = flow_get(c->me, pkt->packet_id);
-    if (f && (pkt->flags & 0x08) && (f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2)) {
+    if (f && (pkt->flags & MQTT_PUBLISH_DUP) && (f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2)) {
         publish_resent(c, f);
         return;
     }
@@ -1034,7 +1023,7 @@ static void on_publish(ctx_t *c)
                  qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1");
     if (f)
         flow_close(c->conn, c->me, pkt->packet_id, f);
-    if ((pkt->flags & 0x08) && !(c->conn->session_present && !c->me->published)) {
+    if ((pkt->flags & MQTT_PUBLISH_DUP) && !(c->conn->session_present && !c->me->published)) {
         /* On a fresh, fully captured session a first transmission has DUP
          * 0 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]). */
         if (from_start(c) && c->conn->connect && !c->conn->session_present)
@@ -1186,7 +1175,7 @@ static bool filter_has_wildcard(const mqtt_str_t *s)
 
 static bool filter_is_shared(const mqtt_str_t *s)
 {
-    return s->data.len >= 7 && memcmp(s->bytes, "$share/", 7) == 0;
+    return mqtt_filter_is_shared(s->bytes, s->data.len);
 }
 
 static void subscribe_against_connack(ctx_t *c)
@@ -1218,7 +1207,7 @@ static void subscribe_against_connack(ctx_t *c)
         else if (conn->wildcard_unavailable && filter_has_wildcard(s))
             find_ref(c, MQTT_R_CAPABILITY_UNAVAILABLE, s->data, "Wildcard Subscription Available is 0",
                      "§3.2.2.3.11");
-        if (conn->has_max_qos && pkt->filters[i].has_options && (pkt->filters[i].options & 3) > conn->max_qos)
+        if (conn->has_max_qos && pkt->filters[i].has_options && MQTT_SO_QOS(pkt->filters[i].options) > conn->max_qos)
             conn->qos_over_maximum_asked = true;
     }
 }
@@ -1242,7 +1231,7 @@ static void on_subscribe(ctx_t *c)
         return;
     flow_t *f = flow_get(c->me, pkt->packet_id);
     /* MQTT 3.1 retransmitted SUBSCRIBE and UNSUBSCRIBE with DUP set. */
-    if (f && c->snap->version == MQTT_V31 && (pkt->flags & 0x08) && f->state == AWAIT_ACK &&
+    if (f && c->snap->version == MQTT_V31 && (pkt->flags & MQTT_PUBLISH_DUP) && f->state == AWAIT_ACK &&
         f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
         extra_of(c->conn, c->snap)->retransmission_of = f->start->frame;
         find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));

@@ -3,9 +3,11 @@
  * A connection is one TCP (or TLS) conversation between an MQTT client and
  * a server.  Its state is built on the first pass only, packet by packet,
  * and each packet gets a snapshot of what was known when it was seen; later
- * passes read the snapshots and never recompute.  The only thing a later
- * packet writes into an earlier snapshot is the link to its response
- * (response_in), which is why one-pass output lacks exactly those links.
+ * passes read the snapshots and never recompute.  The only things a later
+ * packet writes into an earlier snapshot are back-links: the link to its
+ * response (response_in) and, on a request whose answer seems to have come
+ * with another Packet Identifier, that answer's frame (mismatched_in).
+ * One-pass output lacks exactly what these back-links tell.
  *
  * This module depends on wsutil only (wmem, nstime), so that it can be
  * unit-tested and fuzzed without tshark.
@@ -49,7 +51,7 @@ typedef struct {
 typedef struct {
     uint32_t flow_start;        /* QoS 2: the PUBLISH that started the flow (on PUBCOMP) */
     uint32_t retransmission_of; /* DUP PUBLISH: the original */
-    uint32_t mismatched_in;     /* an answer of the awaited kind with another id came here */
+    uint32_t mismatched_in;     /* back-link: an answer of the awaited kind with another id came here */
     uint32_t alias_frame;       /* the frame that set the Topic Alias */
     uint16_t alias;
     const char *alias_topic;    /* resolved topic of an alias-only PUBLISH */
@@ -89,9 +91,19 @@ typedef struct {
     nstime_t time;
     bool over_tls;           /* carried inside TLS */
     bool saw_connection_start; /* the TCP handshake is in the capture */
+    uint8_t endpoint;        /* 0 or 1: the end of the transport that sent it (0: the first seen) */
+    bool client_by_port;     /* the ports say the sender is the client (see mqtt_conn_pick_direction) */
+    const char *src_address; /* sender and receiver, as text (NULL if unknown) */
+    const char *dst_address;
 } mqtt_event_t;
 
 mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope);
+
+/* First pass: who sent the packet of `type`.  Decided once per
+ * connection, with its first packet: the sender of a client-only packet
+ * (CONNECT, SUBSCRIBE, ...) is the client, the sender of a server-only one
+ * the server, else the ports decide (ev->client_by_port). */
+void mqtt_conn_pick_direction(mqtt_conn_t *conn, unsigned type, const mqtt_event_t *ev, mqtt_snapshot_t *snap);
 
 /* First pass: which version to decode the packet in p[0..len) with, and
  * why.  Remembers an inference for the packets that follow. */
@@ -106,9 +118,6 @@ void mqtt_conn_update(mqtt_conn_t *conn, const mqtt_pkt_t *pkt, const mqtt_event
 /* A time difference in nanoseconds, and back. */
 int64_t mqtt_ns_between(const nstime_t *later, const nstime_t *earlier);
 void mqtt_ns_to_nstime(int64_t ns, nstime_t *out);
-
-/* The packet type that answers a packet of `type` (PUBLISH at `qos`). */
-const char *mqtt_awaited_response(unsigned type, unsigned qos);
 
 /* The last packet the connection saw, and whether either side sent
  * DISCONNECT or the server refused the connection (final after the first

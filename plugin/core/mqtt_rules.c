@@ -7,11 +7,17 @@
 #include <stddef.h>
 
 const mqtt_rule_spec_t mqtt_rule_specs[MQTT_RULE_COUNT] = {
-#define MQTT_RULE_ROW(e, abbrev, grp, sev, id3, id5, text) \
-    [MQTT_R_##e] = {abbrev, MQTT_G_##grp, MQTT_S_##sev, id3, id5, text},
+#define MQTT_RULE_ROW(e, fam, name, grp, sev, id3, id5, text) \
+    [MQTT_R_##e] = {MQTT_FAMILY_PREFIX_##fam name, MQTT_F_##fam, MQTT_G_##grp, MQTT_S_##sev, id3, id5, text},
     MQTT_RULES(MQTT_RULE_ROW)
 #undef MQTT_RULE_ROW
 };
+
+const char *mqtt_family_name(enum mqtt_family family)
+{
+    static const char *const names[MQTT_FAMILY_COUNT] = {"malformed", "rule", "analysis", "security"};
+    return family < MQTT_FAMILY_COUNT ? names[family] : NULL;
+}
 
 const char *mqtt_rule_ref(enum mqtt_rule rule, unsigned version)
 {
@@ -26,12 +32,10 @@ const char *mqtt_rule_ref(enum mqtt_rule rule, unsigned version)
 
 const char *mqtt_missing_response_ref(unsigned type, unsigned version, enum mqtt_dir sender)
 {
-    switch (type) {
-    case MQTT_PUBLISH: return sender == MQTT_S2C ? "MQTT-3.3.4-1 / MQTT-4.5.0-2" : "MQTT-3.3.4-1";
-    case MQTT_SUBSCRIBE: return "MQTT-3.8.4-1";
-    case MQTT_UNSUBSCRIBE: return "MQTT-3.10.4-4 / MQTT-3.10.4-5";
-    case MQTT_PINGREQ: return "MQTT-3.12.4-1";
-    case MQTT_PUBREL: return version == MQTT_V5 ? "MQTT-4.3.3-11" : "MQTT-4.3.3-2";
-    default: return NULL;
-    }
+    const mqtt_type_spec_t *ts = mqtt_type_spec(type);
+    if (!ts)
+        return NULL;
+    if (sender == MQTT_S2C && ts->no_answer_to_client.v311) /* where the client's duty differs */
+        return mqtt_ids_for(&ts->no_answer_to_client, version);
+    return mqtt_ids_for(&ts->no_answer, version);
 }

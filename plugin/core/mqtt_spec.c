@@ -4,34 +4,71 @@
  */
 #include "mqtt_spec.h"
 
+#include "mqtt_rules.h"
+
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #define C MQTT_FROM_CLIENT
 #define S MQTT_FROM_SERVER
 #define CS MQTT_FROM_BOTH
 #define V MQTT_FLAGS_VARIABLE
 
+#define R(rule) MQTT_R_##rule
+#define T(type) MQTT_##type
+#define NONE {NULL, NULL}
+/* An acknowledgement for an unknown Packet Identifier (sheet sections 6.2
+ * and 6.5): the generic rule of each version and the flow's own. */
+#define UNKNOWN_ID(v311, v5) {"MQTT-2.3.1-6 / " v311, "MQTT-2.2.1-5 / " v5}
+
 /* 3.1.1 §2.2 Table 2.1/2.2, 5.0 §2.1.2 Table 2-1 and §2.1.3 Table 2-2.
- * Type 15 is reserved before 5.0; DISCONNECT is client-only before 5.0. */
+ * Type 15 is reserved before 5.0; DISCONNECT is client-only before 5.0.
+ * A PUBLISH sent by the server must also be answered because the client
+ * must acknowledge every PUBLISH it receives [MQTT-4.5.0-2]; PUBREL is
+ * answered by PUBCOMP under a statement id each version numbers its own. */
 static const mqtt_type_spec_t type_table[16] = {
-    [MQTT_RESERVED0] = {"Reserved", 0, 0, 0, false},
-    [MQTT_CONNECT] = {"CONNECT", 0x0, C, C, false},
-    [MQTT_CONNACK] = {"CONNACK", 0x0, S, S, false},
-    [MQTT_PUBLISH] = {"PUBLISH", V, CS, CS, false},
-    [MQTT_PUBACK] = {"PUBACK", 0x0, CS, CS, true},
-    [MQTT_PUBREC] = {"PUBREC", 0x0, CS, CS, true},
-    [MQTT_PUBREL] = {"PUBREL", 0x2, CS, CS, true},
-    [MQTT_PUBCOMP] = {"PUBCOMP", 0x0, CS, CS, true},
-    [MQTT_SUBSCRIBE] = {"SUBSCRIBE", 0x2, C, C, true},
-    [MQTT_SUBACK] = {"SUBACK", 0x0, S, S, true},
-    [MQTT_UNSUBSCRIBE] = {"UNSUBSCRIBE", 0x2, C, C, true},
-    [MQTT_UNSUBACK] = {"UNSUBACK", 0x0, S, S, true},
-    [MQTT_PINGREQ] = {"PINGREQ", 0x0, C, C, false},
-    [MQTT_PINGRESP] = {"PINGRESP", 0x0, S, S, false},
-    [MQTT_DISCONNECT] = {"DISCONNECT", 0x0, C, CS, false},
-    [MQTT_AUTH] = {"AUTH", 0x0, 0, CS, false},
+    [MQTT_RESERVED0] = {"Reserved", 0, 0, 0, false, R(FLAGS_RESERVED), R(REASON_CONNACK), 0, MQTT_FLOW_NONE,
+                        MQTT_X_NONE, false, NONE, NONE, NONE},
+    [MQTT_CONNECT] = {"CONNECT", 0x0, C, C, false, R(FLAGS_RESERVED), R(REASON_CONNACK), T(CONNACK), MQTT_FLOW_NONE,
+                      MQTT_X_NONE, false, NONE, NONE, NONE},
+    [MQTT_CONNACK] = {"CONNACK", 0x0, S, S, false, R(FLAGS_RESERVED), R(REASON_CONNACK), 0, MQTT_FLOW_NONE,
+                      MQTT_X_CONNECT, false, NONE, NONE, NONE},
+    [MQTT_PUBLISH] = {"PUBLISH", V, CS, CS, false, R(FLAGS_RESERVED), R(REASON_CONNACK), T(PUBACK), MQTT_FLOW_NONE,
+                      MQTT_X_NONE, false, NONE, {"MQTT-3.3.4-1", "MQTT-3.3.4-1"},
+                      {"MQTT-3.3.4-1 / MQTT-4.5.0-2", "MQTT-3.3.4-1 / MQTT-4.5.0-2"}},
+    [MQTT_PUBACK] = {"PUBACK", 0x0, CS, CS, true, R(FLAGS_RESERVED), R(REASON_PUBACK), 0, MQTT_FLOW_PUB1,
+                     MQTT_X_PUB1, false, UNKNOWN_ID("MQTT-4.3.2-2", "MQTT-4.3.2-4"), NONE, NONE},
+    [MQTT_PUBREC] = {"PUBREC", 0x0, CS, CS, true, R(FLAGS_RESERVED), R(REASON_PUBREC), T(PUBREL), MQTT_FLOW_PUB2,
+                     MQTT_X_NONE, true, UNKNOWN_ID("MQTT-4.3.3-2", "MQTT-4.3.3-8"), NONE, NONE},
+    [MQTT_PUBREL] = {"PUBREL", 0x2, CS, CS, true, R(FLAGS_PUBREL), R(REASON_PUBREL), T(PUBCOMP), MQTT_FLOW_NONE,
+                     MQTT_X_NONE, true, UNKNOWN_ID("MQTT-4.3.3-1", "MQTT-4.3.3-4"),
+                     {"MQTT-4.3.3-2", "MQTT-4.3.3-11"}, {"MQTT-4.3.3-2", "MQTT-4.3.3-11"}},
+    [MQTT_PUBCOMP] = {"PUBCOMP", 0x0, CS, CS, true, R(FLAGS_RESERVED), R(REASON_PUBCOMP), 0, MQTT_FLOW_PUB2,
+                      MQTT_X_PUB2, false, UNKNOWN_ID("MQTT-4.3.3-2", "MQTT-4.3.3-11"), NONE, NONE},
+    [MQTT_SUBSCRIBE] = {"SUBSCRIBE", 0x2, C, C, true, R(FLAGS_SUBSCRIBE), R(REASON_CONNACK), T(SUBACK),
+                        MQTT_FLOW_NONE, MQTT_X_NONE, false, NONE, {"MQTT-3.8.4-1", "MQTT-3.8.4-1"}, NONE},
+    [MQTT_SUBACK] = {"SUBACK", 0x0, S, S, true, R(FLAGS_RESERVED), R(REASON_SUBACK), 0, MQTT_FLOW_SUB,
+                     MQTT_X_SUBSCRIBE, false, NONE, NONE, NONE},
+    [MQTT_UNSUBSCRIBE] = {"UNSUBSCRIBE", 0x2, C, C, true, R(FLAGS_UNSUBSCRIBE), R(REASON_CONNACK), T(UNSUBACK),
+                          MQTT_FLOW_NONE, MQTT_X_NONE, false, NONE,
+                          {"MQTT-3.10.4-4 / MQTT-3.10.4-5", "MQTT-3.10.4-4 / MQTT-3.10.4-5"}, NONE},
+    [MQTT_UNSUBACK] = {"UNSUBACK", 0x0, S, S, true, R(FLAGS_RESERVED), R(REASON_UNSUBACK), 0, MQTT_FLOW_UNSUB,
+                       MQTT_X_UNSUBSCRIBE, false, NONE, NONE, NONE},
+    [MQTT_PINGREQ] = {"PINGREQ", 0x0, C, C, false, R(FLAGS_RESERVED), R(REASON_CONNACK), T(PINGRESP),
+                      MQTT_FLOW_NONE, MQTT_X_NONE, false, NONE, {"MQTT-3.12.4-1", "MQTT-3.12.4-1"}, NONE},
+    [MQTT_PINGRESP] = {"PINGRESP", 0x0, S, S, false, R(FLAGS_RESERVED), R(REASON_CONNACK), 0, MQTT_FLOW_NONE,
+                       MQTT_X_PINGREQ, false, NONE, NONE, NONE},
+    [MQTT_DISCONNECT] = {"DISCONNECT", 0x0, C, CS, false, R(FLAGS_DISCONNECT), R(REASON_DISCONNECT), 0,
+                         MQTT_FLOW_NONE, MQTT_X_NONE, false, NONE, NONE, NONE},
+    [MQTT_AUTH] = {"AUTH", 0x0, 0, CS, false, R(FLAGS_AUTH), R(REASON_AUTH), T(AUTH), MQTT_FLOW_NONE, MQTT_X_AUTH,
+                   false, NONE, NONE, NONE},
 };
+
+#undef R
+#undef T
+#undef NONE
+#undef UNKNOWN_ID
 
 const mqtt_type_spec_t *mqtt_type_spec(unsigned type)
 {
@@ -41,6 +78,25 @@ const mqtt_type_spec_t *mqtt_type_spec(unsigned type)
 const char *mqtt_type_name(unsigned type)
 {
     return type < 16 ? type_table[type].name : "Unknown";
+}
+
+bool mqtt_filter_is_shared(const uint8_t *f, uint32_t len)
+{
+    return len >= MQTT_SHARE_PREFIX_LEN && memcmp(f, MQTT_SHARE_PREFIX, MQTT_SHARE_PREFIX_LEN) == 0;
+}
+
+const char *mqtt_ids_for(const mqtt_ids_t *ids, unsigned version)
+{
+    return version == MQTT_V5 ? ids->v5 : ids->v311;
+}
+
+const char *mqtt_awaited_response(unsigned type, unsigned qos)
+{
+    const mqtt_type_spec_t *ts = mqtt_type_spec(type);
+    if (!ts || !ts->awaits)
+        return "response";
+    /* QoS 2 starts with PUBREC (§4.3.3). */
+    return mqtt_type_name(type == MQTT_PUBLISH && qos != 1 ? MQTT_PUBREC : ts->awaits);
 }
 
 /* Packet-set shorthands for the property and reason tables. */
@@ -135,57 +191,59 @@ const char *mqtt_prop_section(unsigned context, uint32_t id, char *buf, unsigned
 /* 5.0 reason codes.  Sources: Table 2-6 and Tables 3-1 (CONNACK), 3-4
  * (PUBACK), 3-5 (PUBREC), 3-6 (PUBREL), 3-7 (PUBCOMP), 3-8 (SUBACK), 3-9
  * (UNSUBACK), 3-10 (DISCONNECT, with its "Sent by" column) and 3-11 (AUTH).
- * 0x10 in PUBACK/PUBREC is server-only.  0x8C is listed for DISCONNECT in
+ * The last column marks the CONNACK codes that refuse a login (a bad
+ * user name or password, not authorized, banned, a bad authentication
+ * method).  0x10 in PUBACK/PUBREC is server-only.  0x8C is listed for DISCONNECT in
  * Table 2-6 but not in Table 3-10, to which [MQTT-3.14.2-1] refers; we
  * follow Table 3-10. */
 #define PUB_ACKS (B(PUBACK) | B(PUBREC))
 #define DISC B(DISCONNECT)
 const mqtt_reason_spec_t mqtt_reasons[] = {
-    {0x00, "Success", ACKS, B(CONNACK) | ACKS | B(UNSUBACK) | B(AUTH)},
-    {0x00, "Normal disconnection", DISC, DISC},
-    {0x00, "Granted QoS 0", 0, B(SUBACK)},
-    {0x01, "Granted QoS 1", 0, B(SUBACK)},
-    {0x02, "Granted QoS 2", 0, B(SUBACK)},
-    {0x04, "Disconnect with Will Message", DISC, 0},
-    {0x10, "No matching subscribers", 0, PUB_ACKS},
-    {0x11, "No subscription existed", 0, B(UNSUBACK)},
-    {0x18, "Continue authentication", B(AUTH), B(AUTH)},
-    {0x19, "Re-authenticate", B(AUTH), 0},
-    {0x80, "Unspecified error", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | B(SUBACK) | B(UNSUBACK) | DISC},
-    {0x81, "Malformed Packet", DISC, B(CONNACK) | DISC},
-    {0x82, "Protocol Error", DISC, B(CONNACK) | DISC},
-    {0x83, "Implementation specific error", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | B(SUBACK) | B(UNSUBACK) | DISC},
-    {0x84, "Unsupported Protocol Version", 0, B(CONNACK)},
-    {0x85, "Client Identifier not valid", 0, B(CONNACK)},
-    {0x86, "Bad User Name or Password", 0, B(CONNACK)},
-    {0x87, "Not authorized", PUB_ACKS, B(CONNACK) | PUB_ACKS | B(SUBACK) | B(UNSUBACK) | DISC},
-    {0x88, "Server unavailable", 0, B(CONNACK)},
-    {0x89, "Server busy", 0, B(CONNACK) | DISC},
-    {0x8A, "Banned", 0, B(CONNACK)},
-    {0x8B, "Server shutting down", 0, DISC},
-    {0x8C, "Bad authentication method", 0, B(CONNACK)},
-    {0x8D, "Keep Alive timeout", 0, DISC},
-    {0x8E, "Session taken over", 0, DISC},
-    {0x8F, "Topic Filter invalid", 0, B(SUBACK) | B(UNSUBACK) | DISC},
-    {0x90, "Topic Name invalid", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | DISC},
-    {0x91, "Packet Identifier in use", PUB_ACKS, PUB_ACKS | B(SUBACK) | B(UNSUBACK)},
-    {0x92, "Packet Identifier not found", B(PUBREL) | B(PUBCOMP), B(PUBREL) | B(PUBCOMP)},
-    {0x93, "Receive Maximum exceeded", DISC, DISC},
-    {0x94, "Topic Alias invalid", DISC, DISC},
-    {0x95, "Packet too large", DISC, B(CONNACK) | DISC},
-    {0x96, "Message rate too high", DISC, DISC},
-    {0x97, "Quota exceeded", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | B(SUBACK) | DISC},
-    {0x98, "Administrative action", DISC, DISC},
-    {0x99, "Payload format invalid", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | DISC},
-    {0x9A, "Retain not supported", 0, B(CONNACK) | DISC},
-    {0x9B, "QoS not supported", 0, B(CONNACK) | DISC},
-    {0x9C, "Use another server", 0, B(CONNACK) | DISC},
-    {0x9D, "Server moved", 0, B(CONNACK) | DISC},
-    {0x9E, "Shared Subscriptions not supported", 0, B(SUBACK) | DISC},
-    {0x9F, "Connection rate exceeded", 0, B(CONNACK) | DISC},
-    {0xA0, "Maximum connect time", 0, DISC},
-    {0xA1, "Subscription Identifiers not supported", 0, B(SUBACK) | DISC},
-    {0xA2, "Wildcard Subscriptions not supported", 0, B(SUBACK) | DISC},
+    {0x00, "Success", ACKS, B(CONNACK) | ACKS | B(UNSUBACK) | B(AUTH), false},
+    {0x00, "Normal disconnection", DISC, DISC, false},
+    {0x00, "Granted QoS 0", 0, B(SUBACK), false},
+    {0x01, "Granted QoS 1", 0, B(SUBACK), false},
+    {0x02, "Granted QoS 2", 0, B(SUBACK), false},
+    {0x04, "Disconnect with Will Message", DISC, 0, false},
+    {0x10, "No matching subscribers", 0, PUB_ACKS, false},
+    {0x11, "No subscription existed", 0, B(UNSUBACK), false},
+    {0x18, "Continue authentication", B(AUTH), B(AUTH), false},
+    {0x19, "Re-authenticate", B(AUTH), 0, false},
+    {0x80, "Unspecified error", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | B(SUBACK) | B(UNSUBACK) | DISC, false},
+    {0x81, "Malformed Packet", DISC, B(CONNACK) | DISC, false},
+    {0x82, "Protocol Error", DISC, B(CONNACK) | DISC, false},
+    {0x83, "Implementation specific error", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | B(SUBACK) | B(UNSUBACK) | DISC, false},
+    {0x84, "Unsupported Protocol Version", 0, B(CONNACK), false},
+    {0x85, "Client Identifier not valid", 0, B(CONNACK), false},
+    {0x86, "Bad User Name or Password", 0, B(CONNACK), true},
+    {0x87, "Not authorized", PUB_ACKS, B(CONNACK) | PUB_ACKS | B(SUBACK) | B(UNSUBACK) | DISC, true},
+    {0x88, "Server unavailable", 0, B(CONNACK), false},
+    {0x89, "Server busy", 0, B(CONNACK) | DISC, false},
+    {0x8A, "Banned", 0, B(CONNACK), true},
+    {0x8B, "Server shutting down", 0, DISC, false},
+    {0x8C, "Bad authentication method", 0, B(CONNACK), true},
+    {0x8D, "Keep Alive timeout", 0, DISC, false},
+    {0x8E, "Session taken over", 0, DISC, false},
+    {0x8F, "Topic Filter invalid", 0, B(SUBACK) | B(UNSUBACK) | DISC, false},
+    {0x90, "Topic Name invalid", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | DISC, false},
+    {0x91, "Packet Identifier in use", PUB_ACKS, PUB_ACKS | B(SUBACK) | B(UNSUBACK), false},
+    {0x92, "Packet Identifier not found", B(PUBREL) | B(PUBCOMP), B(PUBREL) | B(PUBCOMP), false},
+    {0x93, "Receive Maximum exceeded", DISC, DISC, false},
+    {0x94, "Topic Alias invalid", DISC, DISC, false},
+    {0x95, "Packet too large", DISC, B(CONNACK) | DISC, false},
+    {0x96, "Message rate too high", DISC, DISC, false},
+    {0x97, "Quota exceeded", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | B(SUBACK) | DISC, false},
+    {0x98, "Administrative action", DISC, DISC, false},
+    {0x99, "Payload format invalid", PUB_ACKS | DISC, B(CONNACK) | PUB_ACKS | DISC, false},
+    {0x9A, "Retain not supported", 0, B(CONNACK) | DISC, false},
+    {0x9B, "QoS not supported", 0, B(CONNACK) | DISC, false},
+    {0x9C, "Use another server", 0, B(CONNACK) | DISC, false},
+    {0x9D, "Server moved", 0, B(CONNACK) | DISC, false},
+    {0x9E, "Shared Subscriptions not supported", 0, B(SUBACK) | DISC, false},
+    {0x9F, "Connection rate exceeded", 0, B(CONNACK) | DISC, false},
+    {0xA0, "Maximum connect time", 0, DISC, false},
+    {0xA1, "Subscription Identifiers not supported", 0, B(SUBACK) | DISC, false},
+    {0xA2, "Wildcard Subscriptions not supported", 0, B(SUBACK) | DISC, false},
 };
 const unsigned mqtt_reasons_count = sizeof mqtt_reasons / sizeof mqtt_reasons[0];
 
@@ -226,17 +284,32 @@ bool mqtt_reason_allowed_any(uint8_t code, unsigned type)
     return mqtt_reason_allowed(code, type, MQTT_C2S) || mqtt_reason_allowed(code, type, MQTT_S2C);
 }
 
+/* 3.1.1 Table 3.1 (3.1 has the same codes); 4 and 5 refuse a login. */
+static const struct {
+    const char *name;
+    bool refuses_login;
+} v3_connack[] = {
+    {"Connection Accepted", false},
+    {"Connection Refused: unacceptable protocol version", false},
+    {"Connection Refused: identifier rejected", false},
+    {"Connection Refused: server unavailable", false},
+    {"Connection Refused: bad user name or password", true},
+    {"Connection Refused: not authorized", true},
+};
+
 const char *mqtt_v3_connack_name(uint8_t code)
 {
-    static const char *const names[] = {
-        "Connection Accepted",
-        "Connection Refused: unacceptable protocol version",
-        "Connection Refused: identifier rejected",
-        "Connection Refused: server unavailable",
-        "Connection Refused: bad user name or password",
-        "Connection Refused: not authorized",
-    };
-    return code < sizeof names / sizeof names[0] ? names[code] : NULL;
+    return code < sizeof v3_connack / sizeof v3_connack[0] ? v3_connack[code].name : NULL;
+}
+
+bool mqtt_connack_refuses_login(unsigned version, uint8_t code)
+{
+    if (version != MQTT_V5)
+        return code < sizeof v3_connack / sizeof v3_connack[0] && v3_connack[code].refuses_login;
+    for (unsigned i = 0; i < mqtt_reasons_count; i++)
+        if (mqtt_reasons[i].code == code && (mqtt_reasons[i].by_server & MQTT_BIT(MQTT_CONNACK)))
+            return mqtt_reasons[i].refuses_login;
+    return false;
 }
 
 const char *mqtt_v3_suback_name(uint8_t code)

@@ -56,8 +56,54 @@ enum mqtt_dir { MQTT_C2S = 0, MQTT_S2C = 1 };
 #define MQTT_FROM_SERVER MQTT_DIR_BIT(MQTT_S2C)
 #define MQTT_FROM_BOTH (MQTT_FROM_CLIENT | MQTT_FROM_SERVER)
 
+/* PUBLISH fixed-header flags (3.1.1 §3.3.1, 5.0 §3.3.1). */
+#define MQTT_PUBLISH_DUP 0x08
+#define MQTT_PUBLISH_QOS_MASK 0x06
+#define MQTT_PUBLISH_RETAIN 0x01
+#define MQTT_PUBLISH_QOS(flags) (((unsigned)(flags) & MQTT_PUBLISH_QOS_MASK) >> 1)
+
+/* Subscription Options byte of SUBSCRIBE (5.0 §3.8.3.1; 3.1.1 has the
+ * Requested QoS only, the other bits reserved). */
+#define MQTT_SO_QOS_MASK 0x03
+#define MQTT_SO_NO_LOCAL 0x04
+#define MQTT_SO_RETAIN_AS_PUBLISHED 0x08
+#define MQTT_SO_RETAIN_HANDLING_MASK 0x30
+#define MQTT_SO_RESERVED_MASK 0xC0       /* 5.0 */
+#define MQTT_SO_RESERVED_V311_MASK 0xFC  /* 3.1.1: all but the Requested QoS */
+#define MQTT_SO_QOS(options) ((unsigned)(options) & MQTT_SO_QOS_MASK)
+#define MQTT_SO_RETAIN_HANDLING(options) (((unsigned)(options) & MQTT_SO_RETAIN_HANDLING_MASK) >> 4)
+
+/* A Shared Subscription's Topic Filter starts with this (5.0 §4.8.2). */
+#define MQTT_SHARE_PREFIX "$share/"
+#define MQTT_SHARE_PREFIX_LEN 7u
+
+/* Whether Topic Filter f[0..len) names a Shared Subscription. */
+bool mqtt_filter_is_shared(const uint8_t *f, uint32_t len);
+
 /* Fixed header flags that are not PUBLISH's DUP/QoS/RETAIN. */
 #define MQTT_FLAGS_VARIABLE 0xFF /* PUBLISH: DUP, QoS, RETAIN */
+
+/* A statement id (or section) per version: 3.1 / 3.1.1, and 5.0. */
+typedef struct {
+    const char *v311;
+    const char *v5;
+} mqtt_ids_t;
+
+/* The request/response flows a connection tracks by Packet Identifier. */
+enum mqtt_flow { MQTT_FLOW_NONE, MQTT_FLOW_PUB1, MQTT_FLOW_PUB2, MQTT_FLOW_SUB, MQTT_FLOW_UNSUB };
+
+/* The exchanges whose response times are measured (the rows of the
+ * service response time table). */
+enum mqtt_exchange {
+    MQTT_X_NONE,
+    MQTT_X_CONNECT,
+    MQTT_X_SUBSCRIBE,
+    MQTT_X_UNSUBSCRIBE,
+    MQTT_X_PINGREQ,
+    MQTT_X_PUB1,
+    MQTT_X_PUB2,
+    MQTT_X_AUTH,
+};
 
 typedef struct {
     const char *name;     /* as in the specification, e.g. "PUBREL" */
@@ -65,10 +111,24 @@ typedef struct {
     uint8_t dir_v3;       /* senders allowed in 3.1 / 3.1.1 (0 = forbidden type) */
     uint8_t dir_v5;       /* senders allowed in 5.0 (0 = forbidden type) */
     bool has_packet_id;   /* always carries a Packet Identifier */
+    uint16_t flags_rule;  /* enum mqtt_rule: the fixed-header flags are wrong */
+    uint16_t reason_rule; /* enum mqtt_rule: a 5.0 reason code not allowed here (packets with one) */
+    uint8_t awaits;       /* the type that answers it (PUBLISH: at QoS 1), 0 for none */
+    uint8_t answers;      /* enum mqtt_flow: the flow whose request it answers */
+    uint8_t closes;       /* enum mqtt_exchange: the exchange whose response time it ends */
+    bool qos2_step;       /* a middle step of the QoS 2 flow (PUBREC, PUBREL) */
+    mqtt_ids_t unknown_id; /* an acknowledgement for a Packet Identifier not in use breaks these */
+    mqtt_ids_t no_answer; /* leaving it unanswered breaks these (sent by the client) */
+    mqtt_ids_t no_answer_to_client; /* the same, sent by the server (the client must answer) */
 } mqtt_type_spec_t;
 
 const mqtt_type_spec_t *mqtt_type_spec(unsigned type);
 const char *mqtt_type_name(unsigned type);
+/* The id of `ids` that applies to protocol level `version`. */
+const char *mqtt_ids_for(const mqtt_ids_t *ids, unsigned version);
+/* The name of the packet type that answers a packet of `type` (PUBLISH at
+ * `qos`), "response" when none does. */
+const char *mqtt_awaited_response(unsigned type, unsigned qos);
 
 /* Data types of 5.0 properties (§2.2.2.2 Table 2-4). */
 enum mqtt_prop_type {
@@ -148,6 +208,7 @@ typedef struct {
     const char *name;
     mqtt_type_mask by_client; /* packets in which the client may send it */
     mqtt_type_mask by_server; /* packets in which the server may send it */
+    bool refuses_login;       /* in CONNACK: the login was refused (authentication failed) */
 } mqtt_reason_spec_t;
 
 extern const mqtt_reason_spec_t mqtt_reasons[];
@@ -163,6 +224,9 @@ bool mqtt_reason_allowed_any(uint8_t code, unsigned type);
 
 /* 3.1 / 3.1.1 CONNACK return codes (3.1.1 Table 3.1); NULL when reserved. */
 const char *mqtt_v3_connack_name(uint8_t code);
+/* Whether a CONNACK with `code` refuses the client's login (the
+ * authentication failed), at protocol level `version`. */
+bool mqtt_connack_refuses_login(unsigned version, uint8_t code);
 /* 3.1.1 SUBACK return codes: 0x00-0x02 granted QoS, 0x80 failure. */
 const char *mqtt_v3_suback_name(uint8_t code);
 

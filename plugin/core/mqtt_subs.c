@@ -69,13 +69,13 @@ bool mqtt_subs_full(const mqtt_subs_t *subs)
 
 /* ---- topic matching ------------------------------------------------------- */
 
-static const char share_prefix[] = "$share/";
-
 bool mqtt_topic_matches(const uint8_t *f, uint32_t flen, const uint8_t *t, uint32_t tlen)
 {
     uint32_t fi = 0, ti = 0;
-    if (flen > 7 && memcmp(f, share_prefix, 7) == 0) {
-        const uint8_t *slash = memchr(f + 7, '/', flen - 7);
+    /* A Shared Subscription matches like the filter after its ShareName
+     * (a filter that is only the prefix matches literally). */
+    if (flen > MQTT_SHARE_PREFIX_LEN && mqtt_filter_is_shared(f, flen)) {
+        const uint8_t *slash = memchr(f + MQTT_SHARE_PREFIX_LEN, '/', flen - MQTT_SHARE_PREFIX_LEN);
         if (!slash)
             return false;
         fi = (uint32_t)(slash - f) + 1;
@@ -196,10 +196,10 @@ void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, wmem_allocator_t
             continue;
         }
         req[i]->granted = code;
-        if (code <= 2 && code > (req[i]->options & 3))
+        if (code <= 2 && code > MQTT_SO_QOS(req[i]->options))
             mqtt_finding_add(scope, out, MQTT_R_GRANTED_ABOVE_REQUESTED, (mqtt_span_t){pkt->codes[i].off, 1},
                              wmem_strdup_printf(scope, "granted QoS %u, requested %u for \"%.*s\"", code,
-                                                req[i]->options & 3, (int)req[i]->len, req[i]->filter));
+                                                MQTT_SO_QOS(req[i]->options), (int)req[i]->len, req[i]->filter));
     }
 }
 
@@ -265,14 +265,14 @@ static match_t match(const mqtt_subs_t *subs, const char *topic, uint32_t tlen)
     for (const sub_t *s = subs->head; s; s = s->next) {
         if (!mqtt_topic_matches((const uint8_t *)s->filter, s->len, (const uint8_t *)topic, tlen))
             continue;
-        unsigned qos = s->granted == PENDING ? (s->options & 3u) : s->granted;
+        unsigned qos = s->granted == PENDING ? MQTT_SO_QOS(s->options) : s->granted;
         m.matched++;
         if (qos > m.max_qos)
             m.max_qos = qos;
-        m.all_no_local &= v5 && (s->options & 0x04);
-        m.all_rap &= v5 && (s->options & 0x08);
-        m.any_rap |= v5 && (s->options & 0x08);
-        m.all_rh2 &= v5 && ((s->options >> 4) & 3) == 2 && !(s->options & 0x08);
+        m.all_no_local &= v5 && (s->options & MQTT_SO_NO_LOCAL);
+        m.all_rap &= v5 && (s->options & MQTT_SO_RETAIN_AS_PUBLISHED);
+        m.any_rap |= v5 && (s->options & MQTT_SO_RETAIN_AS_PUBLISHED);
+        m.all_rh2 &= v5 && (MQTT_SO_RETAIN_HANDLING(s->options)) == 2 && !(s->options & MQTT_SO_RETAIN_AS_PUBLISHED);
         m.all_have_sub_id &= v5 && s->sub_id != 0;
         if (s->sub_id)
             m.some_sub_id = s->sub_id;
@@ -323,7 +323,7 @@ void mqtt_subs_server_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const ch
                          wmem_strdup_printf(scope, "\"%.*s\"", (int)tlen, topic));
         return;
     }
-    unsigned qos = (pkt->flags >> 1) & 3;
+    unsigned qos = MQTT_PUBLISH_QOS(pkt->flags);
     if (qos != 3 && qos > m.max_qos)
         mqtt_finding_add(scope, out, MQTT_R_DELIVERY_QOS, (mqtt_span_t){0, 1},
                          wmem_strdup_printf(scope, "QoS %u, granted at most %u", qos, m.max_qos));

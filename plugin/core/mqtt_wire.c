@@ -528,7 +528,7 @@ static void rd_publish(cursor_t *c)
     if (!rd_str(c, &pkt->topic, "Topic Name", true))
         return;
     /* QoS 3 is malformed; its packet is read as if it had an identifier. */
-    if ((pkt->flags >> 1) & 3) {
+    if (MQTT_PUBLISH_QOS(pkt->flags)) {
         rd_packet_id(c);
         if (!pkt->has_packet_id)
             return;

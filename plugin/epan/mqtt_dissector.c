@@ -19,10 +19,10 @@
 #include <epan/dissectors/packet-tcp.h>
 #include <epan/dissectors/packet-tls.h>
 
-#include "mqtt_checks.h"
 #include "mqtt_expert.h"
 #include "mqtt_payload.h"
 #include "mqtt_conn.h"
+#include "mqtt_core.h"
 #include "mqtt_taps.h"
 #include "mqtt_tree.h"
 #include "mqtt_wire.h"
@@ -87,7 +87,6 @@ typedef struct {
     conversation_t *conv;
     guint32 port0;
     address *addr0;           /* only when both endpoints use the same port */
-    gint8 client_ep;          /* index of the client endpoint, -1 until known */
     guint32 unframed_from[2]; /* frame after which an endpoint's bytes cannot be framed */
     snap_chunk_t *chunks;     /* the snapshots of its packets, in order */
     snap_chunk_t *last_chunk;
@@ -103,6 +102,7 @@ typedef struct {
  * gets its index, counted in the same order on every pass). */
 typedef struct {
     mqtt_stream_t *st;
+    const char *address[2];   /* source and destination as text, once per frame when needed */
     guint32 packets;
     guint8 depth; /* MQTT packets being dissected (more than one when a payload rule leads back here) */
 } frame_ctx_t;
@@ -130,7 +130,6 @@ static mqtt_stream_t *stream_get(packet_info *pinfo)
         st = wmem_new0(wmem_file_scope(), mqtt_stream_t);
         st->conn = mqtt_conn_new(wmem_file_scope());
         st->conv = conv;
-        st->client_ep = -1;
         st->port0 = pinfo->srcport;
         if (pinfo->srcport == pinfo->destport) {
             st->addr0 = wmem_new(wmem_file_scope(), address);
@@ -149,18 +148,11 @@ static int endpoint_index(const mqtt_stream_t *st, const packet_info *pinfo)
     return pinfo->srcport == st->port0 ? 0 : 1;
 }
 
-/* Which side is the client, decided once per connection on the first
- * pass: the sender of a client-only packet (CONNECT, SUBSCRIBE, ...), the
- * receiver of a server-only one, else the side that is not on the port
- * the dissector was selected by, else the side with the higher port. */
-static gboolean sender_is_client(const packet_info *pinfo, unsigned type)
+/* Whether the ports say the sender is the client: it is not on the port
+ * the dissector was selected by, else it has the higher port.  The core
+ * decides with this when the first packet's type does not tell. */
+static gboolean client_by_port(const packet_info *pinfo)
 {
-    const mqtt_type_spec_t *ts = mqtt_type_spec(type);
-    guint8 senders = ts->dir_v5 | ts->dir_v3;
-    if (senders == MQTT_FROM_CLIENT)
-        return TRUE;
-    if (senders == MQTT_FROM_SERVER)
-        return FALSE;
     if (pinfo->match_uint == pinfo->destport && pinfo->destport != pinfo->srcport)
         return TRUE;
     if (pinfo->match_uint == pinfo->srcport && pinfo->destport != pinfo->srcport)
@@ -168,74 +160,33 @@ static gboolean sender_is_client(const packet_info *pinfo, unsigned type)
     return pinfo->srcport > pinfo->destport;
 }
 
-static void pick_direction(mqtt_stream_t *st, const packet_info *pinfo, unsigned type, int ep,
-                           mqtt_snapshot_t *snap)
+/* ---- the capture ------------------------------------------------------------ */
+
+/* What spans connections (failed logins per address, ...), in file scope. */
+static mqtt_capture_t *capture;
+
+static mqtt_capture_t *capture_get(void)
 {
-    if (st->client_ep < 0)
-        st->client_ep = (gint8)(sender_is_client(pinfo, type) ? ep : !ep);
-    snap->dir = ep == st->client_ep ? MQTT_C2S : MQTT_S2C;
-    snap->dir_known = true;
+    if (!capture)
+        capture = mqtt_capture_new(wmem_file_scope());
+    return capture;
 }
 
-/* ---- failed logins per client address, across connections --------------- */
-
-typedef struct {
-    guint32 count;
-    guint32 first;
-    guint32 last;
-} failures_t;
-
-static wmem_map_t *failures_by_address;
-
-static gboolean has_finding(const mqtt_snapshot_t *snap, enum mqtt_rule rule)
+static void forget_capture(void)
 {
-    const mqtt_findings_t *fs = &mqtt_snapshot_extra(snap)->findings;
-    for (guint32 i = 0; i < fs->count; i++)
-        if (fs->items[i].rule == rule)
-            return TRUE;
-    return FALSE;
+    capture = NULL;
 }
 
-static const char *client_address(packet_info *pinfo, const mqtt_snapshot_t *snap)
+/* The frame's source and destination addresses as text, made once per frame. */
+static void frame_addresses(packet_info *pinfo, const char **src, const char **dst)
 {
-    const address *a = snap->dir == MQTT_C2S ? &pinfo->src : &pinfo->dst;
-    return address_to_str(pinfo->pool, a);
-}
-
-static void count_failure(packet_info *pinfo, const mqtt_snapshot_t *snap)
-{
-    if (!has_finding(snap, MQTT_R_AUTH_FAILED))
-        return;
-    if (!failures_by_address)
-        failures_by_address = wmem_map_new(wmem_file_scope(), g_str_hash, g_str_equal);
-    const char *addr = client_address(pinfo, snap);
-    failures_t *f = (failures_t *)wmem_map_lookup(failures_by_address, addr);
-    if (!f) {
-        f = wmem_new0(wmem_file_scope(), failures_t);
-        f->first = pinfo->num;
-        wmem_map_insert(failures_by_address, wmem_strdup(wmem_file_scope(), addr), f);
+    frame_ctx_t *fc = frame_ctx(pinfo);
+    if (!fc->address[0]) {
+        fc->address[0] = address_to_str(pinfo->pool, &pinfo->src);
+        fc->address[1] = address_to_str(pinfo->pool, &pinfo->dst);
     }
-    f->count++;
-    f->last = pinfo->num;
-}
-
-/* On the last of several failed logins from one address, once the whole
- * capture is known: how many and where. */
-static const char *repeated_failures(packet_info *pinfo, const mqtt_snapshot_t *snap)
-{
-    if (!PINFO_FD_VISITED(pinfo) || !failures_by_address || !has_finding(snap, MQTT_R_AUTH_FAILED))
-        return NULL;
-    const char *addr = client_address(pinfo, snap);
-    failures_t *f = (failures_t *)wmem_map_lookup(failures_by_address, addr);
-    if (!f || f->count < 2 || f->last != pinfo->num)
-        return NULL;
-    return wmem_strdup_printf(pinfo->pool, "%u failed logins from %s, frames %u to %u", f->count, addr, f->first,
-                              f->last);
-}
-
-static void forget_failures(void)
-{
-    failures_by_address = NULL;
+    *src = fc->address[0];
+    *dst = fc->address[1];
 }
 
 /* ---- per packet ---------------------------------------------------------- */
@@ -374,30 +325,47 @@ static guint8 tcp_completeness(const mqtt_stream_t *st)
     return tcpd ? tcpd->conversation_completeness : 0;
 }
 
-static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, mqtt_event_t *ev)
+/* Whether the connection's TCP FIN or RST is in the capture (as far as
+ * seen). */
+static gboolean transport_closed(const mqtt_stream_t *st)
+{
+    return (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
+}
+
+static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqtt_event_t *ev)
 {
     ev->frame = pinfo->num;
     ev->time = pinfo->abs_ts;
     ev->over_tls = proto_is_frame_protocol(pinfo->layers, "tls");
     ev->saw_connection_start = (tcp_completeness(st) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
+    ev->endpoint = (guint8)ep;
+    ev->client_by_port = client_by_port(pinfo);
+    frame_addresses(pinfo, &ev->src_address, &ev->dst_address);
 }
 
-/* First pass: decide direction and version, update the connection, and
- * keep the snapshot for every later pass. */
+/* First pass: the core analyses the packet; its snapshot is kept for
+ * every later pass. */
 static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, wmem_allocator_t *mem,
                                    const guint8 *bytes, guint len, int ep, mqtt_pkt_t **pkt)
 {
     mqtt_snapshot_t *snap = snap_new(st);
     time_note(st, pinfo->num, &pinfo->abs_ts);
     mqtt_event_t ev;
-    fill_event(st, pinfo, &ev);
-    pick_direction(st, pinfo, len ? bytes[0] >> 4 : 0, ep, snap);
-    mqtt_conn_pick_version(st->conn, mem, bytes, len, pinfo->num, (unsigned)pref_default_version, snap);
-    *pkt = mqtt_decode(mem, bytes, len, snap->version);
-    mqtt_check_packet(mem, *pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
-    mqtt_conn_update(st->conn, *pkt, &ev, snap);
-    count_failure(pinfo, snap);
+    fill_event(st, pinfo, ep, &ev);
+    *pkt = mqtt_core_first_pass(capture_get(), st->conn, mem, bytes, len, &ev, (unsigned)pref_default_version,
+                                snap);
     return snap;
+}
+
+/* The findings the core settles when the packet is shown. */
+static const mqtt_findings_t *settle(const mqtt_stream_t *st, packet_info *pinfo, const mqtt_snapshot_t *snap,
+                                     const mqtt_pkt_t *pkt, wmem_allocator_t *mem)
+{
+    mqtt_settle_facts_t facts = {PINFO_FD_VISITED(pinfo), transport_closed(st), NULL, NULL};
+    frame_addresses(pinfo, &facts.src_address, &facts.dst_address);
+    mqtt_findings_t *late = wmem_new0(mem, mqtt_findings_t);
+    mqtt_core_settle(capture, st->conn, snap, pkt, &facts, mem, late);
+    return late;
 }
 
 /* A PUBLISH's topic: the resolved one when it came by alias. */
@@ -453,18 +421,15 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
         st->pending_frame[ep] = 0;
         st->pending_version = snap->version;
     }
-    if (!pkt) {
-        pkt = mqtt_decode(keep, bytes, len, snap->version);
-        mqtt_check_packet(keep, pkt, (enum mqtt_dir)snap->dir, snap->dir_known);
-    }
+    if (!pkt)
+        pkt = mqtt_core_decode(keep, bytes, len, snap);
 
     mqtt_frame_t fr;
     if (mqtt_frame(bytes, len, &fr) == MQTT_FRAME_BAD && !PINFO_FD_VISITED(pinfo) && !st->unframed_from[ep])
         st->unframed_from[ep] = pinfo->num;
 
     mqtt_tree_prefs_t tree_prefs = {pref_mask_passwords};
-    mqtt_view_t view = {snap, PINFO_FD_VISITED(pinfo), false, NULL, false, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL,
-                        scratch};
+    mqtt_view_t view = {snap, NULL, NULL, {0, 0}, {0, 0}, {0, 0}, NULL, NULL, scratch};
     time_since(st, pinfo, snap->response_to, &view.response_time);
     time_since(st, pinfo, mqtt_snapshot_extra(snap)->flow_start, &view.flow_time);
     time_since(st, pinfo, snap->prev_client_frame, &view.client_idle);
@@ -472,12 +437,7 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
         view.topic = publish_topic(tvb, keep, pkt, snap);
         view.content_type = content_type(tvb, keep, pkt);
     }
-    view.repeated_failures = repeated_failures(pinfo, snap);
-    view.responder_continued = PINFO_FD_VISITED(pinfo) && snap->dir_known &&
-                               mqtt_conn_last_frame(st->conn, (enum mqtt_dir)!snap->dir) > snap->frame;
-    view.closed_without_disconnect = PINFO_FD_VISITED(pinfo) && mqtt_conn_last(st->conn) == snap &&
-                                     !mqtt_conn_ended_properly(st->conn) &&
-                                     (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
+    view.settled = settle(st, pinfo, snap, pkt, scratch);
     view.info = mqtt_info_line(scratch, pkt, snap, &tree_prefs);
     set_columns(pinfo, index, view.info);
     mqtt_tree_add(tvb, pinfo, tree, pkt, &view, &tree_prefs);
@@ -544,11 +504,9 @@ static int dissect_pending_end(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
     for (int ep = 0; ep < 2; ep++) {
         if (st->pending_frame[ep] != pinfo->num)
             continue;
-        gboolean closed = (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
         proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, 0, ENC_NA);
         proto_item_append_text(ti, ", packet of %u bytes starts here and never completes", st->pending_size[ep]);
-        mqtt_finding_t f = {closed ? MQTT_R_INCOMPLETE_PACKET : MQTT_R_CAPTURE_ENDS_MID_PACKET, {0, 0},
-                            wmem_strdup_printf(pinfo->pool, "%u bytes announced", st->pending_size[ep]), NULL};
+        mqtt_finding_t f = mqtt_core_unfinished_packet(transport_closed(st), st->pending_size[ep], pinfo->pool);
         mqtt_expert_report(pinfo, proto_item_add_subtree(ti, ett_unframed), NULL, tvb, 0, &f, st->pending_version);
     }
     return 0;
@@ -578,18 +536,18 @@ static guint get_mqtt_pdu_len(packet_info *pinfo, tvbuff_t *tvb, int offset, voi
 /* Bytes from an endpoint whose stream lost its framing. */
 static int dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, guint32 since)
 {
-    return mqttlens_dissect_unframed(tvb, pinfo, tree, wmem_strdup_printf(pinfo->pool, "since frame %u", since));
+    mqtt_finding_t f = mqtt_core_unframed(since, pinfo->pool);
+    return mqttlens_dissect_unframed(tvb, pinfo, tree, &f);
 }
 
-int mqttlens_dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *detail)
+int mqttlens_dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_finding_t *f)
 {
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
     col_set_str(pinfo->cinfo, COL_INFO, "Unframed data (Remaining Length error earlier in the stream)");
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
     proto_tree *sub = proto_item_add_subtree(ti, ett_unframed);
     proto_item *item = proto_tree_add_item(sub, hf_unframed, tvb, 0, -1, ENC_NA);
-    mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0}, detail, NULL};
-    mqtt_expert_report(pinfo, sub, item, tvb, 0, &f, 0);
+    mqtt_expert_report(pinfo, sub, item, tvb, 0, f, 0);
     return (int)tvb_captured_length(tvb);
 }
 
@@ -655,7 +613,7 @@ void proto_register_mqttlens(void)
 
     mqttlens_handle = register_dissector("mqttlens", dissect_mqttlens, proto_mqttlens);
     register_init_routine(switch_ports);
-    register_cleanup_routine(forget_failures);
+    register_cleanup_routine(forget_capture);
     register_cleanup_routine(free_packet_memory);
     packet_scratch = wmem_allocator_new(WMEM_ALLOCATOR_BLOCK);
     register_cleanup_routine(forget_pending);

@@ -10,11 +10,14 @@ void proto_reg_handoff_mqttlens(void);
 
 #include <epan/packet.h>
 
+#include "mqtt_wire.h"
+
 /* One whole MQTT packet into the per-packet path (decoding, first-pass
  * connection analysis, tree, taps), for a transport that framed it
  * itself (WebSocket). */
 int mqttlens_dissect_pdu(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree);
-/* Bytes that cannot be framed as MQTT packets; `detail` says why. */
-int mqttlens_dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *detail);
+/* Bytes that cannot be framed as MQTT packets; `f` is the core's finding
+ * about them (mqtt_core_unframed, ...). */
+int mqttlens_dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_finding_t *f);
 
 #endif

@@ -5,73 +5,55 @@
  */
 #include "mqtt_expert.h"
 
-#include <string.h>
-
 #include <epan/expert.h>
 
 static expert_field ei_rule[MQTT_RULE_COUNT];
 
 /* One hidden field per family of findings, so that "mqttlens.rule" or
  * "mqttlens.security" selects every packet with such a finding. */
-static const char *const families[] = {"malformed", "rule", "analysis", "security"};
-static int hf_family[G_N_ELEMENTS(families)] = {-1, -1, -1, -1};
+static int hf_family[MQTT_FAMILY_COUNT] = {-1, -1, -1, -1};
 
-static int family_of(const char *abbrev)
+/* The catalogue's groups and severities are Wireshark's. */
+static const int groups[] = {
+    [MQTT_G_MALFORMED] = PI_MALFORMED, [MQTT_G_PROTOCOL] = PI_PROTOCOL,   [MQTT_G_SEQUENCE] = PI_SEQUENCE,
+    [MQTT_G_SECURITY] = PI_SECURITY,   [MQTT_G_UNDECODED] = PI_UNDECODED, [MQTT_G_ASSUMPTION] = PI_ASSUMPTION,
+};
+static const int severities[] = {
+    [MQTT_S_CHAT] = PI_CHAT, [MQTT_S_NOTE] = PI_NOTE, [MQTT_S_WARN] = PI_WARN, [MQTT_S_ERROR] = PI_ERROR,
+};
+
+void mqtt_expert_rows(ei_register_info *rows)
 {
-    for (unsigned i = 0; i < G_N_ELEMENTS(families); i++) {
-        size_t n = strlen(families[i]);
-        if (strncmp(abbrev, families[i], n) == 0 && abbrev[n] == '.')
-            return (int)i;
+    for (unsigned i = 0; i < MQTT_RULE_COUNT; i++) {
+        const mqtt_rule_spec_t *r = &mqtt_rule_specs[i];
+        ei_register_info row = {&ei_rule[i],
+                                {g_strconcat("mqttlens.", r->abbrev, NULL), groups[r->group],
+                                 severities[r->severity], r->summary, EXPFILL}};
+        rows[i] = row;
     }
-    return -1;
 }
 
-static int group_of(enum mqtt_group g)
+expert_field *mqtt_expert_field(enum mqtt_rule rule)
 {
-    switch (g) {
-    case MQTT_G_MALFORMED: return PI_MALFORMED;
-    case MQTT_G_PROTOCOL: return PI_PROTOCOL;
-    case MQTT_G_SEQUENCE: return PI_SEQUENCE;
-    case MQTT_G_RESPONSE: return PI_RESPONSE_CODE;
-    case MQTT_G_SECURITY: return PI_SECURITY;
-    case MQTT_G_UNDECODED: return PI_UNDECODED;
-    case MQTT_G_ASSUMPTION: return PI_ASSUMPTION;
-    case MQTT_G_COMMENT: break;
-    }
-    return PI_PROTOCOL;
-}
-
-static int severity_of(enum mqtt_severity s)
-{
-    switch (s) {
-    case MQTT_S_ERROR: return PI_ERROR;
-    case MQTT_S_WARN: return PI_WARN;
-    case MQTT_S_NOTE: return PI_NOTE;
-    case MQTT_S_CHAT: break;
-    }
-    return PI_CHAT;
+    return &ei_rule[rule];
 }
 
 void mqtt_expert_register(int proto)
 {
     /* Registered once for the life of the program, hence never freed. */
     ei_register_info *ei = g_new0(ei_register_info, MQTT_RULE_COUNT);
-    for (unsigned i = 0; i < MQTT_RULE_COUNT; i++) {
-        const mqtt_rule_spec_t *r = &mqtt_rule_specs[i];
-        ei_register_info row = {&ei_rule[i],
-                                {g_strconcat("mqttlens.", r->abbrev, NULL), group_of(r->group),
-                                 severity_of(r->severity), r->summary, EXPFILL}};
-        ei[i] = row;
-    }
+    mqtt_expert_rows(ei);
     expert_module_t *module = expert_register_protocol(proto);
     expert_register_field_array(module, ei, MQTT_RULE_COUNT);
 
-    static hf_register_info hf[G_N_ELEMENTS(families)];
-    static const char *const names[] = {"Malformed packet finding", "Specification rule finding",
-                                        "Connection analysis finding", "Security finding"};
-    for (unsigned i = 0; i < G_N_ELEMENTS(families); i++) {
+    static hf_register_info hf[MQTT_FAMILY_COUNT];
+    static const char *const names[MQTT_FAMILY_COUNT] = {
+        [MQTT_F_MALFORMED] = "Malformed packet finding", [MQTT_F_RULE] = "Specification rule finding",
+        [MQTT_F_ANALYSIS] = "Connection analysis finding", [MQTT_F_SECURITY] = "Security finding"};
+    for (unsigned i = 0; i < MQTT_FAMILY_COUNT; i++) {
         hf_register_info row = {&hf_family[i],
-                                {names[i], g_strconcat("mqttlens.", families[i], NULL), FT_NONE, BASE_NONE, NULL, 0,
+                                {names[i], g_strconcat("mqttlens.", mqtt_family_name((enum mqtt_family)i), NULL),
+                                 FT_NONE, BASE_NONE, NULL, 0,
                                  "Present (hidden) on every packet with a finding of this family", HFILL}};
         hf[i] = row;
     }
@@ -86,9 +68,7 @@ void mqtt_expert_report(packet_info *pinfo, proto_tree *tree, proto_item *item, 
     char *msg = wmem_strdup_printf(pinfo->pool, "%s%s%s%s%s%s", r->summary, f->detail ? ": " : "",
                                    f->detail ? f->detail : "", ref ? " [" : "", ref ? ref : "",
                                    ref ? "]" : "");
-    int family = family_of(r->abbrev);
-    if (family >= 0)
-        proto_item_set_hidden(proto_tree_add_item(tree, hf_family[family], tvb, 0, 0, ENC_NA));
+    proto_item_set_hidden(proto_tree_add_item(tree, hf_family[r->family], tvb, 0, 0, ENC_NA));
     if (item) {
         expert_add_info_format(pinfo, item, &ei_rule[f->rule], "%s", msg);
         return;

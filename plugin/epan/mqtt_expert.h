@@ -6,10 +6,20 @@
 #define MQTT_EXPERT_H
 
 #include <epan/packet.h>
+#include <epan/expert.h>
 
 #include "mqtt_wire.h"
 
 void mqtt_expert_register(int proto);
+
+/* The rows mqtt_expert_register() registers, one per rule of the catalogue
+ * (MQTT_RULE_COUNT of them), as Wireshark gets them (tools/expert_dump.c
+ * prints them for the docs). */
+void mqtt_expert_rows(ei_register_info *rows);
+
+/* The expert field of a rule, for findings reported with a message of
+ * their own. */
+expert_field *mqtt_expert_field(enum mqtt_rule rule);
 
 /* Reports a finding.  With an item, the expert info goes on that item;
  * otherwise a new expert item covering the finding's bytes is added to

@@ -17,6 +17,7 @@
 #include <wsutil/str_util.h>
 #include <wsutil/wsjson.h>
 
+#include "mqtt_expert.h"
 #include "mqtt_subs.h"
 
 typedef struct {
@@ -33,8 +34,6 @@ static dissector_table_t media_types;
 static int hf_inflated = -1;
 static int hf_decoded_as = -1;
 static gint ett_payload = -1;
-static expert_field ei_inflate = EI_INIT;
-static expert_field ei_no_dissector = EI_INIT;
 
 UAT_CSTRING_CB_DEF(payload_rule, filter, payload_rule_t)
 UAT_CSTRING_CB_DEF(payload_rule, dissector, payload_rule_t)
@@ -90,12 +89,6 @@ void mqtt_payload_register(int proto, module_t *module)
                         "The payload after zlib inflation", HFILL}},
     };
     static gint *ett[] = {&ett_payload};
-    static ei_register_info ei[] = {
-        {&ei_inflate, {"mqttlens.analysis.payload_not_inflated", PI_UNDECODED, PI_WARN,
-                       "Payload rule asks for zlib, but the payload does not inflate", EXPFILL}},
-        {&ei_no_dissector, {"mqttlens.analysis.payload_dissector_missing", PI_UNDECODED, PI_NOTE,
-                            "Payload rule names a dissector that is not available", EXPFILL}},
-    };
     uat_t *uat = uat_new("MQTT payload dissectors (mqttlens)", sizeof(payload_rule_t), "mqttlens_payload", TRUE,
                          &rules, &nrules, UAT_AFFECTS_DISSECTION, NULL, rule_copy, rule_check, rule_free, NULL,
                          NULL, fields);
@@ -105,7 +98,6 @@ void mqtt_payload_register(int proto, module_t *module)
                                   uat);
     proto_register_field_array(proto, hf, array_length(hf));
     proto_register_subtree_array(ett, array_length(ett));
-    expert_register_field_array(expert_register_protocol(proto), ei, array_length(ei));
 }
 
 void mqtt_payload_handoff(void)
@@ -133,14 +125,14 @@ static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const p
 {
     dissector_handle_t handle = find_dissector(rule->dissector);
     if (!handle) {
-        proto_tree_add_expert_format(tree, pinfo, &ei_no_dissector, tvb, 0, 0,
+        proto_tree_add_expert_format(tree, pinfo, mqtt_expert_field(MQTT_R_PAYLOAD_DISSECTOR_MISSING), tvb, 0, 0,
                                      "Payload rule names \"%s\", which is not available", rule->dissector);
         return false;
     }
     if (rule->inflate) {
         tvbuff_t *plain = tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
         if (!plain) {
-            proto_tree_add_expert(tree, pinfo, &ei_inflate, tvb, 0, -1);
+            proto_tree_add_expert(tree, pinfo, mqtt_expert_field(MQTT_R_PAYLOAD_NOT_INFLATED), tvb, 0, -1);
             return false;
         }
         add_new_data_source(pinfo, plain, "Inflated MQTT payload");

@@ -55,7 +55,7 @@ static gchar *flow_label(const mqtt_tap_rec_t *r)
     if (pkt->has_packet_id)
         g_string_append_printf(s, " id=%u", pkt->packet_id);
     if (pkt->type == MQTT_PUBLISH)
-        g_string_append_printf(s, " QoS %u%s", (pkt->flags >> 1) & 3, pkt->flags & 0x08 ? " DUP" : "");
+        g_string_append_printf(s, " QoS %u%s", MQTT_PUBLISH_QOS(pkt->flags), pkt->flags & MQTT_PUBLISH_DUP ? " DUP" : "");
     return g_string_free(s, FALSE);
 }
 
@@ -153,7 +153,7 @@ static void stats_topic(stats_tree *st, const mqtt_tap_rec_t *r)
         parent = tick_stat_node(st, name, up, TRUE);
         if (!levels[i + 1] || i == 15) {
             avg_stat_node_add_value_notick(st, name, up, TRUE, (int)pkt->payload.len);
-            tick_stat_node(st, (pkt->flags & 6) == 0 ? "QoS 0" : (pkt->flags & 6) == 2 ? "QoS 1" : "QoS 2",
+            tick_stat_node(st, MQTT_PUBLISH_QOS(pkt->flags) == 0 ? "QoS 0" : MQTT_PUBLISH_QOS(pkt->flags) == 1 ? "QoS 1" : "QoS 2",
                            parent, TRUE);
         }
     }
@@ -206,19 +206,18 @@ static void srt_init(struct register_srt *srt _U_, GArray *srt_array)
         init_srt_table_row(t, i, srt_rows[i]);
 }
 
-/* Which exchange a response closes, -1 for none. */
+/* Which exchange a response closes (the type table's column), -1 for
+ * none; a PUBCOMP only when its flow's PUBLISH is known. */
 static int srt_row(const mqtt_tap_rec_t *r)
 {
-    switch (r->pkt->type) {
-    case MQTT_CONNACK: return SRT_CONNECT;
-    case MQTT_SUBACK: return SRT_SUBSCRIBE;
-    case MQTT_UNSUBACK: return SRT_UNSUBSCRIBE;
-    case MQTT_PINGRESP: return SRT_PINGREQ;
-    case MQTT_PUBACK: return SRT_PUB1;
-    case MQTT_PUBCOMP: return mqtt_snapshot_extra(r->snap)->flow_start ? SRT_PUB2 : -1;
-    case MQTT_AUTH: return SRT_AUTH;
-    default: return -1;
-    }
+    static const int rows[] = {[MQTT_X_NONE] = -1,          [MQTT_X_CONNECT] = SRT_CONNECT,
+                               [MQTT_X_SUBSCRIBE] = SRT_SUBSCRIBE, [MQTT_X_UNSUBSCRIBE] = SRT_UNSUBSCRIBE,
+                               [MQTT_X_PINGREQ] = SRT_PINGREQ,   [MQTT_X_PUB1] = SRT_PUB1,
+                               [MQTT_X_PUB2] = SRT_PUB2,         [MQTT_X_AUTH] = SRT_AUTH};
+    const mqtt_type_spec_t *ts = mqtt_type_spec(r->pkt->type);
+    if (!ts || (ts->closes == MQTT_X_PUB2 && !mqtt_snapshot_extra(r->snap)->flow_start))
+        return -1;
+    return rows[ts->closes];
 }
 
 static tap_packet_status srt_packet(void *tapdata, packet_info *pinfo, epan_dissect_t *edt _U_, const void *data,

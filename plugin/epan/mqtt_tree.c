@@ -91,13 +91,9 @@ static gint ett_filter = -1;
 static gint ett_sub_options = -1;
 static gint ett_will = -1;
 
-static const value_string type_vals[] = {
-    {MQTT_RESERVED0, "Reserved"},  {MQTT_CONNECT, "CONNECT"},   {MQTT_CONNACK, "CONNACK"},
-    {MQTT_PUBLISH, "PUBLISH"},     {MQTT_PUBACK, "PUBACK"},     {MQTT_PUBREC, "PUBREC"},
-    {MQTT_PUBREL, "PUBREL"},       {MQTT_PUBCOMP, "PUBCOMP"},   {MQTT_SUBSCRIBE, "SUBSCRIBE"},
-    {MQTT_SUBACK, "SUBACK"},       {MQTT_UNSUBSCRIBE, "UNSUBSCRIBE"}, {MQTT_UNSUBACK, "UNSUBACK"},
-    {MQTT_PINGREQ, "PINGREQ"},     {MQTT_PINGRESP, "PINGRESP"}, {MQTT_DISCONNECT, "DISCONNECT"},
-    {MQTT_AUTH, "AUTH"},           {0, NULL}};
+/* Filled in from the specification's tables at registration. */
+static value_string type_vals[16 + 1];
+static value_string version_vals[3 + 1];
 
 static const value_string qos_vals[] = {
     {0, "At most once delivery (QoS 0)"},
@@ -105,9 +101,6 @@ static const value_string qos_vals[] = {
     {2, "Exactly once delivery (QoS 2)"},
     {3, "Reserved (QoS 3)"},
     {0, NULL}};
-
-static const value_string version_vals[] = {
-    {MQTT_V31, "3.1"}, {MQTT_V311, "3.1.1"}, {MQTT_V5, "5.0"}, {0, NULL}};
 
 static const value_string retain_handling_vals[] = {
     {0, "Send retained messages at subscribe"},
@@ -477,7 +470,7 @@ static void add_sub_options(ctx_t *c, proto_tree *tree, const mqtt_filter_t *f)
         proto_tree_add_item(sub, hf_sub_retain_handling, c->tvb, off, 1, ENC_NA);
     }
     proto_tree_add_uint(sub, hf_sub_reserved, c->tvb, off, 1,
-                        f->options & (pkt->version == MQTT_V5 ? 0xC0 : 0xFC));
+                        f->options & (pkt->version == MQTT_V5 ? MQTT_SO_RESERVED_MASK : MQTT_SO_RESERVED_V311_MASK));
     place(c, f->options_span, item);
 }
 
@@ -491,7 +484,7 @@ static void add_filters(ctx_t *c, proto_tree *tree)
         proto_item *item = add_str(c, tree, hf_filter, &f->filter, NULL);
         if (f->has_options) {
             proto_item_set_len(item, (int)(f->filter.field.len + 1));
-            proto_item_append_text(item, " (QoS %u)", f->options & 3);
+            proto_item_append_text(item, " (QoS %u)", MQTT_SO_QOS(f->options));
             add_sub_options(c, proto_item_get_subtree(item), f);
         }
     }
@@ -669,52 +662,12 @@ static void report_list(ctx_t *c, proto_tree *tree, const mqtt_findings_t *fs)
     }
 }
 
-/* Findings kept as flags in the snapshot (to save memory), and what only
- * the whole capture tells: a request that was never answered, a connection
- * that ended without DISCONNECT. */
-static void report_hindsight(ctx_t *c, proto_tree *tree)
-{
-    const mqtt_snapshot_t *snap = c->snap;
-    mqtt_findings_t late = {NULL, 0, 0};
-    wmem_allocator_t *pool = c->view->scratch;
-    if (snap->anonymous_accepted)
-        mqtt_finding_add(pool, &late, MQTT_R_ANONYMOUS_ACCEPTED, c->pkt->reason_span, NULL);
-    if (!c->view->visited) {
-        report_list(c, tree, &late);
-        return;
-    }
-    if (snap->expects_response && !snap->response_in) {
-        /* Unanswered while the peer went on talking breaks the rule that
-         * obliges it to answer; at the end of a capture it is only a
-         * remark. */
-        const char *ref = mqtt_missing_response_ref(snap->type, snap->version, (enum mqtt_dir)snap->dir);
-        bool half = snap->type == MQTT_PUBREC || snap->type == MQTT_PUBREL;
-        const char *awaited = mqtt_awaited_response(snap->type, (c->pkt->flags >> 1) & 3);
-        const char *what = wmem_strdup_printf(pool, "no %s", awaited);
-        uint32_t mismatched = mqtt_snapshot_extra(snap)->mismatched_in;
-        if (mismatched)
-            what = wmem_strdup_printf(pool, "no %s with this Packet Identifier; the one in frame %u has another",
-                                      awaited, mismatched);
-        if (ref && c->view->responder_continued && !mismatched)
-            mqtt_finding_add_ref(pool, &late, MQTT_R_RESPONSE_MISSING, (mqtt_span_t){0, 1}, what, ref);
-        else
-            mqtt_finding_add(pool, &late, half ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE, (mqtt_span_t){0, 1},
-                             what);
-    }
-    if (c->view->repeated_failures)
-        mqtt_finding_add(pool, &late, MQTT_R_REPEATED_AUTH_FAILURES, c->pkt->reason_span,
-                         c->view->repeated_failures);
-    if (c->view->closed_without_disconnect)
-        mqtt_finding_add(pool, &late, MQTT_R_CLOSED_WITHOUT_DISCONNECT, (mqtt_span_t){0, 1},
-                         "this is the connection's last MQTT packet");
-    report_list(c, tree, &late);
-}
-
 static void report_findings(ctx_t *c, proto_tree *tree)
 {
     report_list(c, tree, &c->pkt->findings);
     report_list(c, tree, &mqtt_snapshot_extra(c->snap)->findings);
-    report_hindsight(c, tree);
+    if (c->view->settled)
+        report_list(c, tree, c->view->settled);
 }
 
 void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
@@ -765,7 +718,7 @@ static void info_filters(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
             wmem_strbuf_append(b, ", ");
         info_str(b, &pkt->filters[i].filter);
         if (pkt->filters[i].has_options)
-            wmem_strbuf_append_printf(b, " QoS %u", pkt->filters[i].options & 3);
+            wmem_strbuf_append_printf(b, " QoS %u", MQTT_SO_QOS(pkt->filters[i].options));
     }
     if (pkt->filter_count > 8)
         wmem_strbuf_append_printf(b, ", ... %u filters", pkt->filter_count);
@@ -795,11 +748,11 @@ static void info_codes(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
 
 static void info_publish(wmem_strbuf_t *b, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
 {
-    unsigned qos = (pkt->flags >> 1) & 3;
+    unsigned qos = MQTT_PUBLISH_QOS(pkt->flags);
     wmem_strbuf_append_printf(b, " QoS %u", qos);
     if (pkt->has_packet_id)
         wmem_strbuf_append_printf(b, " id=%u", pkt->packet_id);
-    if (pkt->flags & 0x08)
+    if (pkt->flags & MQTT_PUBLISH_DUP)
         wmem_strbuf_append(b, " DUP");
     if (pkt->flags & 0x01)
         wmem_strbuf_append(b, " RETAIN");
@@ -913,14 +866,25 @@ int mqtt_tree_password_field(void)
     return hf_password;
 }
 
+/* The value names of the packet type and version fields, from mqtt_spec.c. */
+static void fill_names(void)
+{
+    for (unsigned t = 0; t < 16; t++)
+        type_vals[t] = (value_string){t, mqtt_type_name(t)};
+    static const unsigned levels[] = {MQTT_V31, MQTT_V311, MQTT_V5};
+    for (unsigned i = 0; i < G_N_ELEMENTS(levels); i++)
+        version_vals[i] = (value_string){levels[i], mqtt_version_name(levels[i])};
+}
+
 void mqtt_tree_register(int proto)
 {
+    fill_names();
     static hf_register_info hf[] = {
         {&hf_hdrflags, {"Header Flags", "mqttlens.hdrflags", FT_UINT8, BASE_HEX, NULL, 0, "First byte of the fixed header: packet type and flags", HFILL}},
         {&hf_type, {"Message Type", "mqttlens.type", FT_UINT8, BASE_DEC, VALS(type_vals), 0xF0, "Control packet type (1 CONNECT ... 15 AUTH)", HFILL}},
-        {&hf_dup, {"DUP Flag", "mqttlens.dup", FT_BOOLEAN, 8, NULL, 0x08, "PUBLISH: this is a re-delivery", HFILL}},
-        {&hf_qos, {"QoS Level", "mqttlens.qos", FT_UINT8, BASE_DEC, VALS(qos_vals), 0x06, "PUBLISH: Quality of Service level", HFILL}},
-        {&hf_retain, {"Retain", "mqttlens.retain", FT_BOOLEAN, 8, NULL, 0x01, "PUBLISH: the server keeps the message for future subscribers", HFILL}},
+        {&hf_dup, {"DUP Flag", "mqttlens.dup", FT_BOOLEAN, 8, NULL, MQTT_PUBLISH_DUP, "PUBLISH: this is a re-delivery", HFILL}},
+        {&hf_qos, {"QoS Level", "mqttlens.qos", FT_UINT8, BASE_DEC, VALS(qos_vals), MQTT_PUBLISH_QOS_MASK, "PUBLISH: Quality of Service level", HFILL}},
+        {&hf_retain, {"Retain", "mqttlens.retain", FT_BOOLEAN, 8, NULL, MQTT_PUBLISH_RETAIN, "PUBLISH: the server keeps the message for future subscribers", HFILL}},
         {&hf_flags, {"Flags", "mqttlens.flags", FT_UINT8, BASE_HEX, NULL, 0x0F,
                      "Low nibble of the fixed header (fixed per packet type)", HFILL}},
         {&hf_length, {"Remaining Length", "mqttlens.length", FT_UINT32, BASE_DEC, NULL, 0, "Bytes after the fixed header (Variable Byte Integer)", HFILL}},
@@ -967,12 +931,12 @@ void mqtt_tree_register(int proto)
         {&hf_filter, {"Topic Filter", "mqttlens.filter", FT_STRING, BASE_NONE, NULL, 0, "SUBSCRIBE/UNSUBSCRIBE: a Topic Filter", HFILL}},
         {&hf_sub_options, {"Subscription Options", "mqttlens.sub.options", FT_UINT8, BASE_HEX, NULL, 0,
                            "5.0 Subscription Options, or the 3.1.1 Requested QoS byte", HFILL}},
-        {&hf_sub_qos, {"QoS", "mqttlens.sub.qos", FT_UINT8, BASE_DEC, VALS(qos_vals), 0x03,
+        {&hf_sub_qos, {"QoS", "mqttlens.sub.qos", FT_UINT8, BASE_DEC, VALS(qos_vals), MQTT_SO_QOS_MASK,
                        "Requested (maximum) QoS", HFILL}},
-        {&hf_sub_no_local, {"No Local", "mqttlens.sub.no_local", FT_BOOLEAN, 8, NULL, 0x04, "5.0 SUBSCRIBE: do not send the client its own publications", HFILL}},
-        {&hf_sub_rap, {"Retain As Published", "mqttlens.sub.retain_as_published", FT_BOOLEAN, 8, NULL, 0x08, "5.0 SUBSCRIBE: keep the RETAIN flag of forwarded messages", HFILL}},
+        {&hf_sub_no_local, {"No Local", "mqttlens.sub.no_local", FT_BOOLEAN, 8, NULL, MQTT_SO_NO_LOCAL, "5.0 SUBSCRIBE: do not send the client its own publications", HFILL}},
+        {&hf_sub_rap, {"Retain As Published", "mqttlens.sub.retain_as_published", FT_BOOLEAN, 8, NULL, MQTT_SO_RETAIN_AS_PUBLISHED, "5.0 SUBSCRIBE: keep the RETAIN flag of forwarded messages", HFILL}},
         {&hf_sub_retain_handling, {"Retain Handling", "mqttlens.sub.retain_handling", FT_UINT8, BASE_DEC,
-                                   VALS(retain_handling_vals), 0x30,
+                                   VALS(retain_handling_vals), MQTT_SO_RETAIN_HANDLING_MASK,
                                    "5.0 SUBSCRIBE: when the server sends retained messages", HFILL}},
         {&hf_sub_reserved, {"Reserved bits", "mqttlens.sub.reserved", FT_UINT8, BASE_HEX, NULL, 0,
                             "Bits 7-6 (5.0) or 7-2 (3.1.1) of the options byte", HFILL}},

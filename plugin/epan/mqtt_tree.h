@@ -18,10 +18,7 @@ typedef struct {
 /* What presentation needs to know beyond the packet itself. */
 typedef struct {
     const mqtt_snapshot_t *snap;
-    bool visited;                 /* the whole capture has been seen once */
-    bool closed_without_disconnect; /* last packet of a connection closed abruptly */
-    const char *repeated_failures;  /* summary of a source's failed logins, on the last one */
-    bool responder_continued;       /* the peer sent packets after this one */
+    const mqtt_findings_t *settled; /* what mqtt_core_settle() added (reported after the snapshot's) */
     const char *topic;              /* PUBLISH: its topic, resolved when it came by alias */
     nstime_t response_time;         /* since the frame it answers */
     nstime_t flow_time;             /* QoS 2: since the PUBLISH that started the flow */

@@ -205,8 +205,9 @@ static void dissect_packets(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
         off += (guint)size;
     }
     if (msg->bad_off != MQTT_STREAM_NONE) {
-        mqttlens_dissect_unframed(tvb_new_subset_remaining(tvb, (gint)msg->bad_off), pinfo, tree,
-                                  "Remaining Length longer than 4 bytes; framing resumes with the next WebSocket message");
+        mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0},
+                            "Remaining Length longer than 4 bytes; framing resumes with the next WebSocket message", NULL};
+        mqttlens_dissect_unframed(tvb_new_subset_remaining(tvb, (gint)msg->bad_off), pinfo, tree, &f);
         return;
     }
     if (msg->tail_off < len)

@@ -10,8 +10,11 @@
  *               bit 6: the second connection; bits 0-5: length, 0 being a
  *               retransmission, which TCP would drop) and that many bytes.
  * Each direction is framed as the dissector frames it: complete packets
- * are decoded, checked and fed to the connection in order; a Remaining
- * Length of more than four bytes leaves the rest of that direction unframed.
+ * go through the core's entry points as the dissector calls them
+ * (mqtt_core_first_pass and mqtt_core_settle in order, then, as a second
+ * pass, mqtt_core_decode and mqtt_core_settle with the capture seen); a
+ * Remaining Length of more than four bytes leaves the rest of that
+ * direction unframed.
  * All memory comes from wmem "simple" allocators, which use malloc, so that
  * AddressSanitizer sees every block.
  *
@@ -21,9 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "mqtt_checks.h"
-#include "mqtt_conn.h"
-#include "mqtt_wire.h"
+#include "mqtt_core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,32 +42,55 @@ typedef struct {
     uint32_t frame;
 } connection_t;
 
+/* A packet as the first pass saw it, for the second pass. */
+typedef struct seen {
+    struct seen *next;
+    const mqtt_conn_t *conn;
+    mqtt_snapshot_t *snap;
+    uint8_t *bytes;
+    uint32_t len;
+} seen_t;
+
+static const char *const addresses[2] = {"192.0.2.1", "192.0.2.2"};
+
+static void settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
+                   const mqtt_pkt_t *pkt, bool capture_seen, wmem_allocator_t *tmp)
+{
+    mqtt_settle_facts_t facts = {capture_seen, capture_seen, addresses[snap->dir], addresses[!snap->dir]};
+    mqtt_findings_t late = {NULL, 0, 0};
+    mqtt_core_settle(cap, conn, snap, pkt, &facts, tmp, &late);
+}
+
 static const unsigned versions[4] = {MQTT_V31, MQTT_V311, MQTT_V5, MQTT_V311};
 
-static void feed_packet(mqtt_conn_t *conn, wmem_allocator_t *file, const uint8_t *p, uint32_t len,
-                        enum mqtt_dir dir, uint32_t frame, unsigned default_version, bool from_start)
+static seen_t *feed_packet(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *file, const uint8_t *p,
+                           uint32_t len, enum mqtt_dir dir, uint32_t frame, unsigned default_version, bool from_start)
 {
     wmem_allocator_t *tmp = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
-    mqtt_snapshot_t *snap = wmem_new0(file, mqtt_snapshot_t);
+    seen_t *seen = wmem_new0(file, seen_t);
+    seen->conn = conn;
+    seen->snap = wmem_new0(file, mqtt_snapshot_t);
+    seen->bytes = (uint8_t *)wmem_memdup(file, p, len);
+    seen->len = len;
     mqtt_event_t ev;
     memset(&ev, 0, sizeof ev);
     ev.frame = frame;
     ev.time.secs = frame / 4;
     ev.time.nsecs = (int)(frame % 4) * 250000000;
     ev.saw_connection_start = from_start;
-    snap->dir = (uint8_t)dir;
-    snap->dir_known = true;
-    mqtt_conn_pick_version(conn, tmp, p, len, frame, default_version, snap);
-    mqtt_pkt_t *pkt = mqtt_decode(tmp, p, len, snap->version);
-    mqtt_check_packet(tmp, pkt, dir, true);
-    mqtt_conn_update(conn, pkt, &ev, snap);
-    (void)mqtt_snapshot_extra(snap);
+    ev.endpoint = (uint8_t)dir;
+    ev.client_by_port = dir == MQTT_C2S;
+    ev.src_address = addresses[dir];
+    ev.dst_address = addresses[!dir];
+    mqtt_pkt_t *pkt = mqtt_core_first_pass(cap, conn, tmp, p, len, &ev, default_version, seen->snap);
+    settle(cap, conn, seen->snap, pkt, false, tmp);
     wmem_destroy_allocator(tmp);
+    return seen;
 }
 
 /* Frames and feeds every complete packet at the front of d. */
-static void drain(direction_t *d, mqtt_conn_t *conn, wmem_allocator_t *file, enum mqtt_dir dir,
-                  uint32_t *frame, unsigned default_version, bool from_start)
+static void drain(direction_t *d, mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *file, seen_t ***tail,
+                  enum mqtt_dir dir, uint32_t *frame, unsigned default_version, bool from_start)
 {
     uint32_t off = 0;
     while (!d->unframed && off < d->len) {
@@ -78,7 +102,10 @@ static void drain(direction_t *d, mqtt_conn_t *conn, wmem_allocator_t *file, enu
         }
         if (st == MQTT_FRAME_NEED_MORE || fr.total_len > d->len - off)
             break;
-        feed_packet(conn, file, d->buf + off, (uint32_t)fr.total_len, dir, ++*frame, default_version, from_start);
+        seen_t *seen = feed_packet(cap, conn, file, d->buf + off, (uint32_t)fr.total_len, dir, ++*frame,
+                                   default_version, from_start);
+        **tail = seen;
+        *tail = &seen->next;
         off += (uint32_t)fr.total_len;
     }
     memmove(d->buf, d->buf + off, d->len - off);
@@ -95,6 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(conns, 0, sizeof conns);
 
     wmem_allocator_t *file = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
+    mqtt_capture_t *cap = mqtt_capture_new(file);
+    seen_t *first = NULL, **tail = &first;
     for (unsigned c = 0; c < 2; c++)
         conns[c].conn = mqtt_conn_new(file);
     size_t at = 1;
@@ -111,11 +140,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(d->buf + d->len, data + at, n);
         d->len += (uint32_t)n;
         at += n;
-        drain(d, k->conn, file, dir, &k->frame, default_version, from_start);
+        drain(d, cap, k->conn, file, &tail, dir, &k->frame, default_version, from_start);
     }
-    for (unsigned c = 0; c < 2; c++) {
-        (void)mqtt_conn_last(conns[c].conn);
-        (void)mqtt_conn_ended_properly(conns[c].conn);
+    /* The second pass: what the snapshots and hindsight tell. */
+    for (const seen_t *s = first; s; s = s->next) {
+        wmem_allocator_t *tmp = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
+        settle(cap, s->conn, s->snap, mqtt_core_decode(tmp, s->bytes, s->len, s->snap), true, tmp);
+        wmem_destroy_allocator(tmp);
     }
     wmem_destroy_allocator(file);
     return 0;

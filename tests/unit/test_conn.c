@@ -5,36 +5,54 @@
 
 #include "mqtt_checks.h"
 #include "mqtt_conn.h"
+#include "mqtt_core.h"
 #include "mqtt_subs.h"
 
-/* A conversation: packets are fed in order, one per frame, 10 ms apart. */
+/* A conversation: packets are fed in order, one per frame, 10 ms apart,
+ * through the core's entry points, as the dissector feeds them.  Several
+ * conversations may share a capture (and so a client address). */
 typedef struct {
+    mqtt_capture_t *cap;
     mqtt_conn_t *conn;
     uint32_t frame;
     bool from_start;
+    const char *client;  /* the client's address */
 } conv_t;
+
+static conv_t conv_in(mqtt_capture_t *cap, bool from_start, const char *client)
+{
+    conv_t c = {cap, mqtt_conn_new(unit_pool), 3, from_start, client};
+    return c;
+}
 
 static conv_t conv_new(bool from_start)
 {
-    conv_t c = {mqtt_conn_new(unit_pool), 3, from_start};
-    return c;
+    return conv_in(mqtt_capture_new(unit_pool), from_start, "192.0.2.1");
+}
+
+static const char *const server_address = "192.0.2.100";
+
+static mqtt_event_t event_at(const conv_t *c, enum mqtt_dir dir, double seconds)
+{
+    mqtt_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.frame = c->frame;
+    ev.time.secs = (time_t)seconds;
+    ev.time.nsecs = (int)((seconds - (double)(time_t)seconds) * 1e9 + 0.5);
+    ev.saw_connection_start = c->from_start;
+    ev.endpoint = (uint8_t)dir;
+    ev.client_by_port = dir == MQTT_C2S;
+    ev.src_address = dir == MQTT_C2S ? c->client : server_address;
+    ev.dst_address = dir == MQTT_C2S ? server_address : c->client;
+    return ev;
 }
 
 static mqtt_snapshot_t *feed_at(conv_t *c, enum mqtt_dir dir, const buf_t *p, double seconds)
 {
     mqtt_snapshot_t *snap = wmem_new0(unit_pool, mqtt_snapshot_t);
-    mqtt_event_t ev;
-    memset(&ev, 0, sizeof ev);
-    ev.frame = ++c->frame;
-    ev.time.secs = (time_t)seconds;
-    ev.time.nsecs = (int)((seconds - (double)(time_t)seconds) * 1e9 + 0.5);
-    ev.saw_connection_start = c->from_start;
-    snap->dir = (uint8_t)dir;
-    snap->dir_known = true;
-    mqtt_conn_pick_version(c->conn, unit_pool, p->b, p->n, ev.frame, MQTT_V311, snap);
-    mqtt_pkt_t *pkt = mqtt_decode(unit_pool, p->b, p->n, snap->version);
-    mqtt_check_packet(unit_pool, pkt, dir, true);
-    mqtt_conn_update(c->conn, pkt, &ev, snap);
+    ++c->frame;
+    mqtt_event_t ev = event_at(c, dir, seconds);
+    mqtt_core_first_pass(c->cap, c->conn, unit_pool, p->b, p->n, &ev, MQTT_V311, snap);
     return snap;
 }
 
@@ -422,7 +440,173 @@ TEST(topic_matching)
     CHECK(!matches("a/b", "a/b/c"));
 }
 
+/* ---- what the core settles when a packet is shown --------------------------------- */
+
+/* The findings mqtt_core_settle() adds for the packet `p` of `snap`:
+ * during the first pass (seen false) or once the capture is known. */
+static mqtt_findings_t settled(const conv_t *c, const mqtt_snapshot_t *snap, const buf_t *p, bool seen, bool closed)
+{
+    mqtt_pkt_t *pkt = mqtt_core_decode(unit_pool, p->b, p->n, snap);
+    mqtt_event_t ev = event_at(c, (enum mqtt_dir)snap->dir, 0);
+    mqtt_settle_facts_t facts = {seen, closed, ev.src_address, ev.dst_address};
+    mqtt_findings_t out = {NULL, 0, 0};
+    mqtt_core_settle(c->cap, c->conn, snap, pkt, &facts, unit_pool, &out);
+    return out;
+}
+
+static int count_rule(const mqtt_findings_t *fs, enum mqtt_rule rule)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < fs->count; i++)
+        n += fs->items[i].rule == rule;
+    return n;
+}
+
+static const mqtt_finding_t *find_rule(const mqtt_findings_t *fs, enum mqtt_rule rule)
+{
+    for (uint32_t i = 0; i < fs->count; i++)
+        if (fs->items[i].rule == rule)
+            return &fs->items[i];
+    return NULL;
+}
+
+TEST(hindsight_unanswered)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t pub = publish_pkt(MQTT_V311, 1, false, 7, "t", NULL);
+    mqtt_snapshot_t *req = feed(&c, MQTT_C2S, &pub);
+    /* During the first pass nothing is known about the answer. */
+    mqtt_findings_t fs = settled(&c, req, &pub, false, false);
+    CHECK_EQ(fs.count, 0);
+    /* Unanswered at the end of the capture: only a remark. */
+    fs = settled(&c, req, &pub, true, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_NO_RESPONSE), 1);
+    CHECK_STR(find_rule(&fs, MQTT_R_NO_RESPONSE)->detail, "no PUBACK");
+    /* Unanswered while the server went on talking: the rule is broken. */
+    buf_t ping = simple(0xC0), pong = simple(0xD0);
+    feed(&c, MQTT_C2S, &ping);
+    feed(&c, MQTT_S2C, &pong);
+    fs = settled(&c, req, &pub, true, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_NO_RESPONSE), 0);
+    const mqtt_finding_t *f = find_rule(&fs, MQTT_R_RESPONSE_MISSING);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->ref, "MQTT-3.3.4-1");
+    /* A QoS 2 flow left after PUBREC is incomplete, not unanswered. */
+    buf_t pub2 = publish_pkt(MQTT_V311, 2, false, 8, "t", NULL), rec = ack_pkt(0x50, 8);
+    feed(&c, MQTT_C2S, &pub2);
+    mqtt_snapshot_t *prec = feed(&c, MQTT_S2C, &rec);
+    fs = settled(&c, prec, &rec, true, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_QOS2_INCOMPLETE), 1);
+    CHECK_STR(find_rule(&fs, MQTT_R_QOS2_INCOMPLETE)->detail, "no PUBREL");
+}
+
+TEST(hindsight_mismatched_answer)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t pub = publish_pkt(MQTT_V311, 1, false, 7, "t", NULL), ack = ack_pkt(0x40, 9);
+    mqtt_snapshot_t *req = feed(&c, MQTT_C2S, &pub);
+    mqtt_snapshot_t *wrong = feed(&c, MQTT_S2C, &ack);
+    /* The answer with another id is a back-link on the request. */
+    CHECK_EQ(mqtt_snapshot_extra(req)->mismatched_in, wrong->frame);
+    mqtt_findings_t fs = settled(&c, req, &pub, true, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_RESPONSE_MISSING), 0);
+    const mqtt_finding_t *f = find_rule(&fs, MQTT_R_NO_RESPONSE);
+    CHECK(f != NULL);
+    if (f)
+        CHECK(strstr(f->detail, "with this Packet Identifier") != NULL);
+}
+
+TEST(hindsight_closed_and_anonymous)
+{
+    conv_t c = conv_new(true);
+    buf_t conn = connect_pkt(MQTT_V311, "sensor-1", 60, NULL), ack = connack_pkt(MQTT_V311, 0, NULL);
+    feed(&c, MQTT_C2S, &conn);
+    mqtt_snapshot_t *accepted = feed(&c, MQTT_S2C, &ack);
+    /* Kept as a flag, reported on every pass. */
+    mqtt_findings_t fs = settled(&c, accepted, &ack, false, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_ANONYMOUS_ACCEPTED), 1);
+    buf_t ping = simple(0xC0);
+    mqtt_snapshot_t *last = feed(&c, MQTT_C2S, &ping);
+    fs = settled(&c, last, &ping, true, true);
+    CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 1);
+    /* Not before the capture is known, nor without FIN / RST, nor on an
+     * earlier packet. */
+    fs = settled(&c, last, &ping, false, true);
+    CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 0);
+    fs = settled(&c, last, &ping, true, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 0);
+    fs = settled(&c, accepted, &ack, true, true);
+    CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 0);
+    /* A DISCONNECT ends the connection properly. */
+    buf_t bye = simple(0xE0);
+    mqtt_snapshot_t *end = feed(&c, MQTT_C2S, &bye);
+    fs = settled(&c, end, &bye, true, true);
+    CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 0);
+}
+
+/* A refused login (3.1.1 "not authorized") on a connection of its own. */
+static mqtt_snapshot_t *failed_login(conv_t *c, buf_t *ack)
+{
+    buf_t p = connect_pkt(MQTT_V311, "guesser", 60, NULL);
+    feed(c, MQTT_C2S, &p);
+    *ack = connack_pkt(MQTT_V311, 5, NULL);
+    mqtt_snapshot_t *snap = feed(c, MQTT_S2C, ack);
+    CHECK_EQ(has(snap, MQTT_R_AUTH_FAILED), 1);
+    return snap;
+}
+
+TEST(repeated_failures_per_address)
+{
+    mqtt_capture_t *cap = mqtt_capture_new(unit_pool);
+    conv_t a1 = conv_in(cap, true, "198.51.100.7"), a2 = conv_in(cap, true, "198.51.100.7");
+    conv_t a3 = conv_in(cap, true, "198.51.100.7"), other = conv_in(cap, true, "198.51.100.8");
+    a2.frame = 20;
+    other.frame = 30;
+    a3.frame = 40;
+    buf_t ack1, ack2, ack3, ack_other;
+    mqtt_snapshot_t *f1 = failed_login(&a1, &ack1);
+    /* One pass: the first failure is no pattern yet ... */
+    mqtt_findings_t fs = settled(&a1, f1, &ack1, false, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_REPEATED_AUTH_FAILURES), 0);
+    /* ... the second from the same address is, at the moment it is seen. */
+    mqtt_snapshot_t *f2 = failed_login(&a2, &ack2);
+    fs = settled(&a2, f2, &ack2, false, false);
+    const mqtt_finding_t *f = find_rule(&fs, MQTT_R_REPEATED_AUTH_FAILURES);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->detail, "2 failed logins from 198.51.100.7 so far, frames 5 to 22");
+    /* Another address counts on its own. */
+    mqtt_snapshot_t *fo = failed_login(&other, &ack_other);
+    fs = settled(&other, fo, &ack_other, false, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_REPEATED_AUTH_FAILURES), 0);
+    mqtt_snapshot_t *f3 = failed_login(&a3, &ack3);
+    /* With hindsight: only on the last failure, with the total. */
+    fs = settled(&a2, f2, &ack2, true, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_REPEATED_AUTH_FAILURES), 0);
+    fs = settled(&a3, f3, &ack3, true, false);
+    f = find_rule(&fs, MQTT_R_REPEATED_AUTH_FAILURES);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->detail, "3 failed logins from 198.51.100.7, frames 5 to 42");
+}
+
+TEST(framing_findings)
+{
+    mqtt_finding_t f = mqtt_core_unfinished_packet(true, 300, unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_INCOMPLETE_PACKET);
+    CHECK_STR(f.detail, "300 bytes announced");
+    f = mqtt_core_unfinished_packet(false, 300, unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_CAPTURE_ENDS_MID_PACKET);
+    f = mqtt_core_unframed(12, unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_UNFRAMED);
+    CHECK_STR(f.detail, "since frame 12");
+}
+
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
           dup_retransmission, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
-          topic_matching)
+          topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
+          repeated_failures_per_address, framing_findings)
