@@ -148,11 +148,14 @@ static int endpoint_index(const mqtt_stream_t *st, const packet_info *pinfo)
     return pinfo->srcport == st->port0 ? 0 : 1;
 }
 
-/* Whether the ports say the sender is the client: it is not on the port
- * the dissector was selected by, else it has the higher port.  The core
- * decides with this when the first packet's type does not tell. */
-static gboolean client_by_port(const packet_info *pinfo)
+/* Whether the sender is the client when the first packet's type does not
+ * tell (the core decides with this hint): what the transport knows (the
+ * WebSocket upgrade's sides), else the ports: the client is not on the
+ * port the dissector was selected by, else it has the higher port. */
+static gboolean client_by_port(const packet_info *pinfo, mqttlens_sender_t sender)
 {
+    if (sender != MQTTLENS_SENDER_BY_PORT)
+        return sender == MQTTLENS_SENDER_CLIENT;
     if (pinfo->match_uint == pinfo->destport && pinfo->destport != pinfo->srcport)
         return TRUE;
     if (pinfo->match_uint == pinfo->srcport && pinfo->destport != pinfo->srcport)
@@ -332,26 +335,28 @@ static gboolean transport_closed(const mqtt_stream_t *st)
     return (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
 }
 
-static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqtt_event_t *ev)
+static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqttlens_sender_t sender,
+                       mqtt_event_t *ev)
 {
     ev->frame = pinfo->num;
     ev->time = pinfo->abs_ts;
     ev->over_tls = proto_is_frame_protocol(pinfo->layers, "tls");
     ev->saw_connection_start = (tcp_completeness(st) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
     ev->endpoint = (guint8)ep;
-    ev->client_by_port = client_by_port(pinfo);
+    ev->client_by_port = client_by_port(pinfo, sender);
     frame_addresses(pinfo, &ev->src_address, &ev->dst_address);
 }
 
 /* First pass: the core analyses the packet; its snapshot is kept for
  * every later pass. */
 static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, wmem_allocator_t *mem,
-                                   const guint8 *bytes, guint len, int ep, mqtt_pkt_t **pkt)
+                                   const guint8 *bytes, guint len, int ep, mqttlens_sender_t sender,
+                                   mqtt_pkt_t **pkt)
 {
     mqtt_snapshot_t *snap = snap_new(st);
     time_note(st, pinfo->num, &pinfo->abs_ts);
     mqtt_event_t ev;
-    fill_event(st, pinfo, ep, &ev);
+    fill_event(st, pinfo, ep, sender, &ev);
     *pkt = mqtt_core_first_pass(capture_get(), st->conn, mem, bytes, len, &ev, (unsigned)pref_default_version,
                                 snap);
     return snap;
@@ -399,7 +404,7 @@ static void set_columns(packet_info *pinfo, guint32 index, const char *line)
  * decoded packet lives in `keep`: the frame's pool when a tap will read it
  * after the frame, else the packet's own memory. */
 static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqtt_stream_t *st, guint32 index,
-                        wmem_allocator_t *scratch)
+                        mqttlens_sender_t sender, wmem_allocator_t *scratch)
 {
     bool tapped = mqtt_taps_listening();
     wmem_allocator_t *keep = tapped ? pinfo->pool : scratch;
@@ -409,7 +414,7 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
     mqtt_pkt_t *pkt = NULL;
     mqtt_snapshot_t *snap = PINFO_FD_VISITED(pinfo) ? snap_find(st, pinfo->num, index) : NULL;
     if (!PINFO_FD_VISITED(pinfo)) {
-        snap = first_pass(st, pinfo, keep, bytes, len, ep, &pkt);
+        snap = first_pass(st, pinfo, keep, bytes, len, ep, sender, &pkt);
     } else if (!snap) {
         /* Not seen on the first pass (should not happen): show the packet
          * without connection context rather than change the state. */
@@ -452,16 +457,16 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
 
 static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
 {
-    return mqttlens_dissect_pdu(tvb, pinfo, tree);
+    return mqttlens_dissect_pdu(tvb, pinfo, tree, MQTTLENS_SENDER_BY_PORT);
 }
 
-int mqttlens_dissect_pdu(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree)
+int mqttlens_dissect_pdu(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqttlens_sender_t sender)
 {
     frame_ctx_t *fc = frame_ctx(pinfo);
     mqtt_stream_t *st = stream_get(pinfo);
     guint32 index = next_packet_index(pinfo);
     fc->depth++;
-    dissect_one(tvb, pinfo, tree, st, index, packet_memory(fc, pinfo));
+    dissect_one(tvb, pinfo, tree, st, index, sender, packet_memory(fc, pinfo));
     fc->depth--;
     return (int)tvb_captured_length(tvb);
 }

@@ -28,6 +28,7 @@
 #include <epan/dissectors/packet-tcp.h>
 #include <epan/dissectors/packet-tls.h>
 
+#include "mqtt_core.h"
 #include "mqtt_dissector.h"
 #include "mqtt_expert.h"
 #include "mqtt_stream.h"
@@ -172,15 +173,28 @@ static void show_partial(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, in
     proto_item_append_text(ti, ", part of a packet that never completes");
     if (start != pinfo->num)
         return; /* reported once, where it began */
-    mqtt_finding_t f = {closed ? MQTT_R_INCOMPLETE_PACKET : MQTT_R_CAPTURE_ENDS_MID_PACKET, {0, 0},
-                        announced ? wmem_strdup_printf(pinfo->pool, "%" G_GUINT64_FORMAT " bytes announced", announced)
-                                  : "its Remaining Length is incomplete",
-                        NULL};
+    mqtt_finding_t f = mqtt_core_unfinished_packet(closed, announced, pinfo->pool);
     mqtt_expert_report(pinfo, sub, NULL, tvb, off, &f, 0);
+}
+
+/* Who sent the message: the side that sent the HTTP Upgrade is the client,
+ * the side that answered it the server (HTTP keeps the server's address
+ * and port from its response).  Without the upgrade in the capture, the
+ * ports decide as on TCP. */
+static mqttlens_sender_t ws_sender(packet_info *pinfo)
+{
+    conversation_t *conv = find_or_create_conversation(pinfo);
+    const http_conv_t *hc = (const http_conv_t *)conversation_get_proto_data(conv, proto_http);
+    if (!hc || !hc->server_port)
+        return MQTTLENS_SENDER_BY_PORT;
+    gboolean from_server = pinfo->srcport == hc->server_port &&
+                           (hc->server_addr.type == AT_NONE || addresses_equal(&pinfo->src, &hc->server_addr));
+    return from_server ? MQTTLENS_SENDER_SERVER : MQTTLENS_SENDER_CLIENT;
 }
 
 static void dissect_packets(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const ws_msg_t *m, guint32 index)
 {
+    mqttlens_sender_t sender = PINFO_FD_VISITED(pinfo) ? MQTTLENS_SENDER_BY_PORT : ws_sender(pinfo);
     const mqtt_stream_msg_t *msg = &m->msg;
     guint len = tvb_captured_length(tvb);
     gboolean complete = msg->head || msg->body_off < msg->tail_off || msg->bad_off != MQTT_STREAM_NONE;
@@ -193,7 +207,7 @@ static void dissect_packets(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
     if (msg->head) {
         tvbuff_t *whole = tvb_new_child_real_data(tvb, msg->head, msg->head_len, msg->head_len);
         add_new_data_source(pinfo, whole, "Reassembled MQTT");
-        mqttlens_dissect_pdu(whole, pinfo, tree);
+        mqttlens_dissect_pdu(whole, pinfo, tree, sender);
     }
     guint off = msg->body_off;
     while (off < msg->tail_off) {
@@ -201,12 +215,11 @@ static void dissect_packets(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
         guint64 size = mqtt_stream_whole(p, msg->tail_off - off);
         if (!size)
             break; /* cannot happen: the first pass framed these bytes */
-        mqttlens_dissect_pdu(tvb_new_subset_length(tvb, (gint)off, (gint)size), pinfo, tree);
+        mqttlens_dissect_pdu(tvb_new_subset_length(tvb, (gint)off, (gint)size), pinfo, tree, sender);
         off += (guint)size;
     }
     if (msg->bad_off != MQTT_STREAM_NONE) {
-        mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0},
-                            "Remaining Length longer than 4 bytes; framing resumes with the next WebSocket message", NULL};
+        mqtt_finding_t f = mqtt_core_unframed_message();
         mqttlens_dissect_unframed(tvb_new_subset_remaining(tvb, (gint)msg->bad_off), pinfo, tree, &f);
         return;
     }
