@@ -121,3 +121,12 @@ bool mqtt_ws_subprotocol_allowed(const char *selected, const uint8_t *first, uin
         return true;
     return selected && strcmp(selected, "mqttv3.1") == 0 && mqtt_is_v31_connect(first, len);
 }
+
+mqtt_finding_t mqtt_ws_subprotocol_finding(const char *selected, wmem_allocator_t *pool)
+{
+    mqtt_finding_t f = {MQTT_R_WS_SUBPROTOCOL, {0, 0},
+                        selected ? wmem_strdup_printf(pool, "the server selected \"%s\"", selected)
+                                 : "the server selected no subprotocol",
+                        NULL};
+    return f;
+}

@@ -11,6 +11,8 @@
 
 #include <wsutil/wmem/wmem.h>
 
+#include "mqtt_wire.h"
+
 /* Whether p[0..len), the first bytes a client sent on a connection, start
  * an MQTT CONNECT: fixed header 0x10, a Remaining Length of at most four
  * bytes that leaves room for the variable header, protocol name "MQTT"
@@ -37,5 +39,9 @@ bool mqtt_is_v31_connect(const uint8_t *p, uint32_t len);
  * the first MQTT bytes of the connection) is a 3.1 one.  `selected` is
  * NULL when the server selected none. */
 bool mqtt_ws_subprotocol_allowed(const char *selected, const uint8_t *first, uint32_t len);
+
+/* The finding about a subprotocol mqtt_ws_subprotocol_allowed() refused
+ * (`selected` NULL: none), its detail allocated in `pool`. */
+mqtt_finding_t mqtt_ws_subprotocol_finding(const char *selected, wmem_allocator_t *pool);
 
 #endif

@@ -142,12 +142,7 @@ static void show_subprotocol(const ws_conv_t *wc, tvbuff_t *tvb, packet_info *pi
     proto_item_set_generated(it);
     if (!wc->bad_subprotocol)
         return;
-    mqtt_finding_t f = {MQTT_R_WS_SUBPROTOCOL, {0, 0},
-                        wmem_strdup_printf(pinfo->pool, "the server selected %s%s%s",
-                                           wc->subprotocol ? "\"" : "",
-                                           wc->subprotocol ? wc->subprotocol : "no subprotocol",
-                                           wc->subprotocol ? "\"" : ""),
-                        NULL};
+    mqtt_finding_t f = mqtt_ws_subprotocol_finding(wc->subprotocol, pinfo->pool);
     mqtt_expert_report(pinfo, sub, it, tvb, 0, &f, 0);
 }
 

@@ -189,6 +189,11 @@ TEST(websocket_subprotocol)
     CHECK(!mqtt_ws_subprotocol_allowed("mqttv3.1", v311, sizeof v311));
     CHECK(!mqtt_ws_subprotocol_allowed(NULL, v311, sizeof v311));
     CHECK(!mqtt_ws_subprotocol_allowed("chat", v311, sizeof v311));
+    mqtt_finding_t f = mqtt_ws_subprotocol_finding("chat", unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_WS_SUBPROTOCOL);
+    CHECK_STR(f.detail, "the server selected \"chat\"");
+    f = mqtt_ws_subprotocol_finding(NULL, unit_pool);
+    CHECK_STR(f.detail, "the server selected no subprotocol");
 }
 
 TEST(well_formed_runs)
