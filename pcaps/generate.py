@@ -27,6 +27,8 @@ Layers (top to bottom):
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -524,6 +526,11 @@ class Conn:
     def _segment(self, d, a, b):
         fr = self.emit(d, PSH | ACK, bytes(self.buf[d][a:b]))
         self.last_data_ts[d] = fr.ts
+        self._account(fr, d, a, b)
+        self.sent[d] = b
+
+    def _account(self, fr, d, a, b):
+        """Lists in frame `fr` the packets whose bytes [a, b) of the MQTT stream deliver."""
         brk = self.broken[d]
         keep = []
         for ent in self.pend[d]:
@@ -546,7 +553,6 @@ class Conn:
         self.pend[d] = keep
         if brk is not None and b > brk:
             fr.unframed = True
-        self.sent[d] = b
 
     def send(self, d, *pkts, cuts=(), hold=0, ack_every=0):
         self.put(d, *pkts)
@@ -612,6 +618,118 @@ class Conn:
         self.close('s')
 
 
+# --------------------------------------------------------------------------------------
+# MQTT over WebSocket (RFC 6455)
+# --------------------------------------------------------------------------------------
+
+WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+WS_OPCODES = {'cont': 0, 'text': 1, 'msg': 2, 'first': 2, 'last': 0, 'close': 8, 'ping': 9, 'pong': 10}
+WS_ENDS_MESSAGE = ('msg', 'text', 'last')
+
+
+def ws_frame(opcode, payload, fin=True, mask=None):
+    """One WebSocket frame; `mask` is the 4-byte masking key or None."""
+    n = len(payload)
+    first = bytes([(0x80 if fin else 0) | opcode])
+    bit = 0x80 if mask else 0
+    if n < 126:
+        hdr = first + bytes([bit | n])
+    elif n < 65536:
+        hdr = first + bytes([bit | 126]) + u16(n)
+    else:
+        hdr = first + bytes([bit | 127]) + struct.pack('>Q', n)
+    if not mask:
+        return hdr + payload
+    return hdr + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
+class WsConn(Conn):
+    """One MQTT-over-WebSocket connection: TCP handshake, HTTP upgrade, then every TCP data
+    segment carries WebSocket frames whose data payloads are the MQTT bytes of the segment.
+
+    ws(d, *pkts, cuts=(), layouts=()) sends like send(); each segment's frames follow the next
+    entry of `layouts` (default one binary message): a list of (kind, n) items taking n MQTT
+    bytes in order (None: the rest) -- 'msg' a whole binary message, 'text' a whole text
+    message, 'first'/'cont'/'last' the fragments of one message -- or (control, payload) with
+    control 'ping', 'pong', 'close'.  A packet is listed in the frame where the WebSocket
+    message holding its last byte completes (that is when a receiver gets its bytes).
+    Client frames are masked; server frames too with mask_server=True.
+    """
+
+    def __init__(self, cap, ver, port, isn_c, isn_s, index, subprotocol='mqtt', offer='mqtt',
+                 mask_server=False):
+        super().__init__(cap, ver, port, isn_c, isn_s, index)
+        self.subprotocol, self.offer, self.mask_server = subprotocol, offer, mask_server
+        self.layouts = {'c2s': [], 's2c': []}
+        self.delivered = {'c2s': 0, 's2c': 0}
+        self.masks = 0
+
+    def upgrade(self):
+        """The HTTP/1.1 upgrade to WebSocket (RFC 6455 §4)."""
+        key = base64.b64encode(struct.pack('>IIII', *(zlib.crc32(b'%s/key%d/%d' % (
+            self.cap.name.encode(), self.index, i)) for i in range(4))))
+        accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        req = ('GET /mqtt HTTP/1.1\r\nHost: 10.0.0.2:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+               'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n' % (self.cap.sc['port'], key.decode()))
+        if self.offer:
+            req += 'Sec-WebSocket-Protocol: %s\r\n' % self.offer
+        resp = ('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                'Sec-WebSocket-Accept: %s\r\n' % accept.decode())
+        if self.subprotocol:
+            resp += 'Sec-WebSocket-Protocol: %s\r\n' % self.subprotocol
+        self.emit('c2s', PSH | ACK, (req + '\r\n').encode())
+        self.emit('s2c', PSH | ACK, (resp + '\r\n').encode())
+
+    def key(self, d):
+        if d == 's2c' and not self.mask_server:
+            return None
+        self.masks += 1
+        return u32(zlib.crc32(b'%s/mask%d/%d' % (self.cap.name.encode(), self.index, self.masks)))
+
+    def ws(self, d, *pkts, cuts=(), layouts=()):
+        self.layouts[d] = list(layouts)
+        self.send(d, *pkts, cuts=cuts)
+        assert not self.layouts[d], 'more layouts than segments'
+        return pkts[0] if len(pkts) == 1 else pkts
+
+    def control(self, d, kind, payload=b''):
+        """A segment holding one control frame only."""
+        self.emit(d, PSH | ACK, ws_frame(WS_OPCODES[kind], payload, True, self.key(d)))
+
+    def _segment(self, d, a, b):
+        layout = self.layouts[d].pop(0) if self.layouts[d] else [('msg', None)]
+        data = bytes(self.buf[d][a:b])
+        wire, pos, end = bytearray(), 0, None
+        for kind, arg in layout:
+            if kind in ('ping', 'pong', 'close'):
+                wire += ws_frame(WS_OPCODES[kind], arg, True, self.key(d))
+                continue
+            n = len(data) - pos if arg is None else arg
+            wire += ws_frame(WS_OPCODES[kind], data[pos:pos + n], kind in WS_ENDS_MESSAGE, self.key(d))
+            pos += n
+            if kind in WS_ENDS_MESSAGE:
+                end = a + pos
+        assert pos == len(data), 'layout does not cover the segment'
+        fr = self.emit(d, PSH | ACK, bytes(wire))
+        self.last_data_ts[d] = fr.ts
+        lo = self.delivered[d]
+        hi = end if end is not None else lo
+        self._account(fr, d, lo, hi)
+        self.delivered[d] = hi
+        self.sent[d] = b
+
+    def fin(self, d):
+        assert self.delivered[d] == len(self.buf[d]), 'a WebSocket message is still open'
+        super().fin(d)
+
+    def bye(self, rc=None, props=None):
+        """DISCONNECT, the WebSocket closing handshake (1000), then the TCP teardown."""
+        self.c(self.disconnect(rc, props))
+        self.control('c2s', 'close', u16(1000))
+        self.control('s2c', 'close', u16(1000))
+        self.close('c')
+
+
 class Capture:
     def __init__(self, sc):
         self.sc = sc
@@ -631,10 +749,15 @@ class Capture:
         port = 49152 + (h % 12000) + idx
         isn_c = zlib.crc32(('%s/c%d' % (self.name, idx)).encode())
         isn_s = zlib.crc32(('%s/s%d' % (self.name, idx)).encode())
-        k = Conn(self, ver, port, isn_c, isn_s, idx)
+        if self.sc['ws'] is not None:
+            k = WsConn(self, ver, port, isn_c, isn_s, idx, **self.sc['ws'])
+        else:
+            k = Conn(self, ver, port, isn_c, isn_s, idx)
         self.conns.append(k)
         if handshake:
             k.handshake()
+            if self.sc['ws'] is not None:
+                k.upgrade()
         return k
 
     def emit(self, conn, d, flags, payload=b''):
@@ -656,10 +779,10 @@ class Capture:
             k = fr.conn
             if fr.dir == 'c2s':
                 smac, dmac, sip, dip = CLIENT_MAC, BROKER_MAC, CLIENT_IP, BROKER_IP
-                sport, dport = k.port, BROKER_PORT
+                sport, dport = k.port, self.sc['port']
             else:
                 smac, dmac, sip, dip = BROKER_MAC, CLIENT_MAC, BROKER_IP, CLIENT_IP
-                sport, dport = BROKER_PORT, k.port
+                sport, dport = self.sc['port'], k.port
             tcp = tcp_segment(sip, dip, sport, dport, fr.seq, fr.ack, fr.flags, fr.payload)
             ipid[fr.dir] = (ipid[fr.dir] + 1) & 0xFFFF
             ip = ipv4_header(sip, dip, len(tcp), ipid[fr.dir])
@@ -870,13 +993,15 @@ def track(seq, resumed):
 SCENARIOS = []
 
 
-def scenario(path, version, summary, notes='', raw=False, large=False):
+def scenario(path, version, summary, notes='', raw=False, large=False, port=BROKER_PORT, ws=None):
     """Register a capture.  The function gets a ready Conn (handshake done, protocol level
-    `version`) or, with raw=True, the Capture (to open connections itself)."""
+    `version`) or, with raw=True, the Capture (to open connections itself).  `port` is the
+    broker's; `ws` (a dict of WsConn options) makes every connection MQTT over WebSocket."""
     def deco(fn):
         assert all(s['path'] != path for s in SCENARIOS), path
         SCENARIOS.append({'path': path, 'version': version, 'summary': summary,
-                          'notes': notes, 'fn': fn, 'raw': raw, 'large': large})
+                          'notes': notes, 'fn': fn, 'raw': raw, 'large': large, 'port': port,
+                          'ws': ws})
         return fn
     return deco
 
@@ -3420,11 +3545,179 @@ def _(k):
     k.bye()
 
 
+# ---------------------------------------------------------------------- MQTT over WebSocket
+
+WS_PORT, WS_PORT2 = 8083, 9001     # mosquitto's and others' usual ws ports (mqttlens.ws_ports)
+
+
+def ws_scenario(name, v, summary, notes='', port=WS_PORT, **ws):
+    return scenario('generated/websocket/%s-%s.pcap' % (VN[v], name), v, summary, notes, port=port, ws=ws)
+
+
+for _v in (4, 5):
+    @ws_scenario('ws-one-packet-per-message', _v,
+                 'MQTT over WebSocket on TCP 8083 (subprotocol "mqtt"): one MQTT packet per binary '
+                 'message, client frames masked; QoS 1 both ways, PINGREQ, WebSocket close.')
+    def _(k):
+        k.open()
+        k.c(k.subscribe(1, S_DOWN))
+        k.s(k.suback(1, 1))
+        k.c(k.publish('lens/up/ws', pl(40), qos=1, id=2).focus())
+        k.s(k.puback(2))
+        k.s(k.publish('lens/down/ws', pl(30), qos=1, id=1))
+        k.c(k.puback(1))
+        k.c(k.pingreq())
+        k.s(k.pingresp())
+        k.bye()
+
+    @ws_scenario('ws-several-per-message', _v,
+                 'Several MQTT packets in one WebSocket message (CONNECT+PUBLISH; PUBLISH+PUBLISH+'
+                 'SUBSCRIBE+PINGREQ), a message that ends inside a packet, and two messages in one '
+                 'TCP segment that split a packet (S->C).', port=WS_PORT2)
+    def _(k):
+        k.c(k.connect(), k.publish('lens/up/first', b'early'))
+        k.s(k.connack())
+        p1 = k.publish('lens/up/a', b'zero')
+        p2 = k.publish('lens/up/b', b'one', qos=1, id=1)
+        p3 = k.subscribe(2, S_DOWN)
+        p4 = k.pingreq()
+        k.c(p1, p2, p3, p4, cuts=[len(p1.raw) + 3])
+        q1 = k.puback(1)
+        q2 = k.suback(2, 1)
+        q3 = k.publish('lens/down/x', pl(20), qos=1, id=1)
+        q4 = k.pingresp()
+        k.ws('s2c', q1, q2, q3, q4, layouts=[[('msg', len(q1.raw) + len(q2.raw) + 5), ('msg', None)]])
+        k.c(k.puback(1))
+        k.bye()
+
+    @ws_scenario('ws-rl-split', _v,
+                 'Remaining Length split across WebSocket messages: C->S a 2-byte RL split after its '
+                 'first byte over two TCP segments; S->C a 3-byte RL split after its second byte '
+                 'between two messages of one TCP segment (the 16 kB packet then spans 12 messages).')
+    def _(k):
+        k.open()
+        k.c(k.subscribe(1, S_DOWN))
+        k.s(k.suback(1, 1))
+        p = k.publish('lens/up/rl', pl(200), qos=1, id=2).focus()
+        assert p.raw[1] >= 0x80 and p.raw[2] < 0x80
+        k.c(p, cuts=[2])
+        k.s(k.puback(2))
+        q = k.publish('lens/down/rl', pl(16500), qos=1, id=1).focus()
+        assert q.raw[2] >= 0x80 and q.raw[3] < 0x80
+        k.ws('s2c', q, layouts=[[('msg', 3), ('msg', None)]])
+        k.c(k.puback(1))
+        k.bye()
+
+    @ws_scenario('ws-continuation', _v,
+                 'Fragmented WebSocket messages: a PUBLISH as first+continuation+final frames in one '
+                 'TCP segment; a PUBLISH+PINGREQ message whose first fragment and final fragment are '
+                 'in different TCP segments with a ping between them (answered by a pong); a '
+                 'fragment boundary inside the Remaining Length.')
+    def _(k):
+        k.open()
+        k.ws('c2s', k.publish('lens/up/frag', pl(60), qos=1, id=1).focus(),
+             layouts=[[('first', 3), ('cont', 10), ('last', None)]])
+        k.s(k.puback(1))
+        p = k.publish('lens/up/frag2', pl(90), qos=1, id=2).focus()
+        k.ws('c2s', p, k.pingreq(), cuts=[40],
+             layouts=[[('first', None)], [('ping', b'hb'), ('last', None)]])
+        k.control('s2c', 'pong', b'hb')
+        k.s(k.puback(2), k.pingresp())
+        q = k.publish('lens/down/frag', pl(150), qos=1, id=1).focus()
+        k.ws('s2c', q, layouts=[[('first', 2), ('last', None)]])
+        k.c(k.puback(1))
+        k.bye()
+
+    @ws_scenario('ws-control-frames', _v,
+                 'Ping, pong and an empty ping between and around MQTT messages, in segments of their '
+                 'own and inside segments that carry MQTT.', port=WS_PORT2)
+    def _(k):
+        k.open()
+        k.control('c2s', 'ping', b'keepalive-1')
+        k.control('s2c', 'pong', b'keepalive-1')
+        k.ws('c2s', k.publish('lens/up/c', pl(20), qos=1, id=1),
+             layouts=[[('ping', b''), ('msg', None), ('pong', b'unsolicited')]])
+        k.ws('s2c', k.puback(1), layouts=[[('pong', b''), ('msg', None)]])
+        k.c(k.pingreq())
+        k.s(k.pingresp())
+        k.bye()
+
+    @ws_scenario('ws-masked-server', _v,
+                 'Server frames masked as well as client frames (RFC 6455 says a server must not mask; '
+                 'the MQTT bytes are the same once unmasked).', mask_server=True)
+    def _(k):
+        k.open()
+        k.c(k.subscribe(1, S_DOWN))
+        k.s(k.suback(1, 1))
+        k.s(k.publish('lens/down/m', pl(25), qos=1, id=1), cuts=[4])
+        k.c(k.puback(1))
+        k.bye()
+
+
+@ws_scenario('ws-text-frame', 4,
+             'A PUBLISH sent in a WebSocket text frame, which [MQTT-6.0.0-1] forbids; the broker closes.',
+             notes='mqttlens decodes the PUBLISH but does not report [MQTT-6.0.0-1]: Wireshark 4.0\'s '
+                   'WebSocket dissector does not tell a subdissector which opcode a message had.')
+def _(k):
+    k.open()
+    k.ws('c2s', k.publish('lens/up/text', b'{"t":21.5}'), layouts=[[('text', None)]])
+    k.control('s2c', 'close', u16(1003))
+    k.control('c2s', 'close', u16(1003))
+    k.close('s')
+
+
+@ws_scenario('ws-no-subprotocol', 4,
+             'The server answers the upgrade without selecting a subprotocol although the client '
+             'offered "mqtt" ([MQTT-6.0.0-4]); MQTT is found through the ws port (8083).',
+             notes='The client carries on (a strict one would close) so that the finding has an MQTT '
+                   'packet to sit on: the first one of the connection.', subprotocol=None)
+def _(k):
+    k.c(k.connect().bad('3.1.1 MQTT-6.0.0-4', 'rule.websocket_subprotocol', W))
+    k.s(k.connack())
+    k.bye()
+
+
+@ws_scenario('ws-mqttv3.1', 3,
+             'MQTT 3.1 over WebSocket with the subprotocol "mqttv3.1" of 3.1 clients (not a finding: '
+             '3.1 has no WebSocket rules).', port=WS_PORT2, subprotocol='mqttv3.1', offer='mqttv3.1')
+def _(k):
+    k.open()
+    k.c(k.publish('lens/up/v31', pl(12), qos=1, id=1))
+    k.s(k.puback(1))
+    k.bye()
+
+
+# ---------------------------------------------------------------------- MQTT on other ports
+
+@scenario('generated/transport/v311-port-11883.pcap', 4,
+          'MQTT 3.1.1 on TCP 11883, a port no dissector owns: found by the CONNECT heuristic.',
+          port=11883)
+def _(k):
+    k.open(client_id='lens-port')
+    k.c(k.subscribe(1, S_DOWN))
+    k.s(k.suback(1, 1))
+    k.c(k.publish('lens/up/port', pl(30), qos=1, id=2))
+    k.s(k.puback(2))
+    k.bye()
+
+
+@scenario('generated/transport/v5-port-1884-split-connect.pcap', 5,
+          'MQTT 5.0 on TCP 1884 whose CONNECT is split after its Protocol Level: the CONNECT '
+          'heuristic judges the first segment alone.', port=1884)
+def _(k):
+    c = k.connect(client_id='lens-split-connect', props=[(SESSION_EXPIRY, 60)])
+    k.c(c.focus(), cuts=[9])
+    k.s(k.connack())
+    k.c(k.publish('lens/up/port', pl(30), qos=1, id=1))
+    k.s(k.puback(1))
+    k.bye()
+
+
 # ======================================================================================
 # reading back (self-check)
 # ======================================================================================
 
-def read_pcap(data):
+def read_pcap(data, broker_port=BROKER_PORT):
     """Own minimal reader: returns [{ts, dir, port, seq, ack, flags, payload}] and verifies
     the IPv4 header checksum and the TCP checksum of every record."""
     magic, _vmaj, _vmin, _tz, _sig, _snap, linktype = struct.unpack('<IHHiIII', data[:24])
@@ -3445,10 +3738,52 @@ def read_pcap(data):
         pseudo = src + dst + struct.pack('!BBH', 0, 6, len(tcp))
         assert csum16(pseudo + tcp) == 0, 'bad TCP checksum'
         sport, dport, seq, ack, hl, flags = struct.unpack('!HHIIBB', tcp[:14])
-        d = 'c2s' if dport == BROKER_PORT else 's2c'
+        d = 'c2s' if dport == broker_port else 's2c'
         out.append({'ts': ts_s * 1000000 + ts_us, 'dir': d, 'port': sport if d == 'c2s' else dport,
                     'seq': seq, 'ack': ack, 'flags': flags, 'payload': tcp[(hl >> 4) * 4:]})
     return out
+
+
+class WsReader:
+    """One direction of a WebSocket connection read back: skips the HTTP upgrade, then returns
+    for each TCP payload the data of the messages that complete in it."""
+
+    def __init__(self):
+        self.http = True
+        self.buf = bytearray()
+        self.msg = None
+
+    def feed(self, payload):
+        self.buf += payload
+        if self.http:
+            end = self.buf.find(b'\r\n\r\n')
+            assert end >= 0, 'HTTP upgrade split across segments'
+            del self.buf[:end + 4]
+            self.http = False
+        out = bytearray()
+        while len(self.buf) >= 2:
+            b0, b1 = self.buf[0], self.buf[1]
+            n, off = b1 & 0x7F, 2
+            if n == 126:
+                n, off = struct.unpack('>H', self.buf[2:4])[0], 4
+            elif n == 127:
+                n, off = struct.unpack('>Q', self.buf[2:10])[0], 10
+            mask = bytes(self.buf[off:off + 4]) if b1 & 0x80 else None
+            off += 4 if mask else 0
+            assert len(self.buf) >= off + n, 'WebSocket frame split across segments'
+            data = bytes(self.buf[off:off + n])
+            if mask:
+                data = bytes(c ^ mask[i % 4] for i, c in enumerate(data))
+            del self.buf[:off + n]
+            opcode, fin = b0 & 0x0F, b0 & 0x80
+            if opcode >= 8:
+                continue
+            assert (opcode == 0) == (self.msg is not None), 'fragments out of order'
+            self.msg = (self.msg or b'') + data
+            if fin:
+                out += self.msg
+                self.msg = None
+        return bytes(out)
 
 
 def type_matches(name, num):
@@ -3458,7 +3793,7 @@ def type_matches(name, num):
 
 
 def self_check(path, data, cap, entry):
-    recs = read_pcap(data)
+    recs = read_pcap(data, cap.sc['port'])
     assert len(recs) == len(cap.frames), '%s: frame count %d != %d' % (path, len(recs), len(cap.frames))
     prev_ts = None
     nxt = {}
@@ -3475,15 +3810,19 @@ def self_check(path, data, cap, entry):
     mframes = {f['frame']: f for f in entry['frames']}
     with_payload = {i for i, r in enumerate(recs, 1) if r['payload']}
     assert set(mframes) == with_payload, '%s: manifest frames != frames with payload' % path
-    bufs, broken = {}, {}
+    bufs, broken, readers = {}, {}, {}
     for i, r in enumerate(recs, 1):
         if not r['payload']:
             continue
         key = (r['port'], r['dir'])
         buf = bufs.setdefault(key, bytearray())
         found, ferr, unframed = [], [], broken.get(key, False)
+        if cap.sc['ws'] is not None:
+            delivered = readers.setdefault(key, WsReader()).feed(r['payload'])
+        else:
+            delivered = r['payload']
         if not unframed:
-            buf += r['payload']
+            buf += delivered
             while len(buf) >= 2:
                 val, mult, j, done = 0, 1, 1, False
                 while j < len(buf) and j <= 4:
@@ -3643,7 +3982,7 @@ def readme_text(rows):
 
 
 def generate(out_dir, readme_path, large=False, quiet=False):
-    for sub in ('framing', 'invalid', 'tracking', 'journeys'):
+    for sub in ('framing', 'invalid', 'tracking', 'journeys', 'websocket', 'transport'):
         shutil.rmtree(os.path.join(out_dir, sub), ignore_errors=True)
     os.makedirs(out_dir, exist_ok=True)
     man, rows, total = {}, [], 0

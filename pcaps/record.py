@@ -343,13 +343,15 @@ class Client:
     TIMEOUT = 10
 
     def __init__(self, client_id, version, clean=True, username=None, password=None,
-                 will=None, tls_context=None, port=MQTT_PORT):
+                 will=None, tls_context=None, port=MQTT_PORT, websocket_path=None):
         mqtt = paho()[0]
         self.version = version
         self.port = port
         self.client_id = client_id
         proto = {"3.1": mqtt.MQTTv31, "3.1.1": mqtt.MQTTv311, "5": mqtt.MQTTv5}[version]
         kwargs = {"client_id": client_id, "protocol": proto, "reconnect_on_failure": False}
+        if websocket_path is not None:
+            kwargs["transport"] = "websockets"
         if version != "5":
             kwargs["clean_session"] = clean
         self.c = mqtt.Client(**kwargs)
@@ -359,6 +361,8 @@ class Client:
             self.c.will_set(**will)
         if tls_context is not None:
             self.c.tls_set_context(tls_context)
+        if websocket_path is not None:
+            self.c.ws_set_options(path=websocket_path)
         self.cond = threading.Condition()
         self.connack = None
         self.acks = {}
@@ -375,6 +379,7 @@ class Client:
 
     # callbacks (paho passes fewer arguments for MQTT 3.x)
     def _on_socket_open(self, client, userdata, sock):
+        sock = getattr(sock, "_socket", sock)  # paho's WebSocket wrapper holds the socket
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect(self, client, userdata, flags, rc, properties=None):
@@ -1310,6 +1315,108 @@ def scen_websocket(lab):
             websocket_summary(LAB_DIR / f"{name}.pcapng", framed=(mode == "framed"))
     finally:
         lab.stop(broker)
+
+
+WSS_PORT = 8084      # mosquitto's and others' usual wss port (mqttlens.wss_ports)
+ODD_TCP_PORT = 11883  # MQTT where no dissector looks: found by mqttlens' CONNECT heuristic
+ODD_TLS_PORT = 18883
+
+
+def tls_client_context(ca_crt, keylog):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and host name
+    ctx.sslsocket_class = ClosingSSLSocket
+    ctx.load_verify_locations(cafile=str(ca_crt))
+    ctx.keylog_filename = str(keylog)
+    return ctx
+
+
+def keep_keys(lab, name, keylog):
+    """pcaps/lab/<name>.pcapng with the TLS secrets embedded (and the key log kept)."""
+    plain = lab.tmp / f"{name}-plain.pcapng"
+    shutil.move(LAB_DIR / f"{name}.pcapng", plain)
+    kept = LAB_DIR / f"{name}.keylog"
+    shutil.copyfile(keylog, kept)
+    kept.chmod(0o644)
+    dest = LAB_DIR / f"{name}.pcapng"
+    run(["editcap", "--inject-secrets", f"tls,{kept}", plain, dest], "editcap")
+    dest.chmod(0o644)
+    say(f"  wrote {dest.relative_to(PCAPS.parent)} with its TLS secrets, and {kept.relative_to(PCAPS.parent)}")
+    return dest
+
+
+def paho_session(cl, topic):
+    cl.connect()
+    pause()
+    cl.subscribe([(topic + "/#", 1)])
+    pause()
+    cl.publish(topic + "/qos0", "hello, qos 0", qos=0)
+    cl.expect(1)
+    cl.publish(topic + "/qos1", "hello, qos 1", qos=1)
+    cl.expect(1)
+    pause()
+    cl.unsubscribe([topic + "/#"])
+    pause()
+    cl.disconnect()
+
+
+@scenario("websocket-more", ["websocket-packed-v311", "websocket-paho-v311", "wss-paho-v311-keys"])
+def scen_websocket_more(lab):
+    """MQTT over WebSocket beyond mqtt.js's two transports: several packets per message, paho's
+    WebSocket transport, and wss (TLS) with its secrets."""
+    require_free([WS_PORT, WSS_PORT])
+    ca_crt, br_crt, br_key = make_tls_material(lab)
+    broker = lab.spawn(["node", JS_DIR / "ws_broker.mjs", WS_PORT, WSS_PORT, br_crt, br_key],
+                       "websocket-more-aedes.log", cwd=JS_DIR)
+    try:
+        wait_listening(broker, lab, [WS_PORT, WSS_PORT])
+        name = "websocket-packed-v311"
+        with capture(lab, name, f"tcp port {WS_PORT}",
+                     f"MQTT 3.1.1 over WebSocket on {WS_PORT} (path /mqtt-packed): mqtt.js client and "
+                     "aedes broker on streams that send the MQTT packets written in one event-loop turn "
+                     "in one WebSocket message, so messages carry several packets (a burst of three "
+                     "QoS 0 PUBLISHes each way, SUBACK with the retained-less deliveries)"):
+            node(lab, "ws_client.js", WS_PORT, "packed")
+        websocket_summary(LAB_DIR / f"{name}.pcapng", framed=False)
+        name = "websocket-paho-v311"
+        with capture(lab, name, f"tcp port {WS_PORT}",
+                     f"MQTT 3.1.1 over WebSocket on {WS_PORT} (path /mqtt): paho-mqtt's WebSocket "
+                     "transport (subprotocol mqtt) against aedes; SUBSCRIBE, PUBLISH QoS 0 and 1 "
+                     "delivered back, DISCONNECT"):
+            paho_session(Client("lab-ws-paho", "3.1.1", port=WS_PORT, websocket_path="/mqtt"), "lab/ws")
+        websocket_summary(LAB_DIR / f"{name}.pcapng", framed=False)
+        name = "wss-paho-v311-keys"
+        keylog = lab.tmp / f"{name}.keylog"
+        with capture(lab, name, f"tcp port {WSS_PORT}",
+                     f"MQTT 3.1.1 over WebSocket over TLS (wss) on {WSS_PORT}: paho-mqtt verifying the "
+                     "test CA, aedes behind a node https server; TLS secrets embedded"):
+            paho_session(Client("lab-wss-paho", "3.1.1", port=WSS_PORT, websocket_path="/mqtt",
+                                tls_context=tls_client_context(ca_crt, keylog)), "lab/wss")
+        websocket_summary(keep_keys(lab, name, keylog), framed=False)
+    finally:
+        lab.stop(broker)
+
+
+@scenario("odd-ports", ["port-11883-v5", "tls-18883-v5-keys"])
+def scen_odd_ports(lab):
+    """MQTT on ports no dissector owns, over TCP and over TLS: mqttlens finds both by the CONNECT."""
+    ca_crt, br_crt, br_key = make_tls_material(lab)
+    body = (f"listener {ODD_TCP_PORT} {HOST}\nallow_anonymous true\n"
+            f"listener {ODD_TLS_PORT} {HOST}\ncafile {ca_crt}\ncertfile {br_crt}\nkeyfile {br_key}\n")
+    keylog = lab.tmp / "tls-18883.keylog"
+    with mosquitto(lab, "odd-ports", body, ports=(ODD_TCP_PORT, ODD_TLS_PORT)):
+        name = "port-11883-v5"
+        with capture(lab, name, f"tcp port {ODD_TCP_PORT}",
+                     f"MQTT 5.0 on TCP {ODD_TCP_PORT} (mosquitto, paho-mqtt): SUBSCRIBE, PUBLISH QoS 0 "
+                     "and 1 delivered back, DISCONNECT"):
+            paho_session(Client("lab-odd-port", "5", port=ODD_TCP_PORT), "lab/odd")
+        mqtt_summary(LAB_DIR / f"{name}.pcapng", extra_args=("-d", f"tcp.port=={ODD_TCP_PORT},mqtt"))
+        name = "tls-18883-v5-keys"
+        with capture(lab, name, f"tcp port {ODD_TLS_PORT}",
+                     f"MQTT 5.0 over TLS on {ODD_TLS_PORT} (mosquitto, paho-mqtt verifying the test "
+                     "CA): SUBSCRIBE, PUBLISH QoS 0 and 1 delivered back; TLS secrets embedded"):
+            paho_session(Client("lab-odd-tls", "5", port=ODD_TLS_PORT,
+                                tls_context=tls_client_context(ca_crt, keylog)), "lab/odd")
+        mqtt_summary(keep_keys(lab, name, keylog), extra_args=("-d", f"tls.port=={ODD_TLS_PORT},mqtt"))
 
 
 # --------------------------------------------------------------------------

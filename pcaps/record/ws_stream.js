@@ -43,4 +43,27 @@ function packetStream (socket) {
   return stream
 }
 
-module.exports = { packetStream }
+// The same, but every write made in one turn of the event loop goes out in
+// one WebSocket message: a burst of MQTT packets shares a message (as
+// brokers and gateways that batch their writes do).
+function packedStream (socket) {
+  const stream = packetStream(socket)
+  const send = stream._write.bind(stream)
+  let pending = []
+  const flush = () => {
+    const batch = pending
+    pending = []
+    send(Buffer.concat(batch.map((p) => p.chunk)), 'buffer', (err) => batch.forEach((p) => p.callback(err)))
+  }
+  stream._write = (chunk, encoding, callback) => {
+    if (!pending.length) setImmediate(flush)
+    pending.push({ chunk, callback })
+  }
+  stream._writev = (chunks, callback) => {
+    const chunk = Buffer.concat(chunks.map((c) => c.chunk))
+    stream._write(chunk, 'buffer', callback)
+  }
+  return stream
+}
+
+module.exports = { packetStream, packedStream }

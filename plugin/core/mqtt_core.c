@@ -5,6 +5,7 @@
 #include "mqtt_core.h"
 
 #include <string.h>
+#include <inttypes.h>
 
 #include <glib.h>
 
@@ -126,16 +127,25 @@ mqtt_pkt_t *mqtt_core_decode(wmem_allocator_t *mem, const uint8_t *p, uint32_t l
 
 /* ---- what framing cannot decode ----------------------------------------------------- */
 
-mqtt_finding_t mqtt_core_unfinished_packet(bool transport_closed, uint32_t announced, wmem_allocator_t *pool)
+mqtt_finding_t mqtt_core_unfinished_packet(bool transport_closed, uint64_t announced, wmem_allocator_t *pool)
 {
     mqtt_finding_t f = {transport_closed ? MQTT_R_INCOMPLETE_PACKET : MQTT_R_CAPTURE_ENDS_MID_PACKET, {0, 0},
-                        wmem_strdup_printf(pool, "%u bytes announced", announced), NULL};
+                        announced ? wmem_strdup_printf(pool, "%" PRIu64 " bytes announced", announced)
+                                  : "its Remaining Length is incomplete",
+                        NULL};
     return f;
 }
 
 mqtt_finding_t mqtt_core_unframed(uint32_t since, wmem_allocator_t *pool)
 {
     mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0}, wmem_strdup_printf(pool, "since frame %u", since), NULL};
+    return f;
+}
+
+mqtt_finding_t mqtt_core_unframed_message(void)
+{
+    mqtt_finding_t f = {MQTT_R_UNFRAMED, {0, 0},
+                        "Remaining Length longer than 4 bytes; framing resumes with the next WebSocket message", NULL};
     return f;
 }
 

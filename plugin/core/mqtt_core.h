@@ -81,13 +81,18 @@ typedef struct {
 mqtt_journey_view_t mqtt_core_journey(mqtt_capture_t *cap, const mqtt_snapshot_t *snap, bool capture_seen);
 
 /* Framing: a packet that starts in a frame and never completes, its
- * Remaining Length having announced `announced` bytes.  Malformed when the
- * connection closed (TCP FIN or RST), a capture limit when the capture
- * simply ended. */
-mqtt_finding_t mqtt_core_unfinished_packet(bool transport_closed, uint32_t announced, wmem_allocator_t *pool);
+ * Remaining Length having announced `announced` bytes (0: the Remaining
+ * Length itself is incomplete).  Malformed when the connection closed (TCP
+ * FIN or RST), a capture limit when the capture simply ended. */
+mqtt_finding_t mqtt_core_unfinished_packet(bool transport_closed, uint64_t announced, wmem_allocator_t *pool);
 
 /* Framing: bytes of a direction whose framing was lost in frame `since`
  * (a Remaining Length of more than four bytes). */
 mqtt_finding_t mqtt_core_unframed(uint32_t since, wmem_allocator_t *pool);
+
+/* Framing over WebSocket: the bytes of a message after a Remaining Length
+ * of more than four bytes.  Framing resumes with the next message: the
+ * message boundary is the only place left to find a packet start. */
+mqtt_finding_t mqtt_core_unframed_message(void);
 
 #endif

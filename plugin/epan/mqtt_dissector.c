@@ -26,6 +26,8 @@
 #include "mqtt_taps.h"
 #include "mqtt_tree.h"
 #include "mqtt_wire.h"
+#include "mqtt_ws.h"
+#include "mqtt_heur.h"
 #include "ws_compat.h"
 
 #define MQTT_TCP_PORT 1883
@@ -146,11 +148,14 @@ static int endpoint_index(const mqtt_stream_t *st, const packet_info *pinfo)
     return pinfo->srcport == st->port0 ? 0 : 1;
 }
 
-/* Whether the ports say the sender is the client: it is not on the port
- * the dissector was selected by, else it has the higher port.  The core
- * decides with this when the first packet's type does not tell. */
-static gboolean client_by_port(const packet_info *pinfo)
+/* Whether the sender is the client when the first packet's type does not
+ * tell (the core decides with this hint): what the transport knows (the
+ * WebSocket upgrade's sides), else the ports: the client is not on the
+ * port the dissector was selected by, else it has the higher port. */
+static gboolean client_by_port(const packet_info *pinfo, mqttlens_sender_t sender)
 {
+    if (sender != MQTTLENS_SENDER_BY_PORT)
+        return sender == MQTTLENS_SENDER_CLIENT;
     if (pinfo->match_uint == pinfo->destport && pinfo->destport != pinfo->srcport)
         return TRUE;
     if (pinfo->match_uint == pinfo->srcport && pinfo->destport != pinfo->srcport)
@@ -337,14 +342,15 @@ static gboolean transport_closed(const mqtt_stream_t *st)
     return (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
 }
 
-static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqtt_event_t *ev)
+static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqttlens_sender_t sender,
+                       mqtt_event_t *ev)
 {
     ev->frame = pinfo->num;
     ev->time = pinfo->abs_ts;
     ev->over_tls = proto_is_frame_protocol(pinfo->layers, "tls");
     ev->saw_connection_start = (tcp_completeness(st) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
     ev->endpoint = (guint8)ep;
-    ev->client_by_port = client_by_port(pinfo);
+    ev->client_by_port = client_by_port(pinfo, sender);
     ev->src_port = pinfo->srcport;
     ev->dst_port = pinfo->destport;
     frame_addresses(pinfo, &ev->src_address, &ev->dst_address);
@@ -353,12 +359,13 @@ static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqtt
 /* First pass: the core analyses the packet; its snapshot is kept for
  * every later pass. */
 static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, wmem_allocator_t *mem,
-                                   const guint8 *bytes, guint len, int ep, mqtt_pkt_t **pkt)
+                                   const guint8 *bytes, guint len, int ep, mqttlens_sender_t sender,
+                                   mqtt_pkt_t **pkt)
 {
     mqtt_snapshot_t *snap = snap_new(st);
     time_note(st, pinfo->num, &pinfo->abs_ts);
     mqtt_event_t ev;
-    fill_event(st, pinfo, ep, &ev);
+    fill_event(st, pinfo, ep, sender, &ev);
     *pkt = mqtt_core_first_pass(capture_get(), st->conn, mem, bytes, len, &ev, (unsigned)pref_default_version,
                                 snap);
     return snap;
@@ -405,7 +412,7 @@ static void set_info(packet_info *pinfo, guint32 index, const char *line)
  * decoded packet lives in `keep`: the frame's pool when a tap will read it
  * after the frame, else the packet's own memory. */
 static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqtt_stream_t *st, guint32 index,
-                        wmem_allocator_t *scratch)
+                        mqttlens_sender_t sender, wmem_allocator_t *scratch)
 {
     bool tapped = mqtt_taps_listening();
     wmem_allocator_t *keep = tapped ? pinfo->pool : scratch;
@@ -415,7 +422,7 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
     mqtt_pkt_t *pkt = NULL;
     mqtt_snapshot_t *snap = PINFO_FD_VISITED(pinfo) ? snap_find(st, pinfo->num, index) : NULL;
     if (!PINFO_FD_VISITED(pinfo)) {
-        snap = first_pass(st, pinfo, keep, bytes, len, ep, &pkt);
+        snap = first_pass(st, pinfo, keep, bytes, len, ep, sender, &pkt);
     } else if (!snap) {
         /* Not seen on the first pass (should not happen): show the packet
          * without connection context rather than change the state. */
@@ -464,11 +471,16 @@ static void dissect_one(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqt
 
 static int dissect_mqtt_packet(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
 {
+    return mqttlens_dissect_pdu(tvb, pinfo, tree, MQTTLENS_SENDER_BY_PORT);
+}
+
+int mqttlens_dissect_pdu(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqttlens_sender_t sender)
+{
     frame_ctx_t *fc = frame_ctx(pinfo);
     mqtt_stream_t *st = stream_get(pinfo);
     guint32 index = next_packet_index(pinfo);
     fc->depth++;
-    dissect_one(tvb, pinfo, tree, st, index, packet_memory(fc, pinfo));
+    dissect_one(tvb, pinfo, tree, st, index, sender, packet_memory(fc, pinfo));
     fc->depth--;
     return (int)tvb_captured_length(tvb);
 }
@@ -543,13 +555,18 @@ static guint get_mqtt_pdu_len(packet_info *pinfo, tvbuff_t *tvb, int offset, voi
 /* Bytes from an endpoint whose stream lost its framing. */
 static int dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, guint32 since)
 {
+    mqtt_finding_t f = mqtt_core_unframed(since, pinfo->pool);
+    return mqttlens_dissect_unframed(tvb, pinfo, tree, &f);
+}
+
+int mqttlens_dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_finding_t *f)
+{
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
     col_set_str(pinfo->cinfo, COL_INFO, "Unframed data (Remaining Length error earlier in the stream)");
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, -1, ENC_NA);
     proto_tree *sub = proto_item_add_subtree(ti, ett_unframed);
     proto_item *item = proto_tree_add_item(sub, hf_unframed, tvb, 0, -1, ENC_NA);
-    mqtt_finding_t f = mqtt_core_unframed(since, pinfo->pool);
-    mqtt_expert_report(pinfo, sub, item, tvb, 0, &f, 0);
+    mqtt_expert_report(pinfo, sub, item, tvb, 0, f, 0);
     return (int)tvb_captured_length(tvb);
 }
 
@@ -598,7 +615,7 @@ void proto_register_mqttlens(void)
     proto_register_subtree_array(ett, array_length(ett));
     mqtt_tree_register(proto_mqttlens);
 
-    module_t *module = prefs_register_protocol(proto_mqttlens, NULL);
+    module_t *module = prefs_register_protocol(proto_mqttlens, mqtt_ws_prefs_changed);
     prefs_register_bool_preference(module, "desegment",
                                    "Reassemble MQTT packets spanning multiple TCP segments",
                                    "Whether mqttlens reassembles packets that span TCP segments "
@@ -622,6 +639,8 @@ void proto_register_mqttlens(void)
     register_postdissector(create_dissector_handle(dissect_pending_end, proto_mqttlens));
     mqtt_taps_register(proto_mqttlens);
     mqtt_payload_register(proto_mqttlens, module);
+    mqtt_ws_register(proto_mqttlens, module);
+    mqtt_heur_register(proto_mqttlens, module);
 }
 
 void proto_reg_handoff_mqttlens(void)
@@ -633,4 +652,6 @@ void proto_reg_handoff_mqttlens(void)
     dissector_add_string("tls.alpn", "mqtt", mqttlens_handle);
     mqtt_taps_handoff();
     mqtt_payload_handoff();
+    mqtt_ws_handoff();
+    mqtt_heur_handoff(mqttlens_handle, dissect_mqttlens);
 }

@@ -603,6 +603,17 @@ TEST(framing_findings)
     f = mqtt_core_unframed(12, unit_pool);
     CHECK_EQ(f.rule, MQTT_R_UNFRAMED);
     CHECK_STR(f.detail, "since frame 12");
+    /* WebSocket: a packet whose Remaining Length never completes, the
+     * largest packet a Remaining Length can announce, the rest of a
+     * message after a Remaining Length error. */
+    f = mqtt_core_unfinished_packet(false, 0, unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_CAPTURE_ENDS_MID_PACKET);
+    CHECK_STR(f.detail, "its Remaining Length is incomplete");
+    f = mqtt_core_unfinished_packet(true, 268435460ull, unit_pool);
+    CHECK_STR(f.detail, "268435460 bytes announced");
+    f = mqtt_core_unframed_message();
+    CHECK_EQ(f.rule, MQTT_R_UNFRAMED);
+    CHECK_STR(f.detail, "Remaining Length longer than 4 bytes; framing resumes with the next WebSocket message");
 }
 
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
