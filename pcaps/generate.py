@@ -340,7 +340,10 @@ class M:
                 payload += utf8(username)
             if password is not None:
                 payload += binary(password)
-        return self._fin(1, 0, vh + payload, {'client_id': text(client_id)}, **fx)
+        info = {'client_id': text(client_id)}
+        if f & 0x80:
+            info['user_name_flag'] = True
+        return self._fin(1, 0, vh + payload, info, **fx)
 
     def connack(self, rc=0, sp=0, props=(), flags=None, **fx):
         fl = (sp & 1) if flags is None else flags
@@ -1019,7 +1022,7 @@ def build(sc):
 
 
 PKT_KEYS = ('type', 'id', 'qos', 'dup', 'retain', 'topic', 'alias', 'reason', 'reasons',
-            'session_present', 'client_id', 'filters', 'framing_error')
+            'session_present', 'client_id', 'user_name_flag', 'filters', 'framing_error')
 
 
 def manifest_entry(sc, cap):

@@ -66,6 +66,10 @@ LAB_EXPECTED_PER_CAPTURE = {
     "lab/will-abrupt.pcapng": {
         "mqttlens.analysis.closed_without_disconnect": "the client is killed to make the broker publish its Will",
     },
+    "lab/auth-v311.pcapng": {
+        "mqttlens.analysis.delivery_missed":
+            "mosquitto's acl_file drops the message of frame 17 without telling anyone (pcaps/README.md)",
+    },
     "lab/ping-disconnect-v5.pcapng": {
         "mqttlens.rule.client_topic_alias_above_maximum":
             "the client sends alias 11 over a maximum of 10 to make mosquitto answer DISCONNECT 0x94",
@@ -178,13 +182,28 @@ def _anonymous_accepted(entry, frame, capture, message):
     for p in mqttlens.dissected(mqttlens.PCAPS / capture, "builtin"):
         if p.first("mqtt.msgtype") == "1":
             connects.setdefault(p.frame, []).append(p.first("mqtt.conflag.uname"))
+    if requests and not any(r in connects for r in requests):
+        # The built-in dissector does not decode this transport (WebSocket,
+        # another port): the generator's record of the User Name Flag.
+        connects = [p for r in requests for p in _packets(entry, r) if p["type"] == "CONNECT"]
+        return bool(connects) and not any(p.get("user_name_flag") for p in connects)
     return bool(requests) and all(connects.get(r) and "1" not in connects[r] for r in requests)
 
 
 def _closed_without_disconnect(entry, frame, capture, message):
-    """The capture's last MQTT packet, when the client sent no DISCONNECT."""
-    packets = [p for f in entry.get("frames", []) if f.get("dir") == "c2s" for p in f.get("packets", [])]
-    return not any(p["type"] == "DISCONNECT" for p in packets) and frame == max(_mqtt_frames(entry), default=None)
+    """The last MQTT packet of its connection (`stream` in captures of
+    several), when that connection's client sent no DISCONNECT."""
+    frames = entry.get("frames", [])
+    stream = next((f.get("stream", 0) for f in frames if f["frame"] == frame), None)
+    mine = [f for f in frames if f.get("stream", 0) == stream]
+    packets = [p for f in mine if f.get("dir") == "c2s" for p in f.get("packets", [])]
+    last = max((f["frame"] for f in mine if f.get("packets")), default=None)
+    return not any(p["type"] == "DISCONNECT" for p in packets) and frame == last
+
+
+def _delivery_missed(entry, frame, capture, message):
+    """A publication the generator's journeys say a subscriber misses."""
+    return any(j.get("delivery") == "missed" and j.get("origin") == frame for j in entry.get("journeys", []))
 
 
 def _starts_mid_connection(entry, frame, capture, message):
@@ -250,6 +269,7 @@ CONSEQUENCES = {
         lambda e, f, c, m: any(x.get("unframed") for x in e.get("frames", []) if x["frame"] == f),
     "mqttlens.security.anonymous_accepted": _anonymous_accepted,
     "mqttlens.analysis.closed_without_disconnect": _closed_without_disconnect,
+    "mqttlens.analysis.delivery_missed": _delivery_missed,
     "mqttlens.analysis.retransmission": _retransmission,
     "mqttlens.analysis.duplicate_response": _duplicate_response,
     "mqttlens.security.wide_subscription": _wide_subscription,
