@@ -33,11 +33,14 @@ static dissector_handle_t floor_handle;
 static guint floor_pdu_len(packet_info *pinfo _U_, tvbuff_t *tvb, int offset, void *data _U_)
 {
     guint avail = (guint)tvb_captured_length_remaining(tvb, offset);
+    /* tvb_get_ptr: the byte accessors were renamed in 4.4 (tvb_get_uint8),
+     * and the floor builds unchanged for every version. */
+    const guint8 *p = tvb_get_ptr(tvb, offset, (gint)MIN(avail, 5u));
     guint64 len = 0;
     for (guint i = 1; i <= 4; i++) {
         if (i >= avail)
             return 0; /* the length continues in the next segment */
-        guint8 b = tvb_get_guint8(tvb, offset + (int)i);
+        guint8 b = p[i];
         len |= (guint64)(b & 0x7F) << (7 * (i - 1));
         if (!(b & 0x80))
             return (guint)(1 + i + len);
