@@ -14,6 +14,8 @@
  */
 #include "mqtt_heur.h"
 
+#include "ws_compat.h"
+
 #include <epan/conversation.h>
 
 #include "mqtt_transport.h"
@@ -21,8 +23,8 @@
 
 static dissector_handle_t mqttlens_handle;
 static dissector_t dissect_mqttlens; /* called directly: call_dissector() would use up TCP's desegmentation */
-static gboolean pref_heur_connect = TRUE;
-static gboolean pref_heur_run = FALSE;
+static ws_compat_bool pref_heur_connect = TRUE;
+static ws_compat_bool pref_heur_run = FALSE;
 
 /* The run heuristic's view of a conversation it has not claimed yet. */
 typedef struct {
@@ -47,7 +49,7 @@ static gboolean starts_with_connect(tvbuff_t *tvb)
     return pref_heur_connect && mqtt_looks_like_connect(tvb_get_ptr(tvb, 0, (gint)len), len);
 }
 
-static gboolean heur_tcp(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
+static ws_compat_bool heur_tcp(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
 {
     if (!starts_with_connect(tvb))
         return FALSE;
@@ -62,7 +64,7 @@ static gboolean heur_tcp(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, vo
  * belongs to mqttlens from the segment where that became clear on (earlier
  * ones stay undecoded in every pass, so all passes agree).  Any other
  * segment first rules the conversation out for good. */
-static gboolean heur_tcp_run(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
+static ws_compat_bool heur_tcp_run(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
 {
     if (!pref_heur_run || PINFO_FD_VISITED(pinfo))
         return FALSE;
@@ -94,7 +96,7 @@ static gboolean heur_tcp_run(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree
 
 /* TLS passes the session's application handle: setting it keeps the
  * session's later records for mqttlens. */
-static gboolean heur_tls(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
+static ws_compat_bool heur_tls(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
 {
     if (!starts_with_connect(tvb))
         return FALSE;

@@ -254,7 +254,7 @@ static int dissect_mqtt_ws(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, 
 /* The "ws" heuristic list: a WebSocket connection on a port that no
  * subprotocol or port entry gave to anyone, whose first message is an MQTT
  * CONNECT; afterwards every message of the connection. */
-static gboolean dissect_mqtt_ws_heur(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
+static ws_compat_bool dissect_mqtt_ws_heur(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
 {
     conversation_t *conv = find_or_create_conversation(pinfo);
     gboolean ours = ws_convs && wmem_map_lookup(ws_convs, conv);
