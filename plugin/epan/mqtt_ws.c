@@ -64,6 +64,7 @@ typedef struct {
     gboolean checked;         /* the subprotocol was judged (first pass) */
     const char *subprotocol;  /* the one the server selected, NULL if none */
     gboolean bad_subprotocol;
+    gboolean subprotocol_unknown; /* the Wireshark built against does not tell it (4.6) */
     guint32 first_frame;      /* where the judgement is shown */
 } ws_conv_t;
 
@@ -124,12 +125,20 @@ static void judge_subprotocol(ws_conv_t *wc, packet_info *pinfo, tvbuff_t *tvb)
         return;
     wc->checked = TRUE;
     wc->first_frame = pinfo->num;
+#if WS_COMPAT_AT_LEAST(4, 6)
+    /* 4.6's http_conv_t no longer records the subprotocol the upgrade
+     * selected: it is not known, and [MQTT-6.0.0-4] is not judged
+     * (docs/preferences.md). */
+    (void)tvb;
+    wc->subprotocol_unknown = TRUE;
+#else
     conversation_t *conv = find_or_create_conversation(pinfo);
     const http_conv_t *hc = (const http_conv_t *)conversation_get_proto_data(conv, proto_http);
     if (hc && hc->websocket_protocol)
         wc->subprotocol = wmem_strdup(wmem_file_scope(), hc->websocket_protocol);
     guint len = tvb_captured_length(tvb);
     wc->bad_subprotocol = !mqtt_ws_subprotocol_allowed(wc->subprotocol, tvb_get_ptr(tvb, 0, (gint)len), len);
+#endif
 }
 
 static void show_subprotocol(const ws_conv_t *wc, tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree)
@@ -138,7 +147,9 @@ static void show_subprotocol(const ws_conv_t *wc, tvbuff_t *tvb, packet_info *pi
     proto_item_append_text(ti, ", WebSocket transport");
     proto_tree *sub = proto_item_add_subtree(ti, ett_ws);
     proto_item *it = proto_tree_add_string(sub, hf_ws_subprotocol, tvb, 0, 0,
-                                           wc->subprotocol ? wc->subprotocol : "(none)");
+                                           wc->subprotocol       ? wc->subprotocol
+                                           : wc->subprotocol_unknown ? "(not known to this Wireshark version)"
+                                                                     : "(none)");
     proto_item_set_generated(it);
     if (!wc->bad_subprotocol)
         return;
