@@ -528,14 +528,14 @@ static void flow_cleanup(void)
     runs = NULL;
 }
 
-void mqtt_flow_register(int proto, module_t *prefs)
+void mqtt_flow_register(int proto, module_t *module)
 {
     proto_flow = proto;
     flow_tap = register_tap("mqttlens_flow");
     register_seq_analysis("mqttlens", "MQTT Flows (mqttlens)", proto, "mqttlens_flow", 0, flow_packet);
     register_postdissector(create_dissector_handle(flow_tls_frame, proto));
     register_cleanup_routine(flow_cleanup);
-    prefs_register_uint_preference(prefs, "flow_preview", "Payload preview in the flow graph",
+    prefs_register_uint_preference(module, "flow_preview", "Payload preview in the flow graph",
                                    "How many bytes of a PUBLISH payload the flow graph's comment shows "
                                    "(0: none).",
                                    10, &pref_preview);

@@ -24,7 +24,7 @@
 
 #define MQTT_FLOW_LABEL_MAX 19
 
-void mqtt_flow_register(int proto, module_t *prefs);
+void mqtt_flow_register(int proto, module_t *module);
 void mqtt_flow_handoff(void);
 
 /* Whether a flow graph is being drawn. */
