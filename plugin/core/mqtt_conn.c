@@ -650,6 +650,19 @@ static void set_identity(mqtt_conn_t *conn)
     conn->who = who;
 }
 
+/* The limits a CONNECT (client's) or CONNACK (server's) announces. */
+static void read_limits(limits_t *lim, const mqtt_props_t *props)
+{
+    const mqtt_prop_t *p;
+    lim->present = true;
+    if ((p = mqtt_props_find(props, MQTT_PROP_RECEIVE_MAXIMUM)) && p->num)
+        lim->receive_maximum = p->num;
+    if ((p = mqtt_props_find(props, MQTT_PROP_MAXIMUM_PACKET_SIZE)))
+        lim->maximum_packet_size = p->num;
+    if ((p = mqtt_props_find(props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM)))
+        lim->topic_alias_maximum = p->num;
+}
+
 static void on_connect(ctx_t *c)
 {
     mqtt_conn_t *conn = c->conn;
@@ -672,14 +685,7 @@ static void on_connect(ctx_t *c)
 
     const mqtt_props_t *props = &pkt->props;
     const mqtt_prop_t *p;
-    limits_t *lim = &conn->announced[MQTT_C2S];
-    lim->present = true;
-    if ((p = mqtt_props_find(props, MQTT_PROP_RECEIVE_MAXIMUM)) && p->num)
-        lim->receive_maximum = p->num;
-    if ((p = mqtt_props_find(props, MQTT_PROP_MAXIMUM_PACKET_SIZE)))
-        lim->maximum_packet_size = p->num;
-    if ((p = mqtt_props_find(props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM)))
-        lim->topic_alias_maximum = p->num;
+    read_limits(&conn->announced[MQTT_C2S], props);
     if ((p = mqtt_props_find(props, MQTT_PROP_AUTHENTICATION_METHOD)))
         conn->auth_method = str_dup(conn->scope, &p->str);
     if ((p = mqtt_props_find(props, MQTT_PROP_REQUEST_PROBLEM_INFORMATION)))
@@ -713,14 +719,7 @@ static void connack_limits(ctx_t *c)
     mqtt_conn_t *conn = c->conn;
     const mqtt_props_t *props = &c->pkt->props;
     const mqtt_prop_t *p;
-    limits_t *lim = &conn->announced[MQTT_S2C];
-    lim->present = true;
-    if ((p = mqtt_props_find(props, MQTT_PROP_RECEIVE_MAXIMUM)) && p->num)
-        lim->receive_maximum = p->num;
-    if ((p = mqtt_props_find(props, MQTT_PROP_MAXIMUM_PACKET_SIZE)))
-        lim->maximum_packet_size = p->num;
-    if ((p = mqtt_props_find(props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM)))
-        lim->topic_alias_maximum = p->num;
+    read_limits(&conn->announced[MQTT_S2C], props);
     if ((p = mqtt_props_find(props, MQTT_PROP_SERVER_KEEP_ALIVE))) {
         conn->has_server_keepalive = true;
         conn->server_keepalive = (uint16_t)p->num;
