@@ -98,7 +98,8 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "PUBLISH QoS bits are 11")                                                                         \
     X(DUP_QOS0, RULE, "publish_dup_qos0", PROTOCOL, WARN, "MQTT-3.3.1-2", "MQTT-3.3.1-2",                  \
       "DUP flag is set on a QoS 0 PUBLISH")                                                              \
-    X(FIXED_LENGTH, RULE, "remaining_length_fixed", MALFORMED, ERROR, "§3.x fixed lengths", NULL,         \
+    X(FIXED_LENGTH, RULE, "remaining_length_fixed", MALFORMED, ERROR,                                   \
+      "§3.2.1 §3.4.1-§3.7.1 §3.11.1-§3.14.1", NULL,                                                       \
       "Remaining Length differs from the fixed value of this packet type")                               \
     X(PACKET_ID_ZERO, RULE, "packet_id_zero", PROTOCOL, WARN, "MQTT-2.3.1-1", "MQTT-2.2.1-3",             \
       "Packet Identifier is 0")                                                                          \
