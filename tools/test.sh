@@ -27,8 +27,14 @@ if [ "${1:-}" = "--quick" ]; then
     shift
 fi
 jobs=$(nproc)
+t0=$(date +%s)
+# took WHAT: how long the run has taken so far (docs/testing.md's times).
+took() {
+    echo "==== $1: done after $(($(date +%s) - t0)) s"
+}
 
 tools/deps.sh test
+took "installs"
 
 # suite DIR SANITIZE [CTEST ARGS...]
 suite() {
@@ -38,7 +44,9 @@ suite() {
     echo "==== $dir: build and ctest"
     cmake -S . -B "$dir" -DMQTTLENS_WERROR=ON -DMQTTLENS_TESTS=ON -DMQTTLENS_SANITIZE="$sanitize" >/dev/null
     cmake --build "$dir" -j"$jobs"
+    took "$dir: build"
     (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@")
+    took "$dir: ctest"
 }
 
 if [ "$quick" = yes ]; then
@@ -50,4 +58,6 @@ suite build-asan ON "$@"
 [ $# -gt 0 ] && exit 0
 echo "==== fuzzing"
 tools/fuzz.sh "${MQTTLENS_FUZZ_SECONDS:-60}"
+took "fuzzing"
 tools/test-versions.sh   # Wireshark 4.4 and 4.6 in Debian chroots (docs/testing.md)
+took "other Wireshark versions"
