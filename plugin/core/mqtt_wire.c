@@ -195,42 +195,40 @@ static void missing(cursor_t *c, const char *what)
     missing_as(c, what, MQTT_R_TRUNCATED);
 }
 
-static bool rd_u8(cursor_t *c, uint8_t *v, mqtt_span_t *s, const char *what)
+/* A big-endian Two/Four Byte Integer or a Byte (§1.5.1, §1.5.2) of `n`
+ * bytes; `s`, when given, gets its span. */
+static bool rd_uint(cursor_t *c, unsigned n, uint32_t *v, mqtt_span_t *s, const char *what)
 {
-    if (left(c) < 1) {
+    if (left(c) < n) {
         missing(c, what);
         return false;
     }
-    *v = c->p[c->pos];
+    uint32_t x = 0;
+    for (unsigned i = 0; i < n; i++)
+        x = (x << 8) | c->p[c->pos + i];
+    *v = x;
     if (s)
-        *s = span(c->pos, 1);
-    c->pos += 1;
+        *s = span(c->pos, n);
+    c->pos += n;
     return true;
+}
+
+static bool rd_u8(cursor_t *c, uint8_t *v, mqtt_span_t *s, const char *what)
+{
+    uint32_t x;
+    bool ok = rd_uint(c, 1, &x, s, what);
+    if (ok)
+        *v = (uint8_t)x;
+    return ok;
 }
 
 static bool rd_u16(cursor_t *c, uint16_t *v, mqtt_span_t *s, const char *what)
 {
-    if (left(c) < 2) {
-        missing(c, what);
-        return false;
-    }
-    *v = (uint16_t)((c->p[c->pos] << 8) | c->p[c->pos + 1]);
-    if (s)
-        *s = span(c->pos, 2);
-    c->pos += 2;
-    return true;
-}
-
-static bool rd_u32(cursor_t *c, uint32_t *v, const char *what)
-{
-    if (left(c) < 4) {
-        missing(c, what);
-        return false;
-    }
-    const uint8_t *b = c->p + c->pos;
-    *v = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
-    c->pos += 4;
-    return true;
+    uint32_t x;
+    bool ok = rd_uint(c, 2, &x, s, what);
+    if (ok)
+        *v = (uint16_t)x;
+    return ok;
 }
 
 /* A Variable Byte Integer inside the packet (5.0 only: Property Length,
@@ -340,7 +338,7 @@ static bool rd_prop_value(cursor_t *c, mqtt_prop_t *prop)
         prop->num = u16;
         return true;
     case MQTT_PT_FOUR:
-        return rd_u32(c, &prop->num, name);
+        return rd_uint(c, 4, &prop->num, NULL, name);
     case MQTT_PT_VBI:
         return rd_vbi(c, &prop->num, NULL, name);
     case MQTT_PT_UTF8:
