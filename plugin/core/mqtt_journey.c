@@ -102,6 +102,7 @@ struct broker {
     uint32_t subscriber_count, subscriber_capacity;
     queued_t *queued;           /* in the order they were queued */
     uint32_t queued_count, queued_capacity;
+    wmem_map_t *queued_for;     /* client id -> how many of them are its (made when needed) */
     uint32_t origins_seen;      /* client PUBLISH packets seen at all */
     bool seen;                  /* a delivery or a granted subscription seen */
     unsigned limits;            /* enum limit_bit: reported once each */
@@ -294,12 +295,17 @@ static origin_t *origin_alloc(mqtt_journeys_t *j)
 /* Whether two connections belong to one session: the same connection, or
  * the same client id on the same broker (a session is named by its client
  * id, §4.1). */
+static const char *client_id(const jconn_t *c)
+{
+    return c->who && c->who->client_id && c->who->client_id[0] ? c->who->client_id : NULL;
+}
+
 static bool same_session(const jconn_t *a, const jconn_t *b)
 {
     if (a == b)
         return true;
-    return a->broker == b->broker && a->who && b->who && a->who->client_id && b->who->client_id &&
-           a->who->client_id[0] && strcmp(a->who->client_id, b->who->client_id) == 0;
+    const char *x = client_id(a), *y = client_id(b);
+    return a->broker == b->broker && x && y && strcmp(x, y) == 0;
 }
 
 /* Whether a delivery of the origin went to this connection or to a later
@@ -326,11 +332,38 @@ static mqtt_journey_missed_t missed(mqtt_journeys_t *j, const char *client, cons
     return m;
 }
 
+/* How many queued messages a session has: a delivery to a session with
+ * none is not looked up in the list. */
+static uint32_t queued_count_of(const broker_t *b, const jconn_t *c)
+{
+    const char *id = client_id(c);
+    return id && b->queued_for ? GPOINTER_TO_UINT(wmem_map_lookup(b->queued_for, id)) : 0;
+}
+
+static void count_queued(mqtt_journeys_t *j, broker_t *b, const jconn_t *c, int step)
+{
+    const char *id = client_id(c);
+    gpointer key = NULL, value = NULL;
+    if (!b->queued_for)
+        b->queued_for = wmem_map_new(j->scope, g_str_hash, g_str_equal);
+    uint32_t n = wmem_map_lookup_extended(b->queued_for, id, (const void **)&key, &value) ? GPOINTER_TO_UINT(value)
+                                                                                          : 0;
+    n = (uint32_t)((int)n + step);
+    if (n) {
+        wmem_map_insert(b->queued_for, key ? key : wmem_strdup(j->scope, id), GUINT_TO_POINTER(n));
+    } else if (key) {
+        wmem_map_remove(b->queued_for, id);
+        wmem_free(j->scope, key);
+    }
+}
+
 /* The broker keeps the origin for the session of a connection that ended
  * before it got it; a later connection with the same client id may get it. */
 static void queue_for_session(mqtt_journeys_t *j, const origin_t *o, const jconn_t *s)
 {
     broker_t *b = s->broker;
+    if (!client_id(s))
+        return; /* a session without a client id cannot be resumed */
     if (b->queued_count >= MQTT_JOURNEY_MAX_QUEUED) {
         limit_reached_at(j, b, LIM_QUEUED, o->rec,
                          "message journeys: more than 4096 messages queued for sessions whose connection ended; "
@@ -340,30 +373,32 @@ static void queue_for_session(mqtt_journeys_t *j, const origin_t *o, const jconn
     if (b->queued_count == b->queued_capacity)
         b->queued = (queued_t *)grow(j->scope, b->queued, &b->queued_capacity, sizeof(queued_t));
     b->queued[b->queued_count++] = (queued_t){s, o->from, o->rec, o->frame, o->ns, o->key, o->qos};
+    count_queued(j, b, s, 1);
 }
 
-static void forget_queued(broker_t *b, uint32_t i)
+static void forget_queued(mqtt_journeys_t *j, broker_t *b, uint32_t i)
 {
+    count_queued(j, b, b->queued[i].session, -1);
     memmove(&b->queued[i], &b->queued[i + 1], (b->queued_count - i - 1) * sizeof(queued_t));
     b->queued_count--;
 }
 
-/* Why an expected subscriber that got no copy has not missed it: its
- * connection ended before the window was over (DISCONNECT, FIN or RST,
- * before the message or within the window: it could not receive it; a
- * session that outlives the connection gets it later), or its subscription
- * was removed within the window (UNSUBSCRIBE, a failed SUBACK). */
-static bool excused(mqtt_journeys_t *j, const origin_t *o, const expected_t *e)
+/* The subscriber's connection ended (DISCONNECT, FIN or RST) before the
+ * origin's window was over, before the origin or within the window: it
+ * could not receive it. */
+static bool ended_within(const origin_t *o, const jconn_t *s)
 {
-    const jconn_t *s = e->who;
-    int64_t window_end = o->ns + MQTT_JOURNEY_WINDOW_NS;
-    if (s->closed && s->closed_ns <= window_end) {
-        if (s->session_kept)
-            queue_for_session(j, o, s);
-        return true;
-    }
-    const mqtt_subs_t *subs = mqtt_conn_subs(s->conn);
-    return !subs || (!mqtt_subs_holds(subs, e->filter) && s->unsubscribed_ns <= window_end);
+    return s->closed && s->closed_ns <= o->ns + MQTT_JOURNEY_WINDOW_NS;
+}
+
+/* The subscription that matched was removed within the window
+ * (UNSUBSCRIBE, a failed SUBACK): the broker may have removed it before it
+ * forwarded the origin. */
+static bool unsubscribed_within(const origin_t *o, const expected_t *e)
+{
+    const mqtt_subs_t *subs = mqtt_conn_subs(e->who->conn);
+    return !subs ||
+           (!mqtt_subs_holds(subs, e->filter) && e->who->unsubscribed_ns <= o->ns + MQTT_JOURNEY_WINDOW_NS);
 }
 
 /* An origin leaves the window: every expected subscriber that got no
@@ -377,7 +412,14 @@ static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
         return;
     for (uint32_t i = 0; i < o->expected_count; i++) {
         jconn_t *s = o->expected[i].who;
-        if (listed_for(rec, s) || rec->deliveries_total > rec->delivery_count || excused(j, o, &o->expected[i]))
+        if (listed_for(rec, s) || rec->deliveries_total > rec->delivery_count)
+            continue;
+        if (ended_within(o, s)) {
+            if (s->session_kept)
+                queue_for_session(j, o, s); /* the session's next connection gets it */
+            continue;
+        }
+        if (unsubscribed_within(o, &o->expected[i]))
             continue;
         rec->missed = (mqtt_journey_missed_t *)wmem_realloc(j->scope, rec->missed,
                                                             (rec->missed_count + 1) * sizeof *rec->missed);
@@ -683,12 +725,14 @@ static bool link_retained(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_jou
 static bool link_queued(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, const msgkey_t *key,
                         unsigned qos, const mqtt_journey_ctx_t *ctx, const mqtt_snapshot_t *snap)
 {
+    if (!queued_count_of(b, to))
+        return false;
     for (uint32_t i = 0; i < b->queued_count; i++) {
         const queued_t *q = &b->queued[i];
         if (q->session == to || !same_session(q->session, to) || !same_message(&q->key, key) || qos > q->qos)
             continue;
         link_one(j, b, to, rec, q->rec, q->frame, q->from, MQTT_JK_FORWARDED, ctx->ns - q->ns, ctx, snap, NULL);
-        forget_queued(b, i);
+        forget_queued(j, b, i);
         return true;
     }
     return false;
@@ -753,11 +797,11 @@ static void session_outlives(jconn_t *c, const mqtt_pkt_t *pkt)
 
 /* A CONNECT with Clean Session / Clean Start 1 discards the session
  * ([MQTT-3.1.2-6], [MQTT-3.1.2-4] in 5.0), and what was queued for it. */
-static void discard_session(broker_t *b, const jconn_t *c)
+static void discard_session(mqtt_journeys_t *j, broker_t *b, const jconn_t *c)
 {
-    for (uint32_t i = b->queued_count; i-- > 0;)
+    for (uint32_t i = b->queued_count; queued_count_of(b, c) && i-- > 0;)
         if (same_session(b->queued[i].session, c))
-            forget_queued(b, i);
+            forget_queued(j, b, i);
 }
 
 static void on_connect(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
@@ -767,7 +811,7 @@ static void on_connect(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t 
     broker_t *b = c->broker;
     session_outlives(c, pkt);
     if (pkt->connect_flags & MQTT_CF_CLEAN)
-        discard_session(b, c);
+        discard_session(j, b, c);
     forget_will(c); /* a second CONNECT is a protocol error, but the latest Will would count */
     if (!(pkt->connect_flags & MQTT_CF_WILL) || !(t->flags & MQTT_STR_PRESENT) || !(p->flags & MQTT_STR_PRESENT) ||
         ((t->flags | p->flags) & MQTT_STR_TRUNCATED) || !t->data.len)
