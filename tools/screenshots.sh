@@ -5,6 +5,7 @@
 # pictures would change, then look at every picture before committing.
 #   apt-get install wireshark-qt xvfb xdotool imagemagick
 #   tools/screenshots.sh            # writes docs/images/*.png
+#   tools/screenshots.sh journey    # only the pictures named (NAME.png)
 # Wireshark runs as an unprivileged user ("nobody" when run as root), with
 # a fresh profile, on display :77 (SCREENSHOT_DISPLAY), 1280x860: the
 # clicks below are positions in that layout (menus of Wireshark 4.0).
@@ -19,6 +20,11 @@ for tool in Xvfb xdotool import wireshark; do
     command -v $tool >/dev/null || { echo "needs $tool: apt-get install wireshark-qt xvfb xdotool imagemagick" >&2; exit 1; }
 done
 abi=$(basename "$(dirname "$(dirname "$plugin")")")
+only=" $* "
+# want NAME: whether the picture NAME is to be made (all when none is named).
+want() {
+    [ "$only" = "  " ] || case $only in *" $1 "*) ;; *) return 1 ;; esac
+}
 
 work=$(mktemp -d /tmp/mqttlens-shots.XXXXXX)
 xvfb=
@@ -120,41 +126,63 @@ flow_graph() {
     stop
 }
 
-flow_graph subscribe-v311.pcapng flow-subscribe
-flow_graph publish-qos012-v5.pcapng flow-publish
+if want flow-subscribe; then flow_graph subscribe-v311.pcapng flow-subscribe; fi
+if want flow-publish; then flow_graph publish-qos012-v5.pcapng flow-publish; fi
 
 # A PUBLISH (frame 22: QoS 1) with its mqttlens subtree expanded.
-start subscribe-v311.pcapng -Y mqttlens -g 22
-click 200 538              # the mqttlens line of the packet details
-xdotool key shift+Right    # expand its subtrees
-sleep 1
-shot publish-tree
-stop
+if want publish-tree; then
+    start subscribe-v311.pcapng -Y mqttlens -g 22
+    click 200 538              # the mqttlens line of the packet details
+    xdotool key shift+Right    # expand its subtrees
+    sleep 1
+    shot publish-tree
+    stop
+fi
+
+# A message journey: frame 24 is the broker's copy, to lab-sub-v311, of
+# the PUBLISH of frame 22; its Journey subtree (the last line of the
+# mqttlens tree) expanded.
+if want journey; then
+    start subscribe-v311.pcapng -Y mqttlens -g 24
+    click 200 538              # the mqttlens line of the packet details
+    xdotool key Right End Right # expand it, go to its last line (Journey), expand that
+    sleep 1
+    shot journey
+    stop
+fi
 
 # Analyze → Expert Information on the password lab.
-start auth-v311.pcapng -z expert
-shot expert "Expert" 900 420
-stop
+if want expert; then
+    start auth-v311.pcapng -z expert
+    shot expert "Expert" 900 420
+    stop
+fi
 
 # Statistics → MQTT → Packets, topics, clients (mqttlens).
-start subscribe-v311.pcapng
-xdotool key alt+s
-sleep 1
-xdotool key Up Right   # the last item (MQTT), its submenu
-sleep 1
-xdotool key Return
-shot statistics "Packets, topics" 900 560
-stop
+if want statistics; then
+    start subscribe-v311.pcapng
+    xdotool key alt+s
+    sleep 1
+    xdotool key Up Right   # the last item (MQTT), its submenu
+    sleep 1
+    xdotool key Return
+    shot statistics "Packets, topics" 900 560
+    stop
+fi
 
 # Statistics → MQTT Sessions (mqttlens).
-start auth-v5.pcapng -z mqttlens,sessions
-shot sessions "Sessions" 1270 300
-stop
+if want sessions; then
+    start auth-v5.pcapng -z mqttlens,sessions
+    shot sessions "Sessions" 1270 300
+    stop
+fi
 
 # Tools → Credentials.
-start auth-v311.pcapng
-xdotool key alt+t
-sleep 1
-xdotool key Down Return
-shot credentials "Credentials" 1200 240
-stop
+if want credentials; then
+    start auth-v311.pcapng
+    xdotool key alt+t
+    sleep 1
+    xdotool key Down Return
+    shot credentials "Credentials" 1200 240
+    stop
+fi

@@ -78,6 +78,11 @@ static const char *endpoint(wmem_allocator_t *mem, const char *address, uint32_t
     return wmem_strdup_printf(mem, strchr(address, ':') ? "[%s]:%u" : "%s:%u", address, port);
 }
 
+static int64_t capture_ns(nstime_t t)
+{
+    return (int64_t)t.secs * 1000000000 + t.nsecs;
+}
+
 /* The packet as the journeys see it: its broker is the server end of its
  * connection. */
 static void follow_journeys(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_allocator_t *mem,
@@ -91,7 +96,7 @@ static void follow_journeys(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_a
                                   : endpoint(mem, ev->src_address, ev->src_port),
                               c2s ? endpoint(mem, ev->src_address, ev->src_port)
                                   : endpoint(mem, ev->dst_address, ev->dst_port),
-                              ev->frame, (int64_t)ev->time.secs * 1000000000 + ev->time.nsecs};
+                              ev->frame, capture_ns(ev->time)};
     mqtt_journey_packet(cap->journeys, &ctx, pkt, snap);
 }
 
@@ -102,6 +107,12 @@ static void capture_observe(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_a
 {
     count_failed_login(cap, snap, ev);
     follow_journeys(cap, conn, mem, pkt, snap, ev);
+}
+
+void mqtt_core_transport_closed(mqtt_capture_t *cap, const mqtt_conn_t *conn, nstime_t time)
+{
+    if (cap && conn)
+        mqtt_journey_closed(cap->journeys, conn, capture_ns(time));
 }
 
 /* ---- per packet --------------------------------------------------------------- */

@@ -67,6 +67,11 @@ void mqtt_core_settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const 
                       const mqtt_pkt_t *pkt, const mqtt_settle_facts_t *facts, wmem_allocator_t *pool,
                       mqtt_findings_t *out);
 
+/* First pass, in capture order with the packets: the connection's TCP FIN
+ * or RST, the first of them (TCP tells the dissector; no MQTT packet
+ * carries it).  The journeys stop expecting deliveries to it. */
+void mqtt_core_transport_closed(mqtt_capture_t *cap, const mqtt_conn_t *conn, nstime_t time);
+
 /* The message journey of a shown packet (see mqtt_journey.h). */
 typedef struct {
     const mqtt_journey_t *journey; /* NULL when the packet has none */

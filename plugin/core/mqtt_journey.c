@@ -2,8 +2,9 @@
  *
  * Per broker endpoint: the origins younger than the window (a list in
  * capture order), the retained message of each topic, the Will Messages
- * that may still be published, and the connections that hold granted
- * subscriptions.  Topics and payloads are compared by their length and a
+ * that may still be published, the connections that hold granted
+ * subscriptions, and the messages queued for sessions whose connection
+ * ended.  Topics and payloads are compared by their length and a
  * 64-bit hash of their bytes.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -21,8 +22,10 @@ typedef struct {
     broker_t *broker;
     const mqtt_identity_t *who; /* the latest identity seen (conn scope) */
     const char *addr;           /* the client's endpoint (file scope) */
-    bool closed;                /* DISCONNECT seen, from either side */
+    bool closed;                /* DISCONNECT seen from either side, or TCP's FIN or RST */
     int64_t closed_ns;          /* when */
+    bool session_kept;          /* the session outlives the connection (see session_outlives) */
+    int64_t unsubscribed_ns;    /* its latest packet that can remove a subscription, INT64_MIN for none */
     bool subscriber;            /* in the broker's subscriber list */
     const mqtt_conn_t *conn;
     wmem_map_t *got;            /* serials of the origins in the window it received (made when needed) */
@@ -65,8 +68,21 @@ typedef struct {
     mqtt_journey_t *rec;
 } retained_t;
 
+/* A message an expected subscriber did not get before its connection
+ * ended, while its session lives on: the broker keeps it for the
+ * session's next connection (§4.1). */
+typedef struct {
+    const jconn_t *session;     /* the connection that ended; its client id names the session */
+    const jconn_t *from;
+    mqtt_journey_t *rec;
+    uint32_t frame;
+    int64_t ns;
+    msgkey_t key;
+    uint8_t qos;
+} queued_t;
+
 enum limit_bit { LIM_PENDING = 1, LIM_RETAINED = 2, LIM_WILLS = 4, LIM_SUBSCRIBERS = 8, LIM_EXPECTED = 16,
-                 LIM_DELIVERIES = 32 };
+                 LIM_DELIVERIES = 32, LIM_QUEUED = 64 };
 
 /* The pending origins of one message, oldest first. */
 typedef struct {
@@ -84,6 +100,9 @@ struct broker {
     uint32_t will_count, will_capacity;
     jconn_t **subscribers;
     uint32_t subscriber_count, subscriber_capacity;
+    queued_t *queued;           /* in the order they were queued */
+    uint32_t queued_count, queued_capacity;
+    wmem_map_t *queued_for;     /* client id -> how many of them are its (made when needed) */
     uint32_t origins_seen;      /* client PUBLISH packets seen at all */
     bool seen;                  /* a delivery or a granted subscription seen */
     unsigned limits;            /* enum limit_bit: reported once each */
@@ -96,6 +115,7 @@ struct mqtt_journeys {
     wmem_map_t *records;        /* mqtt_snapshot_t * -> mqtt_journey_t */
     origin_t *free_origins;
     uint64_t serial;
+    int64_t last_ns;            /* the latest packet or connection end seen: where the capture ends */
     bool finished;
 };
 
@@ -185,14 +205,20 @@ static mqtt_journey_t *record(mqtt_journeys_t *j, const mqtt_snapshot_t *snap)
 }
 
 /* Reports a bound once per broker, on the packet that reached it. */
-static void limit_reached(mqtt_journeys_t *j, broker_t *b, enum limit_bit bit, const mqtt_snapshot_t *snap,
-                          const char *text)
+static void limit_reached_at(mqtt_journeys_t *j, broker_t *b, enum limit_bit bit, mqtt_journey_t *rec,
+                             const char *text)
 {
     if (b->limits & bit)
         return;
     b->limits |= bit;
-    mqtt_journey_t *rec = record(j, snap);
     rec->limit = rec->limit ? wmem_strdup_printf(j->scope, "%s; %s", rec->limit, text) : text;
+}
+
+static void limit_reached(mqtt_journeys_t *j, broker_t *b, enum limit_bit bit, const mqtt_snapshot_t *snap,
+                          const char *text)
+{
+    if (!(b->limits & bit))
+        limit_reached_at(j, b, bit, record(j, snap), text);
 }
 
 /* ---- brokers and connections ------------------------------------------------------------ */
@@ -217,6 +243,7 @@ static jconn_t *conn_get(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
         c->conn = ctx->conn;
         c->broker = broker_get(j, ctx->broker);
         c->addr = wmem_strdup(j->scope, ctx->client_addr);
+        c->unsubscribed_ns = INT64_MIN;
         wmem_map_insert(j->conns, (void *)ctx->conn, c);
     }
     if (snap->who)
@@ -265,36 +292,134 @@ static origin_t *origin_alloc(mqtt_journeys_t *j)
     return o;
 }
 
+/* Whether two connections belong to one session: the same connection, or
+ * the same client id on the same broker (a session is named by its client
+ * id, §4.1). */
+static const char *client_id(const jconn_t *c)
+{
+    return c->who && c->who->client_id && c->who->client_id[0] ? c->who->client_id : NULL;
+}
+
+static bool same_session(const jconn_t *a, const jconn_t *b)
+{
+    if (a == b)
+        return true;
+    const char *x = client_id(a), *y = client_id(b);
+    return a->broker == b->broker && x && y && strcmp(x, y) == 0;
+}
+
+/* Whether a delivery of the origin went to this connection or to a later
+ * connection of its session. */
 static bool listed_for(const mqtt_journey_t *rec, const jconn_t *c)
 {
     for (uint32_t i = 0; i < rec->delivery_count; i++)
-        if (rec->deliveries[i].to_conn == c)
+        if (same_session((const jconn_t *)rec->deliveries[i].to_conn, c))
             return true;
     return false;
 }
 
-/* A subscriber that missed an origin, and the finding that says so. */
+/* A subscriber that missed an origin, and the finding that says so: what
+ * the heuristic assumed is in its text. */
 static mqtt_journey_missed_t missed(mqtt_journeys_t *j, const char *client, const char *filter)
 {
     const char *detail = wmem_strdup_printf(
         j->scope,
-        "none to %s (subscribed to \"%s\") within %u s; assumes the broker sends every message to every "
-        "matching subscription: an ACL denial, No Local, a full queue or an overloaded broker would explain it",
+        "none to %s (subscribed to \"%s\") within %u s, while its connection stayed open and subscribed; "
+        "assumes the broker sends every message to every matching subscription: an ACL denial, No Local, "
+        "a full queue or an overloaded broker would explain it",
         client, filter, (unsigned)(MQTT_JOURNEY_WINDOW_NS / 1000000000));
     mqtt_journey_missed_t m = {client, filter, {MQTT_R_DELIVERY_MISSED, {0, 1}, detail, NULL}};
     return m;
 }
 
+/* How many queued messages a session has: a delivery to a session with
+ * none is not looked up in the list. */
+static uint32_t queued_count_of(const broker_t *b, const jconn_t *c)
+{
+    const char *id = client_id(c);
+    return id && b->queued_for ? GPOINTER_TO_UINT(wmem_map_lookup(b->queued_for, id)) : 0;
+}
+
+static void count_queued(mqtt_journeys_t *j, broker_t *b, const jconn_t *c, int step)
+{
+    const char *id = client_id(c);
+    gpointer key = NULL, value = NULL;
+    if (!b->queued_for)
+        b->queued_for = wmem_map_new(j->scope, g_str_hash, g_str_equal);
+    uint32_t n = wmem_map_lookup_extended(b->queued_for, id, (const void **)&key, &value) ? GPOINTER_TO_UINT(value)
+                                                                                          : 0;
+    n = (uint32_t)((int)n + step);
+    if (n) {
+        wmem_map_insert(b->queued_for, key ? key : wmem_strdup(j->scope, id), GUINT_TO_POINTER(n));
+    } else if (key) {
+        wmem_map_remove(b->queued_for, id);
+        wmem_free(j->scope, key);
+    }
+}
+
+/* The broker keeps the origin for the session of a connection that ended
+ * before it got it; a later connection with the same client id may get it. */
+static void queue_for_session(mqtt_journeys_t *j, const origin_t *o, const jconn_t *s)
+{
+    broker_t *b = s->broker;
+    if (!client_id(s))
+        return; /* a session without a client id cannot be resumed */
+    if (b->queued_count >= MQTT_JOURNEY_MAX_QUEUED) {
+        limit_reached_at(j, b, LIM_QUEUED, o->rec,
+                         "message journeys: more than 4096 messages queued for sessions whose connection ended; "
+                         "the new ones are not linked to their later delivery");
+        return;
+    }
+    if (b->queued_count == b->queued_capacity)
+        b->queued = (queued_t *)grow(j->scope, b->queued, &b->queued_capacity, sizeof(queued_t));
+    b->queued[b->queued_count++] = (queued_t){s, o->from, o->rec, o->frame, o->ns, o->key, o->qos};
+    count_queued(j, b, s, 1);
+}
+
+static void forget_queued(mqtt_journeys_t *j, broker_t *b, uint32_t i)
+{
+    count_queued(j, b, b->queued[i].session, -1);
+    memmove(&b->queued[i], &b->queued[i + 1], (b->queued_count - i - 1) * sizeof(queued_t));
+    b->queued_count--;
+}
+
+/* The subscriber's connection ended (DISCONNECT, FIN or RST) before the
+ * origin's window was over, before the origin or within the window: it
+ * could not receive it. */
+static bool ended_within(const origin_t *o, const jconn_t *s)
+{
+    return s->closed && s->closed_ns <= o->ns + MQTT_JOURNEY_WINDOW_NS;
+}
+
+/* The subscription that matched was removed within the window
+ * (UNSUBSCRIBE, a failed SUBACK): the broker may have removed it before it
+ * forwarded the origin. */
+static bool unsubscribed_within(const origin_t *o, const expected_t *e)
+{
+    const mqtt_subs_t *subs = mqtt_conn_subs(e->who->conn);
+    return !subs ||
+           (!mqtt_subs_holds(subs, e->filter) && e->who->unsubscribed_ns <= o->ns + MQTT_JOURNEY_WINDOW_NS);
+}
+
 /* An origin leaves the window: every expected subscriber that got no
- * copy of it (not even an ambiguous one) missed it. */
+ * copy of it (not even an ambiguous one), and was not excused, missed it.
+ * At the end of the capture, an origin whose window was not over when
+ * the capture ended is not judged: the copy may have come after it. */
 static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
 {
     mqtt_journey_t *rec = o->rec;
+    if (at_end && j->last_ns - o->ns <= MQTT_JOURNEY_WINDOW_NS)
+        return;
     for (uint32_t i = 0; i < o->expected_count; i++) {
         jconn_t *s = o->expected[i].who;
         if (listed_for(rec, s) || rec->deliveries_total > rec->delivery_count)
             continue;
-        if (at_end && !(s->closed && s->closed_ns >= o->ns))
+        if (ended_within(o, s)) {
+            if (s->session_kept)
+                queue_for_session(j, o, s); /* the session's next connection gets it */
+            continue;
+        }
+        if (unsubscribed_within(o, &o->expected[i]))
             continue;
         rec->missed = (mqtt_journey_missed_t *)wmem_realloc(j->scope, rec->missed,
                                                             (rec->missed_count + 1) * sizeof *rec->missed);
@@ -595,6 +720,24 @@ static bool link_retained(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_jou
     return true;
 }
 
+/* A delivery on a later connection of a session, of a message queued for
+ * it when its earlier connection ended: the earliest that fits. */
+static bool link_queued(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_t *rec, const msgkey_t *key,
+                        unsigned qos, const mqtt_journey_ctx_t *ctx, const mqtt_snapshot_t *snap)
+{
+    if (!queued_count_of(b, to))
+        return false;
+    for (uint32_t i = 0; i < b->queued_count; i++) {
+        const queued_t *q = &b->queued[i];
+        if (q->session == to || !same_session(q->session, to) || !same_message(&q->key, key) || qos > q->qos)
+            continue;
+        link_one(j, b, to, rec, q->rec, q->frame, q->from, MQTT_JK_FORWARDED, ctx->ns - q->ns, ctx, snap, NULL);
+        forget_queued(j, b, i);
+        return true;
+    }
+    return false;
+}
+
 static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
                         const mqtt_snapshot_t *snap, const uint8_t *topic, uint32_t tlen)
 {
@@ -616,6 +759,8 @@ static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_
                  o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, ctx, snap, o);
     } else if (ch.count > 1) {
         link_ambiguous(j, b, to, rec, &ch, ctx, snap);
+    } else {
+        link_queued(j, b, to, rec, &key, qos, ctx, snap);
     }
 }
 
@@ -632,11 +777,41 @@ static void forget_will(jconn_t *c)
     }
 }
 
+/* Whether a session outlives its connection, and the broker keeps the
+ * messages for it: in 5.0 while its Session Expiry Interval is not 0
+ * ([MQTT-3.1.2-23]; the CONNECT's, replaced by the CONNACK's or the
+ * client's DISCONNECT's), before 5.0 when Clean Session is 0
+ * ([MQTT-3.1.2-5]). */
+static void session_outlives(jconn_t *c, const mqtt_pkt_t *pkt)
+{
+    const mqtt_prop_t *sei = mqtt_props_find(&pkt->props, MQTT_PROP_SESSION_EXPIRY_INTERVAL);
+    if (pkt->version == MQTT_V5) {
+        if (sei)
+            c->session_kept = sei->num != 0;
+        else if (pkt->type == MQTT_CONNECT)
+            c->session_kept = false;
+    } else if (pkt->type == MQTT_CONNECT) {
+        c->session_kept = !(pkt->connect_flags & MQTT_CF_CLEAN);
+    }
+}
+
+/* A CONNECT with Clean Session / Clean Start 1 discards the session
+ * ([MQTT-3.1.2-6], [MQTT-3.1.2-4] in 5.0), and what was queued for it. */
+static void discard_session(mqtt_journeys_t *j, broker_t *b, const jconn_t *c)
+{
+    for (uint32_t i = b->queued_count; queued_count_of(b, c) && i-- > 0;)
+        if (same_session(b->queued[i].session, c))
+            forget_queued(j, b, i);
+}
+
 static void on_connect(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
                        const mqtt_snapshot_t *snap)
 {
     const mqtt_str_t *t = &pkt->will_topic, *p = &pkt->will_payload;
     broker_t *b = c->broker;
+    session_outlives(c, pkt);
+    if (pkt->connect_flags & MQTT_CF_CLEAN)
+        discard_session(j, b, c);
     forget_will(c); /* a second CONNECT is a protocol error, but the latest Will would count */
     if (!(pkt->connect_flags & MQTT_CF_WILL) || !(t->flags & MQTT_STR_PRESENT) || !(p->flags & MQTT_STR_PRESENT) ||
         ((t->flags | p->flags) & MQTT_STR_TRUNCATED) || !t->data.len)
@@ -668,6 +843,16 @@ static bool grants_any(const mqtt_pkt_t *pkt)
     return false;
 }
 
+/* The connection is over: it receives nothing more. */
+static void connection_ends(jconn_t *c, int64_t ns)
+{
+    remove_subscriber(c);
+    if (c->closed)
+        return;
+    c->closed = true;
+    c->closed_ns = ns;
+}
+
 /* DISCONNECT, from either side: the connection is over.  The client's
  * discards its Will unless a 5.0 client asks for it with Reason Code 0x04
  * ([MQTT-3.14.4-3]); after the server's, the Will is published
@@ -681,11 +866,25 @@ static void on_disconnect(jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_
      * too large...). */
     if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80)
         refused(c, 0, ctx->frame);
-    remove_subscriber(c);
-    c->closed = true;
-    c->closed_ns = ctx->ns;
+    if (snap->dir == MQTT_C2S)
+        session_outlives(c, pkt);
+    connection_ends(c, ctx->ns);
     if (snap->dir == MQTT_C2S && !keep_will)
         forget_will(c);
+}
+
+/* An UNSUBSCRIBE, or a SUBACK with a failure (it removes the filter it
+ * refuses, see mqtt_subs_suback). */
+static bool removes_subscriptions(const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
+{
+    if (pkt->type == MQTT_UNSUBSCRIBE)
+        return snap->dir == MQTT_C2S;
+    if (pkt->type != MQTT_SUBACK || snap->dir != MQTT_S2C)
+        return false;
+    for (uint32_t i = 0; i < pkt->code_count; i++)
+        if (pkt->codes[i].code >= 0x80)
+            return true;
+    return false;
 }
 
 void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
@@ -694,6 +893,9 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
     if (!j || !ctx->broker || !snap->dir_known)
         return;
     jconn_t *c = conn_get(j, ctx, snap);
+    j->last_ns = MAX(j->last_ns, ctx->ns);
+    if (removes_subscriptions(pkt, snap))
+        c->unsubscribed_ns = ctx->ns; /* before judging: the table has changed already */
     expire(j, c->broker, ctx->ns);
     uint32_t tlen = 0;
     const uint8_t *topic;
@@ -718,6 +920,10 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
             add_subscriber(j, c, snap);
         }
         break;
+    case MQTT_CONNACK:
+        if (snap->dir == MQTT_S2C)
+            session_outlives(c, pkt);
+        break;
     case MQTT_DISCONNECT:
         on_disconnect(c, ctx, pkt, snap);
         break;
@@ -730,4 +936,14 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
     default:
         break;
     }
+}
+
+void mqtt_journey_closed(mqtt_journeys_t *j, const mqtt_conn_t *conn, int64_t ns)
+{
+    jconn_t *c = j ? (jconn_t *)wmem_map_lookup(j->conns, conn) : NULL;
+    if (!c)
+        return;
+    j->last_ns = MAX(j->last_ns, ns);
+    expire(j, c->broker, ns); /* what was over before the end is judged with the connection open */
+    connection_ends(c, ns);
 }

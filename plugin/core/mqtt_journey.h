@@ -15,7 +15,10 @@
  * When candidates from more than one publisher fit equally the delivery
  * is "ambiguous" and every candidate is named; from one publisher, the
  * earliest not yet delivered to that subscriber is taken (messages of a
- * publisher keep their order on the way, §4.6).
+ * publisher keep their order on the way, §4.6).  A subscriber whose
+ * connection ends before it got a message cannot have missed it; when its
+ * session outlives the connection, the message is delivered on a later
+ * connection of the same client id, however late, and linked there.
  *
  * Like the rest of the analysis the state is built on the first pass
  * only; a delivery's link to its origin is there in one pass, an origin's
@@ -42,6 +45,7 @@
 #define MQTT_JOURNEY_MAX_EXPECTED 32u      /* subscribers expected per origin */
 #define MQTT_JOURNEY_MAX_DELIVERIES 256u   /* deliveries listed per origin */
 #define MQTT_JOURNEY_MAX_CANDIDATES 4u     /* candidates listed for an ambiguous delivery */
+#define MQTT_JOURNEY_MAX_QUEUED 4096u      /* messages kept for sessions whose connection ended */
 
 typedef struct mqtt_journeys mqtt_journeys_t;
 
@@ -114,10 +118,16 @@ mqtt_journeys_t *mqtt_journeys_new(wmem_allocator_t *scope);
 void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
                          const mqtt_snapshot_t *snap);
 
+/* First pass: the connection's TCP FIN or RST (the first of them), at
+ * capture time `ns`; like a DISCONNECT, the connection receives nothing
+ * after it. */
+void mqtt_journey_closed(mqtt_journeys_t *j, const mqtt_conn_t *conn, int64_t ns);
+
 /* Once the first pass is over (mqtt_core_journey() calls it when the
- * first packet is shown with the capture seen): origins still within the window at the end of
- * the capture are judged for the subscribers whose connection ended after
- * them; a subscriber still connected at the end might still get it.
+ * first packet is shown with the capture seen): the origins whose window
+ * ended before the capture did (its latest packet or connection end) and
+ * that no later packet of their broker judged are judged; one whose window
+ * outlasts the capture is not (its copies may have come after the end).
  * Does nothing the second time. */
 void mqtt_journey_finish(mqtt_journeys_t *j);
 

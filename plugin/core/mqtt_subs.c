@@ -297,6 +297,12 @@ const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, u
     return NULL;
 }
 
+bool mqtt_subs_holds(const mqtt_subs_t *subs, const char *filter)
+{
+    sub_t key = {.filter = (char *)filter, .len = (uint32_t)strlen(filter)};
+    return wmem_map_contains(subs->by_filter, &key);
+}
+
 /* A topic that only wildcard-first filters would match if '$' were not
  * special. */
 static bool dollar_match(const mqtt_subs_t *subs, const char *topic, uint32_t tlen)

@@ -45,6 +45,9 @@ void mqtt_subs_server_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const ch
  * for the client's own message (`own`) without No Local ([MQTT-3.8.3-3]).
  * NULL when there is none, or when the table is full. */
 const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, bool own);
+/* Whether the connection still holds a subscription with this filter
+ * (one an UNSUBSCRIBE, or a failure in a later SUBACK, removed is not). */
+bool mqtt_subs_holds(const mqtt_subs_t *subs, const char *filter);
 /* Whether the table stopped growing at MQTT_MAX_SUBSCRIPTIONS. */
 bool mqtt_subs_full(const mqtt_subs_t *subs);
 

@@ -92,6 +92,7 @@ typedef struct {
     snap_chunk_t *last_chunk;
     time_chunk_t *times;      /* the time of each of its frames */
     time_chunk_t *last_times;
+    guint32 closed_in;        /* frame of the connection's first TCP FIN or RST, 0 until seen */
     guint32 pending_frame[2]; /* frame where a packet still being reassembled starts */
     guint32 pending_size[2];  /* the size its Remaining Length announces */
     guint8 pending_version;
@@ -531,6 +532,49 @@ static int dissect_pending_end(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
     return 0;
 }
 
+/* ---- the end of a connection ------------------------------------------------ */
+
+/* Frames where a stream's TCP connection closed (its first FIN or RST, no
+ * MQTT packet carries it), so that later passes find them again. */
+static wmem_map_t *transport_ends;
+
+static void forget_transport_ends(void)
+{
+    transport_ends = NULL;
+}
+
+/* First pass: the MQTT stream whose TCP FIN or RST this frame carries,
+ * the first one of the connection; NULL for every other frame. */
+static mqtt_stream_t *closed_here(packet_info *pinfo)
+{
+    if (!capture || !proto_is_frame_protocol(pinfo->layers, "tcp"))
+        return NULL;
+    conversation_t *conv = find_conversation_pinfo(pinfo, 0);
+    mqtt_stream_t *st = conv ? (mqtt_stream_t *)conversation_get_proto_data(conv, proto_mqttlens) : NULL;
+    return st && !st->closed_in && transport_closed(st) ? st : NULL;
+}
+
+/* Every frame, after its dissection: on the first pass the core learns of
+ * the end of a connection in capture order (TCP tells, not MQTT), and on
+ * every pass the taps that tell how connections end get it. */
+static int dissect_transport_end(tvbuff_t *tvb _U_, packet_info *pinfo, proto_tree *tree _U_, void *data _U_)
+{
+    mqtt_stream_t *st;
+    if (!PINFO_FD_VISITED(pinfo)) {
+        if (!(st = closed_here(pinfo)))
+            return 0;
+        st->closed_in = pinfo->num;
+        if (!transport_ends)
+            transport_ends = wmem_map_new(wmem_file_scope(), g_direct_hash, g_direct_equal);
+        wmem_map_insert(transport_ends, GUINT_TO_POINTER(pinfo->num), st);
+        mqtt_core_transport_closed(capture, st->conn, pinfo->abs_ts);
+    } else if (!transport_ends || !wmem_map_contains(transport_ends, GUINT_TO_POINTER(pinfo->num))) {
+        return 0;
+    }
+    mqtt_taps_queue_closed(pinfo);
+    return 0;
+}
+
 static guint get_mqtt_pdu_len(packet_info *pinfo, tvbuff_t *tvb, int offset, void *data _U_)
 {
     guint avail = (guint)tvb_captured_length_remaining(tvb, offset);
@@ -637,6 +681,8 @@ void proto_register_mqttlens(void)
     packet_scratch = wmem_allocator_new(WMEM_ALLOCATOR_BLOCK);
     register_cleanup_routine(forget_pending);
     register_postdissector(create_dissector_handle(dissect_pending_end, proto_mqttlens));
+    register_cleanup_routine(forget_transport_ends);
+    register_postdissector(create_dissector_handle(dissect_transport_end, proto_mqttlens));
     mqtt_taps_register(proto_mqttlens);
     mqtt_payload_register(proto_mqttlens, module);
     mqtt_ws_register(proto_mqttlens, module);

@@ -4,9 +4,11 @@
  * The row is filled from what the core decided for each packet (its
  * snapshot: direction, version, identity, answers; its findings) as the
  * packets come by; the table keeps no other state.  How a connection ended
- * comes from DISCONNECT, else from TCP: "closed" needs TCP's FIN or RST,
- * which a one-pass tshark has not seen yet at the last MQTT packet (use
- * tshark -2).
+ * comes from DISCONNECT, else from TCP: the dissector queues a record with
+ * no packet on the frame with the connection's first FIN or RST (it learns
+ * of it there on the first pass already), so one pass and two give the
+ * same table.  The table has a tap of its own: no other tap sees those
+ * records.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -16,6 +18,7 @@
 
 #include <epan/conversation.h>
 #include <epan/stat_tap_ui.h>
+#include <epan/tap.h>
 #include <epan/dissectors/packet-tcp.h>
 
 #include "ws_compat.h"
@@ -47,7 +50,9 @@ static stat_tap_table_item fields[COLS] = {
 };
 
 static const char *const TABLE_NAME = "MQTT sessions";
+static const char *const TAP_NAME = "mqttlens_sessions";
 static int proto_tcp = -1;
+static int sessions_tap = -1;
 
 static void sessions_init(stat_tap_table_ui *ui)
 {
@@ -71,8 +76,8 @@ static bool row_is(stat_tap_table *table, guint row, guint32 stream)
     return row < table->num_elements && stat_tap_get_field_data(table, row, COL_STREAM)->value.uint_value == stream;
 }
 
-/* The row of a TCP stream, added when first seen. */
-static guint row_of(stat_tap_table *table, guint32 stream, const nstime_t *start)
+/* The row of a TCP stream, G_MAXUINT when it has none. */
+static guint row_find(stat_tap_table *table, guint32 stream)
 {
     if (!row_hint)
         row_hint = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -85,6 +90,15 @@ static guint row_of(stat_tap_table *table, guint32 stream, const nstime_t *start
             g_hash_table_insert(row_hint, GUINT_TO_POINTER(stream), GUINT_TO_POINTER(i));
             return i;
         }
+    return G_MAXUINT;
+}
+
+/* The row of a TCP stream, added when first seen. */
+static guint row_of(stat_tap_table *table, guint32 stream, const nstime_t *start)
+{
+    guint found = row_find(table, stream);
+    if (found != G_MAXUINT)
+        return found;
     stat_tap_table_item_type items[COLS];
     memset(items, 0, sizeof items);
     for (int c = 0; c < COLS; c++)
@@ -93,6 +107,8 @@ static guint row_of(stat_tap_table *table, guint32 stream, const nstime_t *start
     static const int strings[] = {COL_CLIENT_ID, COL_USER, COL_VERSION, COL_RESULT, COL_END};
     for (unsigned k = 0; k < G_N_ELEMENTS(strings); k++)
         items[strings[k]].value.string_value = g_strdup("");
+    g_free((char *)items[COL_END].value.string_value);
+    items[COL_END].value.string_value = g_strdup("open at the end of the capture");
     g_free((char *)items[COL_RESULT].value.string_value);
     items[COL_RESULT].value.string_value = g_strdup("no CONNACK");
     items[COL_START].value.float_value = nstime_to_sec(start);
@@ -135,11 +151,11 @@ static void count_findings(stat_tap_table *table, guint row, const mqtt_findings
     }
 }
 
-/* "DISCONNECT by client", "... (Server shutting down)", or what TCP says. */
-static void note_end(stat_tap_table *table, guint row, packet_info *pinfo, const mqtt_tap_rec_t *r)
+/* "DISCONNECT by client", "... (Server shutting down)"; until then the
+ * connection is open (or closed, see note_closed). */
+static void note_end(stat_tap_table *table, guint row, const mqtt_tap_rec_t *r)
 {
     const mqtt_pkt_t *pkt = r->pkt;
-    stat_tap_table_item_type *end = stat_tap_get_field_data(table, row, COL_END);
     if (pkt->type == MQTT_DISCONNECT) {
         const char *by = !r->snap->dir_known ? "" : r->snap->dir == MQTT_C2S ? " by client" : " by broker";
         set_string(table, row, COL_END,
@@ -147,14 +163,22 @@ static void note_end(stat_tap_table *table, guint row, packet_info *pinfo, const
                        ? g_strdup_printf("DISCONNECT%s: %s (0x%02x)", by, mqtt_tap_reason_name(pkt, pkt->reason),
                                          pkt->reason)
                        : g_strdup_printf("DISCONNECT%s", by));
-        return;
     }
-    if (g_str_has_prefix(end->value.string_value, "DISCONNECT"))
-        return;
+}
+
+/* The connection's TCP FIN or RST: closed, unless a DISCONNECT said more. */
+static void note_closed(stat_tap_table *table, guint row)
+{
+    stat_tap_table_item_type *end = stat_tap_get_field_data(table, row, COL_END);
+    if (!g_str_has_prefix(end->value.string_value, "DISCONNECT"))
+        set_string(table, row, COL_END, g_strdup("closed without DISCONNECT"));
+}
+
+static guint32 tcp_stream(packet_info *pinfo)
+{
     conversation_t *conv = find_conversation_pinfo(pinfo, 0);
     struct tcp_analysis *tcpd = conv ? (struct tcp_analysis *)conversation_get_proto_data(conv, proto_tcp) : NULL;
-    bool closed = tcpd && (tcpd->conversation_completeness & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST));
-    set_string(table, row, COL_END, g_strdup(closed ? "closed without DISCONNECT" : "open at the end of the capture"));
+    return tcpd ? tcpd->stream : 0;
 }
 
 static void note_connect(stat_tap_table *table, guint row, const mqtt_tap_rec_t *r)
@@ -183,9 +207,14 @@ static tap_packet_status sessions_packet(void *tapdata, packet_info *pinfo, epan
     const mqtt_tap_rec_t *r = (const mqtt_tap_rec_t *)data;
     const mqtt_snapshot_t *snap = r->snap;
     stat_tap_table *table = g_array_index(sd->stat_tap_data->tables, stat_tap_table *, 0);
-    conversation_t *conv = find_conversation_pinfo(pinfo, 0);
-    struct tcp_analysis *tcpd = conv ? (struct tcp_analysis *)conversation_get_proto_data(conv, proto_tcp) : NULL;
-    guint row = row_of(table, tcpd ? tcpd->stream : 0, &pinfo->rel_ts);
+    if (!r->pkt) {
+        guint closed = row_find(table, tcp_stream(pinfo));
+        if (closed == G_MAXUINT)
+            return TAP_PACKET_DONT_REDRAW;
+        note_closed(table, closed);
+        return TAP_PACKET_REDRAW;
+    }
+    guint row = row_of(table, tcp_stream(pinfo), &pinfo->rel_ts);
 
     stat_tap_table_item_type *start = stat_tap_get_field_data(table, row, COL_START);
     stat_tap_table_item_type *dur = stat_tap_get_field_data(table, row, COL_DURATION);
@@ -210,7 +239,7 @@ static tap_packet_status sessions_packet(void *tapdata, packet_info *pinfo, epan
     }
     count_findings(table, row, &r->pkt->findings);
     count_findings(table, row, &mqtt_snapshot_extra(snap)->findings);
-    note_end(table, row, pinfo, r);
+    note_end(table, row, r);
     return TAP_PACKET_REDRAW;
 }
 
@@ -238,13 +267,32 @@ static void sessions_free_item(stat_tap_table *table _U_, guint row _U_, guint c
 }
 
 static stat_tap_table_ui sessions_ui = {
-    REGISTER_PACKET_STAT_GROUP_UNSORTED, "MQTT Sessions (mqttlens)", "mqttlens", "mqttlens,sessions", sessions_init,
+    REGISTER_PACKET_STAT_GROUP_UNSORTED, "MQTT Sessions (mqttlens)", TAP_NAME, "mqttlens,sessions", sessions_init,
     sessions_packet, sessions_reset, sessions_free_item, NULL, COLS, fields, 0, NULL, NULL, 0,
 };
 
 void mqtt_sessions_register(void)
 {
+    sessions_tap = register_tap(TAP_NAME);
     register_stat_tap_table_ui(&sessions_ui);
+}
+
+bool mqtt_sessions_listening(void)
+{
+    return have_tap_listener(sessions_tap);
+}
+
+void mqtt_sessions_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec)
+{
+    if (have_tap_listener(sessions_tap))
+        tap_queue_packet(sessions_tap, pinfo, rec);
+}
+
+void mqtt_sessions_queue_closed(packet_info *pinfo)
+{
+    static const mqtt_tap_rec_t closed; /* no packet: the connection's TCP FIN or RST */
+    if (have_tap_listener(sessions_tap))
+        tap_queue_packet(sessions_tap, pinfo, &closed);
 }
 
 void mqtt_sessions_handoff(void)

@@ -11,4 +11,11 @@
 void mqtt_sessions_register(void);
 void mqtt_sessions_handoff(void);
 
+/* Whether the table listens (see mqtt_taps_listening). */
+bool mqtt_sessions_listening(void);
+/* Queues an MQTT packet for the table. */
+void mqtt_sessions_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec);
+/* Queues the end of the frame's TCP connection (its first FIN or RST). */
+void mqtt_sessions_queue_closed(packet_info *pinfo);
+
 #endif

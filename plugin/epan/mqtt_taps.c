@@ -295,7 +295,7 @@ void mqtt_taps_handoff(void)
 bool mqtt_taps_listening(void)
 {
     return have_tap_listener(mqtt_tap) || have_tap_listener(eo_tap) || have_tap_listener(credentials_tap) ||
-           mqtt_flow_listening();
+           mqtt_flow_listening() || mqtt_sessions_listening();
 }
 
 void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec)
@@ -305,6 +305,12 @@ void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec)
         tap_queue_packet(mqtt_tap, pinfo, rec);
     }
     mqtt_flow_queue(pinfo, rec);
+    mqtt_sessions_queue(pinfo, rec);
     if (rec->pkt->type == MQTT_PUBLISH && rec->pkt->framed && !rec->pkt->capture_short && have_tap_listener(eo_tap))
         tap_queue_packet(eo_tap, pinfo, rec);
+}
+
+void mqtt_taps_queue_closed(packet_info *pinfo)
+{
+    mqtt_sessions_queue_closed(pinfo);
 }

@@ -40,4 +40,8 @@ bool mqtt_taps_listening(void);
 /* Queues the packet for every tap that listens. */
 void mqtt_taps_queue(packet_info *pinfo, const mqtt_tap_rec_t *rec);
 
+/* Queues the end of an MQTT connection's TCP (its first FIN or RST, on the
+ * frame that carries it) for the taps that tell how connections end. */
+void mqtt_taps_queue_closed(packet_info *pinfo);
+
 #endif

@@ -268,8 +268,9 @@ def table(out):
     return [dict(zip(head, (x.strip() for x in line.split("|")[:-1]))) for line in lines[1:]]
 
 
-def test_sessions_auth_v5():
-    out, _ = run(["-2", "-q", "-z", "mqttlens,sessions"], LAB / "auth-v5.pcapng")
+@pytest.mark.parametrize("passes", [["-2"], []], ids=["two-pass", "one-pass"])
+def test_sessions_auth_v5(passes):
+    out, _ = run(passes + ["-q", "-z", "mqttlens,sessions"], LAB / "auth-v5.pcapng")
     golden("auth-v5.sessions.txt", out)
     ok, bad, anon = table(out)
     assert (ok["Client id"], ok["User"], ok["Version"], ok["Result"], ok["End"]) == \
@@ -288,6 +289,32 @@ def test_sessions_loopback(tmp_path):
     assert [r["User"] for r in rs] == ["(none)", "alice", "(none)"]
     assert [(r["Published"], r["Subscriptions"]) for r in rs] == [("0", "1"), ("1", "0"), ("0", "1")]
     assert all(r["End"] == "DISCONNECT by client" and r["Result"] == "accepted" for r in rs)
+
+
+# Lab captures, and generated ones where connections end with TCP's FIN or
+# RST (with and without DISCONNECT), on one broker.
+GENERATED = SOURCE / "pcaps" / "generated"
+SESSION_CAPTURES = sorted(LAB.glob("*.pcapng")) + sorted((GENERATED / "journeys").glob("*.pcap")) + [
+    GENERATED / "tracking" / "v5-keepalive-timeout.pcap", GENERATED / "websocket" / "v311-ws-no-subprotocol.pcap"]
+
+
+@pytest.mark.parametrize("capture", SESSION_CAPTURES, ids=[c.name for c in SESSION_CAPTURES])
+def test_sessions_one_pass_equals_two(capture):
+    """How a connection ended is known in one pass too: the dissector learns
+    of TCP's FIN or RST on the frame that carries it."""
+    one, _ = run(["-q", "-z", "mqttlens,sessions"], capture)
+    two, _ = run(["-2", "-q", "-z", "mqttlens,sessions"], capture)
+    assert one == two
+
+
+def test_sessions_closed_in_one_pass():
+    """FIN before a DISCONNECT, RST, DISCONNECT then FIN, in one pass."""
+    out, _ = run(["-q", "-z", "mqttlens,sessions"], GENERATED / "journeys" / "v311-subscriber-gone.pcap")
+    ends = [(r["Client id"], r["End"]) for r in table(out)]
+    closed, bye = "closed without DISCONNECT", "DISCONNECT by client"
+    assert ends == [("pub", bye), ("gets-it", bye), ("fin-before", closed), ("rst-within", closed),
+                    ("bye-within", bye), ("unsub-within", bye), ("durable", closed), ("stays-open", bye),
+                    ("durable", bye)]
 
 
 @pytest.mark.parametrize("name", ["auth-v311", "auth-v5", "enhanced-auth-v5"])

@@ -13,7 +13,8 @@
  *               retransmission, which TCP would drop) and that many bytes.
  * Each direction is framed as the dissector frames it: complete packets
  * go through the core's entry points as the dissector calls them
- * (mqtt_core_first_pass and mqtt_core_settle in order, then, as a second
+ * (mqtt_core_first_pass and mqtt_core_settle in order, the end of each
+ * connection's TCP with mqtt_core_transport_closed, then, as a second
  * pass, mqtt_core_decode, mqtt_core_settle and mqtt_core_journey with the
  * capture seen); a
  * Remaining Length of more than four bytes leaves the rest of that
@@ -151,6 +152,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         d->len += (uint32_t)n;
         at += n;
         drain(d, cap, k, file, &tail, dir, default_version, from_start);
+    }
+    /* Both connections end with TCP's FIN or RST, the second first, a
+     * quarter of a second after their last packets. */
+    for (unsigned c = 2; c-- > 0;) {
+        nstime_t end = {(time_t)(conns[c].frame / 4 + 1), 0};
+        mqtt_core_transport_closed(cap, conns[c].conn, end);
     }
     /* The second pass: what the snapshots and hindsight tell. */
     for (const seen_t *s = first; s; s = s->next) {

@@ -80,17 +80,24 @@ typedef struct {
     const char *payload;
 } will_t;
 
-static buf_t connect_pkt(unsigned level, const char *id, const will_t *will, uint8_t will_qos)
+/* A CONNECT; `kept`: Clean Session 0 before 5.0, a Session Expiry
+ * Interval of an hour in 5.0 (with Clean Start 0). */
+static buf_t connect_session_pkt(unsigned level, const char *id, const will_t *will, uint8_t will_qos, bool kept)
 {
     buf_t body = {{0}, 0};
     putstr(&body, "MQTT");
     put8(&body, (uint8_t)level);
-    put8(&body, (uint8_t)(MQTT_CF_CLEAN | (will ? MQTT_CF_WILL | (will_qos << 3) : 0)));
+    put8(&body, (uint8_t)((kept ? 0 : MQTT_CF_CLEAN) | (will ? MQTT_CF_WILL | (will_qos << 3) : 0)));
     put16(&body, 60);
     if (level == MQTT_V5) {
-        putvbi(&body, 3);
+        putvbi(&body, kept ? 8 : 3);
         put8(&body, 0x22); /* Topic Alias Maximum */
         put16(&body, 10);
+        if (kept) {
+            put8(&body, 0x11); /* Session Expiry Interval */
+            put16(&body, 0);
+            put16(&body, 3600);
+        }
     }
     putstr(&body, id);
     if (will) {
@@ -100,6 +107,11 @@ static buf_t connect_pkt(unsigned level, const char *id, const will_t *will, uin
         putstr(&body, will->payload);
     }
     return pkt_finish(0x10, &body);
+}
+
+static buf_t connect_pkt(unsigned level, const char *id, const will_t *will, uint8_t will_qos)
+{
+    return connect_session_pkt(level, id, will, will_qos, false);
 }
 
 static buf_t connack_pkt(unsigned level)
@@ -160,16 +172,28 @@ static buf_t suback_pkt(unsigned level, uint16_t id, uint8_t code)
     return pkt_finish(0x90, &body);
 }
 
+static buf_t unsubscribe_pkt(unsigned level, uint16_t id, const char *filter)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    if (level == MQTT_V5)
+        putvbi(&body, 0);
+    putstr(&body, filter);
+    return pkt_finish(0xA2, &body);
+}
+
 static buf_t simple(uint8_t byte1)
 {
     buf_t body = {{0}, 0};
     return pkt_finish(byte1, &body);
 }
 
-/* CONNECT/CONNACK, and a granted subscription when `filter` is given. */
-static void session(client_t *c, const char *id, const char *filter, uint8_t options, uint8_t granted)
+/* CONNECT/CONNACK, and a granted subscription when `filter` is given;
+ * `kept`: a session that outlives the connection. */
+static void session_kept(client_t *c, const char *id, bool kept, const char *filter, uint8_t options,
+                         uint8_t granted)
 {
-    buf_t p = connect_pkt(c->level, id, NULL, 0);
+    buf_t p = connect_session_pkt(c->level, id, NULL, 0, kept);
     feed(c, MQTT_C2S, &p);
     p = connack_pkt(c->level);
     feed(c, MQTT_S2C, &p);
@@ -179,6 +203,27 @@ static void session(client_t *c, const char *id, const char *filter, uint8_t opt
     feed(c, MQTT_C2S, &p);
     p = suback_pkt(c->level, 1, granted);
     feed(c, MQTT_S2C, &p);
+}
+
+static void session(client_t *c, const char *id, const char *filter, uint8_t options, uint8_t granted)
+{
+    session_kept(c, id, false, filter, options, granted);
+}
+
+/* TCP's FIN or RST of the connection, `after` seconds after the previous
+ * event, as the dissector reports it. */
+static void tcp_closes(client_t *c, double after)
+{
+    clock_s += after;
+    nstime_t t = {(time_t)clock_s, (int)((clock_s - (double)(time_t)clock_s) * 1e9 + 0.5)};
+    mqtt_core_transport_closed(CAP, c->conn, t);
+}
+
+/* A PINGREQ of `c`, `after` seconds later: it moves the broker's clock on. */
+static void ping_after(client_t *c, double after)
+{
+    buf_t p = simple(0xC0);
+    feed_after(c, MQTT_C2S, &p, after);
 }
 
 static mqtt_snapshot_t *publish(client_t *c, enum mqtt_dir dir, const char *topic, const char *payload,
@@ -370,18 +415,162 @@ TEST(refused_and_capture_end)
     buf_t p = pkt_finish(0x40, &body);
     mqtt_snapshot_t *ack = feed(&pub, MQTT_S2C, &p);
     CHECK_EQ(jof(o)->refused_in, ack->frame);
-    /* At the end of the capture, within the window: the subscriber that
-     * left missed it, the one still connected is not judged. */
+    /* The capture ends within the window: nobody is judged, neither the
+     * subscriber that left (it could not receive it any more) nor the one
+     * still connected (its copy may come after the end). */
     mqtt_snapshot_t *o2 = publish(&pub, MQTT_C2S, "r/open", "y", (pubopt_t){0});
     p = simple(0xE0);
     feed(&s, MQTT_C2S, &p);
-    CHECK_EQ(jof(o2)->missed_count, 0);
     capture_seen();
-    CHECK_EQ(jof(o2)->missed_count, 1);
-    CHECK_STR(jof(o2)->missed[0].client, "sub");
+    CHECK_EQ(jof(o2)->missed_count, 0);
     CHECK_EQ(jof(o)->missed_count, 0);
+}
+
+TEST(capture_end_after_the_window)
+{
+    /* The last packets of the capture are on another broker, 3 s after the
+     * message: its window was over before the capture ended, so the
+     * subscriber that stayed connected is judged at the end. */
+    reset();
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311), other = client(40003, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s, "stays", "e/#", 0, 0);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "e/1", "z", (pubopt_t){0});
+    other.port = 40003;
+    buf_t p = connect_pkt(MQTT_V311, "elsewhere", NULL, 0);
+    clock_s += 3.0;
+    mqtt_snapshot_t *snap = wmem_new0(unit_pool, mqtt_snapshot_t);
+    mqtt_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.frame = ++frame_no;
+    ev.time.secs = (time_t)clock_s;
+    ev.saw_connection_start = true;
+    ev.client_by_port = true;
+    ev.src_address = HOST;
+    ev.dst_address = "10.0.0.9"; /* another broker */
+    ev.src_port = other.port;
+    ev.dst_port = BROKER_PORT;
+    mqtt_core_first_pass(CAP, other.conn, unit_pool, p.b, p.n, &ev, MQTT_V311, snap);
+    CHECK_EQ(jof(o)->missed_count, 0);
+    capture_seen();
+    CHECK_EQ(jof(o)->missed_count, 1);
+    CHECK_STR(jof(o)->missed[0].client, "stays");
     capture_seen(); /* once only */
-    CHECK_EQ(jof(o2)->missed_count, 1);
+    CHECK_EQ(jof(o)->missed_count, 1);
+}
+
+TEST(transport_close_silences)
+{
+    /* A subscriber whose TCP connection closed (FIN or RST) without
+     * DISCONNECT cannot receive: before the message it is not expected,
+     * within the window it is excused; after the window it had its chance. */
+    reset();
+    client_t pub = client(40001, MQTT_V311), before = client(40002, MQTT_V311), within = client(40003, MQTT_V311),
+             qos0 = client(40005, MQTT_V311), after = client(40004, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&before, "gone-before", "f/#", 0, 0);
+    session(&within, "gone-within", "f/#", 1, 1);
+    session(&qos0, "left-within", "f/#", 0, 0);
+    session(&after, "gone-after", "f/#", 0, 0);
+    tcp_closes(&before, 0.1);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "f/x", "v", (pubopt_t){1, false, 3, 0});
+    tcp_closes(&within, 1.0);
+    buf_t p = simple(0xE0);
+    feed(&qos0, MQTT_C2S, &p); /* DISCONNECT within the window */
+    tcp_closes(&after, 2.5);   /* judged first, while still connected */
+    const mqtt_journey_t *jo = jof(o);
+    CHECK_EQ(jo->missed_count, 1);
+    CHECK_STR(jo->missed[0].client, "gone-after");
+    CHECK(strstr(jo->missed[0].finding.detail, "while its connection stayed open") != NULL);
+    /* A closed connection gets nothing expected any more. */
+    mqtt_snapshot_t *o2 = publish(&pub, MQTT_C2S, "f/y", "w", (pubopt_t){0});
+    ping_after(&pub, 3.0);
+    CHECK_EQ(jof(o2)->missed_count, 0);
+}
+
+TEST(persistent_session_gets_it_later)
+{
+    /* A session that outlives its connection: the broker queues the
+     * message and sends it on the next connection with the same client id,
+     * long after the window; that copy is the delivery.  A Clean Session
+     * reconnection discards what was queued. */
+    reset();
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311), s5 = client(40003, MQTT_V5);
+    session(&pub, "pub", NULL, 0, 0);
+    session_kept(&s, "durable", true, "q/#", 1, 1);
+    session_kept(&s5, "durable5", true, "q/#", 1, 1);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "q/1", "kept", (pubopt_t){1, false, 4, 0});
+    mqtt_snapshot_t *o5 = publish(&pub, MQTT_C2S, "q/5", "kept", (pubopt_t){1, false, 5, 0});
+    tcp_closes(&s, 0.5);
+    buf_t p = simple(0xE0);
+    feed(&s5, MQTT_C2S, &p);
+    ping_after(&pub, 3.0);
+    CHECK_EQ(jof(o)->missed_count, 0);
+    CHECK_EQ(jof(o5)->missed_count, 0);
+    client_t back = client(40012, MQTT_V311), back5 = client(40013, MQTT_V5);
+    p = connect_session_pkt(MQTT_V311, "durable", NULL, 0, true);
+    feed_after(&back, MQTT_C2S, &p, 5.0);
+    p = connack_pkt(MQTT_V311);
+    feed(&back, MQTT_S2C, &p);
+    mqtt_snapshot_t *d = publish(&back, MQTT_S2C, "q/1", "kept", (pubopt_t){1, false, 1, 0});
+    CHECK_EQ(jof(d)->kind, MQTT_JK_FORWARDED);
+    CHECK_EQ(jof(d)->origin, o->frame);
+    CHECK_STR(jof(d)->from_client, "pub");
+    CHECK(jof(d)->latency_ns > 8 * (int64_t)1000000000);
+    CHECK(delivered_to(jof(o), d->frame, "durable"));
+    /* Linked once: a second identical copy is not of it. */
+    mqtt_snapshot_t *d2 = publish(&back, MQTT_S2C, "q/1", "kept", (pubopt_t){1, false, 2, 0});
+    CHECK_EQ(jof(d2)->origin, 0);
+    /* Clean Start 1 on the way back: the queued message is gone. */
+    p = connect_pkt(MQTT_V5, "durable5", NULL, 0);
+    feed(&back5, MQTT_C2S, &p);
+    p = connack_pkt(MQTT_V5);
+    feed(&back5, MQTT_S2C, &p);
+    mqtt_snapshot_t *d5 = publish(&back5, MQTT_S2C, "q/5", "kept", (pubopt_t){1, false, 1, 0});
+    CHECK_EQ(jof(d5)->origin, 0);
+    CHECK_EQ(jof(o5)->delivery_count, 0);
+}
+
+TEST(reconnect_within_the_window)
+{
+    /* The session's next connection gets the copy within the window: it
+     * counts for the connection that left. */
+    reset();
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311), back = client(40012, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session_kept(&s, "durable", true, "r/#", 1, 1);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "r/1", "soon", (pubopt_t){1, false, 4, 0});
+    tcp_closes(&s, 0.2);
+    buf_t p = connect_session_pkt(MQTT_V311, "durable", NULL, 0, true);
+    feed_after(&back, MQTT_C2S, &p, 0.3);
+    p = connack_pkt(MQTT_V311);
+    feed(&back, MQTT_S2C, &p);
+    mqtt_snapshot_t *d = publish(&back, MQTT_S2C, "r/1", "soon", (pubopt_t){1, false, 1, 0});
+    ping_after(&pub, 3.0);
+    CHECK_EQ(jof(d)->origin, o->frame);
+    CHECK_EQ(jof(o)->missed_count, 0);
+    CHECK_EQ(jof(o)->delivery_count, 1);
+}
+
+TEST(unsubscribed_or_refused_subscription)
+{
+    /* UNSUBSCRIBE within the window removes the expectation; one after
+     * the window does not.  A SUBACK failure grants nothing. */
+    reset();
+    client_t pub = client(40001, MQTT_V311), early = client(40002, MQTT_V311), late = client(40003, MQTT_V311),
+             denied = client(40004, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&early, "unsub-early", "u/#", 0, 0);
+    session(&late, "unsub-late", "u/#", 0, 0);
+    session(&denied, "denied", "u/#", 0, 0x80);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "u/1", "x", (pubopt_t){0});
+    buf_t p = unsubscribe_pkt(MQTT_V311, 2, "u/#");
+    feed_after(&early, MQTT_C2S, &p, 1.0);
+    feed_after(&late, MQTT_C2S, &p, 2.5);
+    ping_after(&pub, 1.0);
+    const mqtt_journey_t *jo = jof(o);
+    CHECK_EQ(jo->missed_count, 1);
+    CHECK_STR(jo->missed[0].client, "unsub-late");
 }
 
 TEST(aliases_on_both_sides)
@@ -441,4 +630,6 @@ TEST(pending_bound)
 }
 
 UNIT_MAIN("journey", fan_out_and_downgrade, identical_payloads, retained_on_subscribe, will_message, missed_delivery,
-          refused_and_capture_end, aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
+          refused_and_capture_end, capture_end_after_the_window, transport_close_silences,
+          persistent_session_gets_it_later, reconnect_within_the_window, unsubscribed_or_refused_subscription,
+          aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
