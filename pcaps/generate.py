@@ -3526,12 +3526,14 @@ def _(cap):
 
 
 @jny('v311-subscriber-gone', 4, 'Subscribers of a publication that cannot receive it: one whose TCP connection '
-     'closed with FIN (no DISCONNECT) before it, one reset with RST, one that sent DISCONNECT and one that '
-     'unsubscribed within the 2 s window after it; a persistent session (Clean Session 0) whose connection closed '
-     'with FIN within the window gets it on its next connection, 5 s later. None of them missed it; one subscriber '
-     'that stayed connected and subscribed did, and the capture goes on past the window.',
-     notes='mqttlens.analysis.delivery_missed (a note) on the publication for stays-open only; the delivery to '
-           "durable's second connection is linked to the publication.")
+     'closed with FIN (no DISCONNECT) before it; within 50 ms after it (less than the 100 ms mqttlens allows a '
+     'broker that delivers in well under 1 ms) one reset with RST, one sent DISCONNECT and one unsubscribed; a '
+     'persistent session (Clean Session 0) whose connection closed with FIN within those 50 ms gets it on its '
+     'next connection, 5 s later. None of them missed it. Two subscribers did: one that stayed connected and '
+     'subscribed, and one that sent DISCONNECT 0.5 s after the publication, long after the other copy went out; '
+     'the capture goes on past the window.',
+     notes='mqttlens.analysis.delivery_missed (a note) on the publication for stays-open and bye-late only; the '
+           "delivery to durable's second connection is linked to the publication.")
 def _(cap):
     pub = j_client(cap, 'pub')
     got = j_client(cap, 'gets-it', [('lens/gone/#', 1)])
@@ -3540,17 +3542,21 @@ def _(cap):
     polite = j_client(cap, 'bye-within', [('lens/gone/#', 0)])
     unsub = j_client(cap, 'unsub-within', [('lens/gone/#', 0)])
     durable = j_client(cap, 'durable', [('lens/gone/#', 1)], clean=False)
+    late = j_client(cap, 'bye-late', [('lens/gone/#', 0)])
     stays = j_client(cap, 'stays-open', [('lens/gone/x', 0)])
     before.close('c')
     o = j_publish(pub, 'lens/gone/x', b'farewell', qos=1, id=1)
     j_deliver(cap, o, got, 'lens/gone/x', b'farewell', qos=1, id=1)
+    cap.journeys.append(('missed', o, None, 'bye-late'))
     cap.journeys.append(('missed', o, None, 'stays-open'))
-    cap.wait(0.5)
+    cap.wait(0.01)
     reset.emit('c2s', RST | ACK)
     polite.bye()
     unsub.c(unsub.unsubscribe(2, 'lens/gone/#'))
     unsub.s(unsub.unsuback(2))
     durable.close('c')
+    cap.wait(0.5)
+    late.bye()
     cap.wait(3)
     pub.c(pub.pingreq())
     pub.s(pub.pingresp())

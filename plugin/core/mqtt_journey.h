@@ -37,6 +37,12 @@
 
 /* How long after an origin a delivery (or a missed one) is looked for. */
 #define MQTT_JOURNEY_WINDOW_NS (2 * (int64_t)1000000000)
+/* A subscriber that left (or unsubscribed) within this long after an
+ * origin is not said to have missed it: MQTT_JOURNEY_GRACE_FACTOR times the
+ * broker's slowest delivery seen, at least MQTT_JOURNEY_MIN_GRACE_NS, at
+ * most the window (docs/analysis.md). */
+#define MQTT_JOURNEY_GRACE_FACTOR 10
+#define MQTT_JOURNEY_MIN_GRACE_NS (100 * (int64_t)1000000)
 /* Bounds, per broker endpoint unless said otherwise. */
 #define MQTT_JOURNEY_MAX_PENDING 4096u     /* origins younger than the window */
 #define MQTT_JOURNEY_MAX_RETAINED 4096u    /* topics with a retained message */

@@ -415,15 +415,33 @@ TEST(refused_and_capture_end)
     buf_t p = pkt_finish(0x40, &body);
     mqtt_snapshot_t *ack = feed(&pub, MQTT_S2C, &p);
     CHECK_EQ(jof(o)->refused_in, ack->frame);
-    /* The capture ends within the window: nobody is judged, neither the
-     * subscriber that left (it could not receive it any more) nor the one
-     * still connected (its copy may come after the end). */
+    /* The capture ends within the window: the subscriber that left within
+     * the grace could not receive it any more, and the one still connected
+     * may get its copy after the end: nobody missed it. */
     mqtt_snapshot_t *o2 = publish(&pub, MQTT_C2S, "r/open", "y", (pubopt_t){0});
     p = simple(0xE0);
     feed(&s, MQTT_C2S, &p);
     capture_seen();
     CHECK_EQ(jof(o2)->missed_count, 0);
     CHECK_EQ(jof(o)->missed_count, 0);
+}
+
+TEST(capture_end_after_a_late_leave)
+{
+    /* The capture ends within the window, but the subscriber stayed 0.5 s
+     * after the message before it left (past the 100 ms grace): it is
+     * judged at the end and missed it; the one still connected is not. */
+    reset();
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311), open_sub = client(40003, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s, "left-late", "l/#", 0, 0);
+    session(&open_sub, "stays", "l/#", 0, 0);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "l/1", "dropped", (pubopt_t){0});
+    buf_t p = simple(0xE0);
+    feed_after(&s, MQTT_C2S, &p, 0.5);
+    capture_seen();
+    CHECK_EQ(jof(o)->missed_count, 1);
+    CHECK_STR(jof(o)->missed[0].client, "left-late");
 }
 
 TEST(capture_end_after_the_window)
@@ -463,24 +481,30 @@ TEST(transport_close_silences)
 {
     /* A subscriber whose TCP connection closed (FIN or RST) without
      * DISCONNECT cannot receive: before the message it is not expected,
-     * within the window it is excused; after the window it had its chance. */
+     * within the grace after it (100 ms: this broker delivered nothing yet)
+     * it is excused; one that stayed longer, or past the window, had its
+     * chance. */
     reset();
     client_t pub = client(40001, MQTT_V311), before = client(40002, MQTT_V311), within = client(40003, MQTT_V311),
-             qos0 = client(40005, MQTT_V311), after = client(40004, MQTT_V311);
+             qos0 = client(40005, MQTT_V311), late = client(40006, MQTT_V311), after = client(40004, MQTT_V311);
     session(&pub, "pub", NULL, 0, 0);
     session(&before, "gone-before", "f/#", 0, 0);
     session(&within, "gone-within", "f/#", 1, 1);
     session(&qos0, "left-within", "f/#", 0, 0);
+    session(&late, "gone-late", "f/#", 0, 0);
     session(&after, "gone-after", "f/#", 0, 0);
     tcp_closes(&before, 0.1);
     mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "f/x", "v", (pubopt_t){1, false, 3, 0});
-    tcp_closes(&within, 1.0);
+    tcp_closes(&within, 0.05);
     buf_t p = simple(0xE0);
-    feed(&qos0, MQTT_C2S, &p); /* DISCONNECT within the window */
+    feed(&qos0, MQTT_C2S, &p); /* DISCONNECT within the grace */
+    tcp_closes(&late, 0.5);    /* 0.55 s after it: past the grace, within the window */
     tcp_closes(&after, 2.5);   /* judged first, while still connected */
     const mqtt_journey_t *jo = jof(o);
-    CHECK_EQ(jo->missed_count, 1);
+    CHECK_EQ(jo->missed_count, 2);
+    /* In the order the journey lists its misses. */
     CHECK_STR(jo->missed[0].client, "gone-after");
+    CHECK_STR(jo->missed[1].client, "gone-late");
     CHECK(strstr(jo->missed[0].finding.detail, "while its connection stayed open") != NULL);
     /* A closed connection gets nothing expected any more. */
     mqtt_snapshot_t *o2 = publish(&pub, MQTT_C2S, "f/y", "w", (pubopt_t){0});
@@ -501,7 +525,7 @@ TEST(persistent_session_gets_it_later)
     session_kept(&s5, "durable5", true, "q/#", 1, 1);
     mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "q/1", "kept", (pubopt_t){1, false, 4, 0});
     mqtt_snapshot_t *o5 = publish(&pub, MQTT_C2S, "q/5", "kept", (pubopt_t){1, false, 5, 0});
-    tcp_closes(&s, 0.5);
+    tcp_closes(&s, 0.05);
     buf_t p = simple(0xE0);
     feed(&s5, MQTT_C2S, &p);
     ping_after(&pub, 3.0);
@@ -531,6 +555,30 @@ TEST(persistent_session_gets_it_later)
     CHECK_EQ(jof(o5)->delivery_count, 0);
 }
 
+TEST(grace_follows_the_broker)
+{
+    /* A broker that took 50 ms for a copy gets ten times that: a
+     * subscriber gone 0.3 s after the message is excused, one gone 0.7 s
+     * after it missed it. */
+    reset();
+    client_t pub = client(40001, MQTT_V311), got = client(40002, MQTT_V311), soon = client(40003, MQTT_V311),
+             later = client(40004, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&got, "gets-it", "g/#", 0, 0);
+    session(&soon, "gone-soon", "g/#", 0, 0);
+    session(&later, "gone-later", "g/#", 0, 0);
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "g/1", "slow", (pubopt_t){0});
+    buf_t p = publish_pkt(MQTT_V311, "g/1", "slow", (pubopt_t){0});
+    feed_after(&got, MQTT_S2C, &p, 0.05);
+    tcp_closes(&soon, 0.25);
+    tcp_closes(&later, 0.4);
+    ping_after(&pub, 3.0);
+    const mqtt_journey_t *jo = jof(o);
+    CHECK_EQ(jo->delivery_count, 1);
+    CHECK_EQ(jo->missed_count, 1);
+    CHECK_STR(jo->missed[0].client, "gone-later");
+}
+
 TEST(reconnect_within_the_window)
 {
     /* The session's next connection gets the copy within the window: it
@@ -554,8 +602,8 @@ TEST(reconnect_within_the_window)
 
 TEST(unsubscribed_or_refused_subscription)
 {
-    /* UNSUBSCRIBE within the window removes the expectation; one after
-     * the window does not.  A SUBACK failure grants nothing. */
+    /* UNSUBSCRIBE within the grace after the message removes the
+     * expectation; one after it does not.  A SUBACK failure grants nothing. */
     reset();
     client_t pub = client(40001, MQTT_V311), early = client(40002, MQTT_V311), late = client(40003, MQTT_V311),
              denied = client(40004, MQTT_V311);
@@ -565,8 +613,8 @@ TEST(unsubscribed_or_refused_subscription)
     session(&denied, "denied", "u/#", 0, 0x80);
     mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "u/1", "x", (pubopt_t){0});
     buf_t p = unsubscribe_pkt(MQTT_V311, 2, "u/#");
-    feed_after(&early, MQTT_C2S, &p, 1.0);
-    feed_after(&late, MQTT_C2S, &p, 2.5);
+    feed_after(&early, MQTT_C2S, &p, 0.05);
+    feed_after(&late, MQTT_C2S, &p, 1.0);
     ping_after(&pub, 1.0);
     const mqtt_journey_t *jo = jof(o);
     CHECK_EQ(jo->missed_count, 1);
@@ -630,6 +678,7 @@ TEST(pending_bound)
 }
 
 UNIT_MAIN("journey", fan_out_and_downgrade, identical_payloads, retained_on_subscribe, will_message, missed_delivery,
-          refused_and_capture_end, capture_end_after_the_window, transport_close_silences,
-          persistent_session_gets_it_later, reconnect_within_the_window, unsubscribed_or_refused_subscription,
+          refused_and_capture_end, capture_end_after_a_late_leave, capture_end_after_the_window, transport_close_silences,
+          persistent_session_gets_it_later, grace_follows_the_broker, reconnect_within_the_window,
+          unsubscribed_or_refused_subscription,
           aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
