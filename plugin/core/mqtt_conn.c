@@ -1121,8 +1121,12 @@ static void on_pubrel(ctx_t *c)
     if (!pkt->has_packet_id)
         return;
     if (f && f->kind == FLOW_PUB2 && f->state == FAILED) {
-        /* The receiver answers it with PUBCOMP 0x92: keep the flow for it. */
-        find(c, MQTT_R_PUBREL_AFTER_ERROR, pkt->packet_id_span, NULL);
+        /* No MUST forbids it ([MQTT-4.3.3-4] asks for a PUBREL after a
+         * PUBREC below 0x80 only); the receiver answers it with PUBCOMP
+         * 0x92: keep the flow for it. */
+        find(c, MQTT_R_PUBREL_AFTER_ERROR, pkt->packet_id_span,
+             printf_s(c, "id=%u, PUBREC in frame %u; PUBCOMP 0x92 (Packet Identifier not found) expected",
+                      pkt->packet_id, f->last->frame));
         link_response(c, f->last);
         f->last = c->snap;
         f->state = AWAIT_PUBCOMP;

@@ -318,8 +318,6 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "Client acknowledges server packets out of the order they arrived")                               \
     X(RETRANSMIT_AFTER_ERROR, RULE, "retransmission_after_error_ack", SEQUENCE, WARN, NULL,               \
       "MQTT-4.4.0-2", "PUBLISH re-sent after an acknowledgement with a failure Reason Code")             \
-    X(PUBREL_AFTER_ERROR, RULE, "pubrel_after_failed_pubrec", SEQUENCE, WARN, NULL, "MQTT-4.3.3-4",       \
-      "PUBREL after a PUBREC with a failure Reason Code")                                                \
     X(RECEIVE_MAXIMUM_CLIENT, RULE, "client_receive_maximum_exceeded", SEQUENCE, WARN, NULL,              \
       "MQTT-3.3.4-7", "Client has more unacknowledged QoS 1 and 2 PUBLISH packets than the server's Receive Maximum") \
     X(RECEIVE_MAXIMUM_SERVER, RULE, "server_receive_maximum_exceeded", SEQUENCE, WARN, NULL,              \
@@ -380,6 +378,10 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "PUBLISH retransmission (DUP)")                                                                    \
     X(DUPLICATE_RESPONSE, ANALYSIS, "duplicate_response", SEQUENCE, NOTE, NULL, NULL,                     \
       "Response repeats an earlier response of the same flow")                                           \
+    /* [MQTT-4.3.3-4] asks for a PUBREL after a PUBREC below 0x80 only; after a failed one the      \
+     * identifier is free (§2.2.1) and a PUBREL breaks no MUST: the receiver answers PUBCOMP 0x92. */  \
+    X(PUBREL_AFTER_ERROR, ANALYSIS, "pubrel_after_failed_pubrec", SEQUENCE, NOTE, NULL, NULL,             \
+      "PUBREL for a flow its PUBREC ended with a failure Reason Code (the Packet Identifier was free)")  \
     X(QOS2_INCOMPLETE, ANALYSIS, "qos2_incomplete", SEQUENCE, NOTE, NULL, NULL,                           \
       "QoS 2 flow left half done")                                                                       \
     X(RESUMED_SESSION_ACK, ANALYSIS, "previous_session_flow", SEQUENCE, CHAT, NULL, NULL,                 \

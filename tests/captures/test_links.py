@@ -33,7 +33,7 @@ WITH_ANALYSIS = sorted(k for k, v in ENTRIES.items()
 # client).
 UNSOLICITED = {"mqttlens.analysis.unsolicited_response", "mqttlens.rule.ack_unknown_packet_id",
                "mqttlens.rule.suback_unknown_packet_id", "mqttlens.analysis.previous_session_flow",
-               "mqttlens.rule.second_connack", "mqttlens.rule.wrong_direction", "mqttlens.rule.pubrel_after_failed_pubrec"}
+               "mqttlens.rule.second_connack", "mqttlens.rule.wrong_direction"}
 # An unanswered request is reported as such, as a broken obligation when
 # the peer went on talking, or as a packet the peer must not answer.
 NEEDS_FUTURE = {"mqttlens.analysis.no_response", "mqttlens.analysis.qos2_incomplete", "mqttlens.rule.response_missing"}

@@ -128,6 +128,15 @@ static buf_t ack_pkt(uint8_t byte1, uint16_t id)
     return pkt_finish(byte1, &body);
 }
 
+/* A 5.0 acknowledgement with a Reason Code and no properties. */
+static buf_t ack_rc_pkt(uint8_t byte1, uint16_t id, uint8_t code)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    put8(&body, code);
+    return pkt_finish(byte1, &body);
+}
+
 static buf_t simple(uint8_t byte1)
 {
     buf_t body = {{0}, 0};
@@ -263,6 +272,31 @@ TEST(dup_retransmission)
     CHECK_EQ(has(dup, MQTT_R_DUP_RETRANSMISSION_V5), 0); /* legal in 3.1.1 */
     CHECK(!dup->expects_response);
     CHECK_EQ(ack->response_to, orig->frame);
+}
+
+/* [MQTT-4.3.3-4] asks for a PUBREL after a PUBREC below 0x80 only: a
+ * PUBREL after a failed PUBREC breaks no MUST, it is only noted, and the
+ * PUBCOMP 0x92 that answers it is linked to it. */
+TEST(pubrel_after_failed_pubrec)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V5, NULL);
+    buf_t p = publish_pkt(MQTT_V5, 2, false, 1, "t", NULL);
+    feed(&c, MQTT_C2S, &p);
+    p = ack_rc_pkt(0x50, 1, 0x80);
+    mqtt_snapshot_t *rec = feed(&c, MQTT_S2C, &p);
+    CHECK(!rec->expects_response);
+    p = ack_pkt(0x62, 1);
+    mqtt_snapshot_t *rel = feed(&c, MQTT_C2S, &p);
+    CHECK_EQ(has(rel, MQTT_R_PUBREL_AFTER_ERROR), 1);
+    CHECK_EQ(nfindings(rel), 1);
+    CHECK_EQ(mqtt_rule_specs[MQTT_R_PUBREL_AFTER_ERROR].family, MQTT_F_ANALYSIS);
+    CHECK_EQ(mqtt_rule_specs[MQTT_R_PUBREL_AFTER_ERROR].severity, MQTT_S_NOTE);
+    CHECK(mqtt_rule_ref(MQTT_R_PUBREL_AFTER_ERROR, MQTT_V5) == NULL);
+    p = ack_rc_pkt(0x70, 1, 0x92);
+    mqtt_snapshot_t *comp = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(comp->response_to, rel->frame);
+    CHECK_EQ(nfindings(comp), 0);
 }
 
 TEST(pings_in_order)
@@ -617,7 +651,7 @@ TEST(framing_findings)
 }
 
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
-          dup_retransmission, pings_in_order, topic_aliases_per_direction, keepalive,
+          dup_retransmission, pubrel_after_failed_pubrec, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
           topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
           repeated_failures_per_address, framing_findings)
