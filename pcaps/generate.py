@@ -741,6 +741,7 @@ class Capture:
         self.conns = []
         self.t = BASE_TS_US
         self.journeys = []   # (delivery Pkt or 'missed', origin Pkt / [Pkt] / None, kind, to)
+        self.resends = []    # (DUP copy Pkt, original Pkt on an earlier connection of its session)
 
     def wait(self, seconds):
         self.t += int(round(seconds * 1e6))
@@ -1074,6 +1075,10 @@ def manifest_entry(sc, cap):
                             for k in cap.conns]
     if cap.journeys:
         entry['journeys'] = journey_entries(cap)
+    if cap.resends:
+        where = {id(p): fr.no for fr in cap.frames for p in fr.ends}
+        entry['resends'] = sorted(({'frame': where[id(d)], 'original': where[id(o)]} for d, o in cap.resends),
+                                  key=lambda e: e['frame'])
     return entry, focus
 
 
@@ -3314,6 +3319,57 @@ def _(k):
     k.s(k.pubrel(3))
     k.c(k.pubcomp(3))
     k.bye()
+
+
+for _v in (4, 5):
+    @trk('session-resume-across-connections', _v,
+         'Two sessions that survive their connection (Clean Session / Clean Start 0, 5.0 with a Session Expiry '
+         'Interval): the client of one publishes QoS 1 and 2 and loses its connection before the acknowledgements; '
+         'the server of the other delivers QoS 1 and 2 and loses the connection. Each reconnects with Session '
+         'Present 1: the client re-sends its three PUBLISHes with DUP 1, the server its two and a queued message '
+         'it never sent before, also with DUP 1.',
+         notes='Valid traffic ([MQTT-4.4.0-1]): every DUP copy of a resumed session is legal, not only the first, '
+               'and a server may set DUP on a queued message. "resends" lists each copy with its original on the '
+               'earlier connection of the same client id and broker (mqttlens.retransmission_of); the queued '
+               'message has none. The first connections end without DISCONNECT and their PUBLISHes stay '
+               'unanswered there.', raw=True)
+    def _(cap, v=_v):
+        keep = dict(clean=False, props=[(SESSION_EXPIRY, 3600)] if v == 5 else ())
+        k = cap.conn()
+        k.open(client_id='lens-resume-c', **keep)
+        sent = [('lens/up/a', b'one', 1, 1), ('lens/up/b', b'two', 2, 2), ('lens/up/c', b'three', 1, 3)]
+        orig = [k.c(k.publish(t, body, qos=q, id=i)) for t, body, q, i in sent]
+        k.close('c')
+        k = cap.conn()
+        k.resumed = True
+        k.open(client_id='lens-resume-c', ack={'sp': 1}, **keep)
+        for (t, body, q, i), o in zip(sent, orig):
+            cap.resends.append((k.c(k.publish(t, body, qos=q, id=i, dup=1).focus()), o))
+        k.s(k.puback(1))
+        k.s(k.pubrec(2))
+        k.c(k.pubrel(2))
+        k.s(k.pubcomp(2))
+        k.s(k.puback(3))
+        k.bye()
+
+        k = cap.conn()
+        k.open(client_id='lens-resume-s', **keep)
+        k.c(k.subscribe(1, ('lens/down/#', 2)))
+        k.s(k.suback(1, 2))
+        orig = [k.s(k.publish('lens/down/a', b'ten', qos=1, id=10)), k.s(k.publish('lens/down/b', b'eleven', qos=2, id=11))]
+        k.close('s')
+        k = cap.conn()
+        k.resumed = True
+        k.open(client_id='lens-resume-s', ack={'sp': 1}, **keep)
+        cap.resends.append((k.s(k.publish('lens/down/a', b'ten', qos=1, id=10, dup=1).focus()), orig[0]))
+        cap.resends.append((k.s(k.publish('lens/down/b', b'eleven', qos=2, id=11, dup=1).focus()), orig[1]))
+        k.s(k.publish('lens/down/c', b'queued', qos=1, id=12, dup=1).focus())
+        k.c(k.puback(10))
+        k.c(k.pubrec(11))
+        k.s(k.pubrel(11))
+        k.c(k.pubcomp(11))
+        k.c(k.puback(12))
+        k.bye()
 
 
 @trk('basic', 3, 'Valid MQTT 3.1 conversation (protocol name MQIsdp, level 3): CONNECT, CONNACK, SUBSCRIBE, '

@@ -243,6 +243,16 @@ bool mqtt_conn_ended_properly(const mqtt_conn_t *conn)
     return conn->side[MQTT_C2S].disconnected || conn->side[MQTT_S2C].disconnected || conn->refused;
 }
 
+bool mqtt_conn_accepted(const mqtt_conn_t *conn)
+{
+    return conn->connack && !conn->refused;
+}
+
+bool mqtt_conn_session_present(const mqtt_conn_t *conn)
+{
+    return conn->session_present;
+}
+
 /* ---- direction and version ---------------------------------------------------- */
 
 void mqtt_conn_pick_direction(mqtt_conn_t *conn, unsigned type, const mqtt_event_t *ev, mqtt_snapshot_t *snap)
@@ -328,6 +338,21 @@ const mqtt_snapshot_extra_t *mqtt_snapshot_extra(const mqtt_snapshot_t *snap)
 {
     static const mqtt_snapshot_extra_t none;
     return snap->extra ? snap->extra : &none;
+}
+
+void mqtt_conn_add_finding(mqtt_conn_t *conn, mqtt_snapshot_t *snap, enum mqtt_rule rule, mqtt_span_t span,
+                           const char *detail)
+{
+    mqtt_finding_add(conn->scope, &extra_of(conn, snap)->findings, rule, span,
+                     detail ? wmem_strdup(conn->scope, detail) : NULL);
+}
+
+void mqtt_conn_link_resend(mqtt_conn_t *conn, mqtt_snapshot_t *snap, uint32_t original)
+{
+    extra_of(conn, snap)->retransmission_of = original;
+    mqtt_conn_add_finding(conn, snap, MQTT_R_RETRANSMISSION, (mqtt_span_t){0, 1},
+                          wmem_strdup_printf(conn->scope, "of frame %u, on an earlier connection of the session",
+                                             original));
 }
 
 static mqtt_findings_t *findings_of(ctx_t *c)
@@ -1027,7 +1052,12 @@ static void on_publish(ctx_t *c)
                  qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1");
     if (f)
         flow_close(c->conn, c->me, pkt->packet_id, f);
-    if ((pkt->flags & MQTT_PUBLISH_DUP) && !(c->conn->session_present && !c->me->published)) {
+    /* In a resumed session every unacknowledged PUBLISH of the previous
+     * connection is re-sent with DUP 1 ([MQTT-4.4.0-1]), and a server may
+     * set DUP on a queued message it never sent: the capture links the
+     * copy to its original when that is on an earlier connection of the
+     * session (mqtt_core.c), else says nothing. */
+    if ((pkt->flags & MQTT_PUBLISH_DUP) && !c->conn->session_present) {
         /* On a fresh, fully captured session a first transmission has DUP
          * 0 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]). */
         if (from_start(c) && c->conn->connect && !c->conn->session_present)

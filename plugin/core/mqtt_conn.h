@@ -129,6 +129,18 @@ const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn);
 uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir);
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
 
+/* Whether the connection's CONNACK accepted it, and whether it said Session
+ * Present (a resumed session). */
+bool mqtt_conn_accepted(const mqtt_conn_t *conn);
+bool mqtt_conn_session_present(const mqtt_conn_t *conn);
+
+/* First pass, for what the capture decides about a packet: a finding added
+ * to its snapshot, and the link of a DUP PUBLISH of a resumed session to
+ * its original on an earlier connection of the session. */
+void mqtt_conn_add_finding(mqtt_conn_t *conn, mqtt_snapshot_t *snap, enum mqtt_rule rule, mqtt_span_t span,
+                           const char *detail);
+void mqtt_conn_link_resend(mqtt_conn_t *conn, mqtt_snapshot_t *snap, uint32_t original);
+
 /* The client's subscriptions as far as seen, NULL before its first
  * SUBSCRIBE (read by the message journeys, mqtt_journey.h). */
 const struct mqtt_subs *mqtt_conn_subs(const mqtt_conn_t *conn);

@@ -20,6 +20,13 @@ typedef struct {
     uint32_t last;
 } logins_t;
 
+/* One session (a client id at one broker): per sender, the Packet
+ * Identifier of each QoS 1 and 2 PUBLISH not acknowledged yet -> the frame
+ * of its first transmission. */
+typedef struct {
+    wmem_map_t *unacked[2]; /* [enum mqtt_dir], created with the first */
+} session_t;
+
 /* State that spans the connections of a capture.  Each per-capture module
  * keeps its state in a member of its own here, is set up in
  * mqtt_capture_new() and observes every packet in capture_observe(). */
@@ -27,6 +34,11 @@ struct mqtt_capture {
     wmem_allocator_t *scope;
     wmem_map_t *failed_logins; /* client address -> logins_t, created with the first failure */
     mqtt_journeys_t *journeys; /* message journeys, across connections (mqtt_journey.h) */
+    wmem_map_t *sessions;      /* "broker|client id" -> session_t, created with the first */
+    uint32_t nsessions;
+    uint32_t nunacked;         /* entries of every session's unacked tables */
+    bool sessions_full;        /* MQTT_MAX_SESSIONS reached (reported once) */
+    bool unacked_full;         /* MQTT_MAX_SESSION_PUBLISHES reached (reported once) */
 };
 
 mqtt_capture_t *mqtt_capture_new(wmem_allocator_t *scope)
@@ -95,12 +107,129 @@ static void follow_journeys(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_a
     mqtt_journey_packet(cap->journeys, &ctx, pkt, snap);
 }
 
+/* ---- sessions across connections -------------------------------------------- */
+
+/* The session of the packet's connection: its broker's endpoint and its
+ * client id; NULL without either, or when no more are kept (`create`
+ * false: only an existing one). */
+static session_t *session_of(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem,
+                             mqtt_snapshot_t *snap, const mqtt_event_t *ev, bool create)
+{
+    const char *id = snap->who ? snap->who->client_id : NULL;
+    const char *broker = snap->dir == MQTT_C2S ? endpoint(mem, ev->dst_address, ev->dst_port)
+                                               : endpoint(mem, ev->src_address, ev->src_port);
+    if (!id || !*id || !broker)
+        return NULL;
+    const char *key = wmem_strdup_printf(mem, "%s|%s", broker, id);
+    session_t *s = cap->sessions ? (session_t *)wmem_map_lookup(cap->sessions, key) : NULL;
+    if (s || !create)
+        return s;
+    if (cap->nsessions >= MQTT_MAX_SESSIONS) {
+        if (!cap->sessions_full) {
+            cap->sessions_full = true;
+            mqtt_conn_add_finding(conn, snap, MQTT_R_STATE_CAP, (mqtt_span_t){0, 1},
+                                  wmem_strdup_printf(mem, "%u sessions followed across connections; the DUP "
+                                                     "copies of later ones are not linked to their originals",
+                                                     MQTT_MAX_SESSIONS));
+        }
+        return NULL;
+    }
+    if (!cap->sessions)
+        cap->sessions = wmem_map_new(cap->scope, g_str_hash, g_str_equal);
+    s = wmem_new0(cap->scope, session_t);
+    wmem_map_insert(cap->sessions, wmem_strdup(cap->scope, key), s);
+    cap->nsessions++;
+    return s;
+}
+
+/* A CONNACK without Session Present starts a new session: what the old
+ * one left unacknowledged is gone ([MQTT-3.1.2-4], 5.0 [MQTT-3.1.2-4]). */
+static void session_reset(mqtt_capture_t *cap, session_t *s)
+{
+    for (int d = 0; d < 2; d++) {
+        if (!s->unacked[d])
+            continue;
+        cap->nunacked -= wmem_map_size(s->unacked[d]);
+        s->unacked[d] = NULL; /* its memory is the capture's, freed with it */
+    }
+}
+
+static void session_publish(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, session_t *s,
+                            const mqtt_pkt_t *pkt, mqtt_snapshot_t *snap)
+{
+    wmem_map_t **t = &s->unacked[snap->dir];
+    gpointer key = GUINT_TO_POINTER((guint)pkt->packet_id);
+    uint32_t original = *t ? GPOINTER_TO_UINT(wmem_map_lookup(*t, key)) : 0;
+    bool dup = (pkt->flags & MQTT_PUBLISH_DUP) != 0;
+    /* A DUP copy the connection could not link (its original is not on
+     * this connection) in a resumed session: a re-send of the session's
+     * state ([MQTT-4.4.0-1]). */
+    if (dup && original && mqtt_conn_session_present(conn) && !mqtt_snapshot_extra(snap)->retransmission_of)
+        mqtt_conn_link_resend(conn, snap, original);
+    if (dup && original)
+        return; /* the original stays the one to link to */
+    if (!original && cap->nunacked >= MQTT_MAX_SESSION_PUBLISHES) {
+        if (!cap->unacked_full) {
+            cap->unacked_full = true;
+            mqtt_conn_add_finding(conn, snap, MQTT_R_STATE_CAP, (mqtt_span_t){0, 1},
+                                  wmem_strdup_printf(mem, "%u unacknowledged PUBLISH packets kept for resumed "
+                                                     "sessions; later ones are not linked to their DUP copies",
+                                                     MQTT_MAX_SESSION_PUBLISHES));
+        }
+        return;
+    }
+    if (!*t)
+        *t = wmem_map_new(cap->scope, g_direct_hash, g_direct_equal);
+    if (!original)
+        cap->nunacked++;
+    wmem_map_insert(*t, key, GUINT_TO_POINTER(snap->frame));
+}
+
+/* A PUBACK or PUBREC acknowledges the PUBLISH: the sender re-sends it no
+ * more (a QoS 2 flow goes on with PUBREL, which is not a PUBLISH). */
+static void session_acked(mqtt_capture_t *cap, session_t *s, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
+{
+    wmem_map_t *t = s->unacked[!snap->dir];
+    if (t && wmem_map_remove(t, GUINT_TO_POINTER((guint)pkt->packet_id)))
+        cap->nunacked--;
+}
+
+/* What the packet tells about its session: a new one begins, a PUBLISH
+ * awaits its acknowledgement, or is re-sent. */
+static void follow_sessions(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
+                            mqtt_snapshot_t *snap, const mqtt_event_t *ev)
+{
+    session_t *s;
+    if (!snap->dir_known || !pkt->framed)
+        return;
+    switch (pkt->type) {
+    case MQTT_CONNACK:
+        if (mqtt_conn_accepted(conn) && !mqtt_conn_session_present(conn) &&
+            (s = session_of(cap, conn, mem, snap, ev, false)) != NULL)
+            session_reset(cap, s);
+        break;
+    case MQTT_PUBLISH:
+        if (pkt->has_packet_id && (MQTT_PUBLISH_QOS(pkt->flags) == 1 || MQTT_PUBLISH_QOS(pkt->flags) == 2) &&
+            (s = session_of(cap, conn, mem, snap, ev, true)) != NULL)
+            session_publish(cap, conn, mem, s, pkt, snap);
+        break;
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+        if (pkt->has_packet_id && (s = session_of(cap, conn, mem, snap, ev, false)) != NULL)
+            session_acked(cap, s, pkt, snap);
+        break;
+    default:
+        break;
+    }
+}
+
 /* Every per-capture module sees every packet once its connection has
  * analysed it. */
-static void capture_observe(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_allocator_t *mem,
-                            const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap, const mqtt_event_t *ev)
+static void capture_observe(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
+                            mqtt_snapshot_t *snap, const mqtt_event_t *ev)
 {
     count_failed_login(cap, snap, ev);
+    follow_sessions(cap, conn, mem, pkt, snap, ev);
     follow_journeys(cap, conn, mem, pkt, snap, ev);
 }
 

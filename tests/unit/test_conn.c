@@ -93,6 +93,31 @@ static buf_t connect_pkt(unsigned level, const char *id, uint16_t keepalive, con
     return pkt_finish(0x10, &body);
 }
 
+/* A CONNECT of a 5.0 or 3.1.1 client that keeps its session (Clean Start /
+ * Clean Session 0). */
+static buf_t connect_keep_session(unsigned level, const char *id)
+{
+    buf_t body = {{0}, 0};
+    putstr(&body, "MQTT");
+    put8(&body, (uint8_t)level);
+    put8(&body, 0);
+    put16(&body, 60);
+    if (level == MQTT_V5)
+        putvbi(&body, 0);
+    putstr(&body, id);
+    return pkt_finish(0x10, &body);
+}
+
+static buf_t connack_session(unsigned level, bool present)
+{
+    buf_t body = {{0}, 0};
+    put8(&body, present ? 1 : 0);
+    put8(&body, 0);
+    if (level == MQTT_V5)
+        putvbi(&body, 0);
+    return pkt_finish(0x20, &body);
+}
+
 static buf_t connack_pkt(unsigned level, uint8_t code, const buf_t *props)
 {
     buf_t body = {{0}, 0};
@@ -297,6 +322,98 @@ TEST(pubrel_after_failed_pubrec)
     mqtt_snapshot_t *comp = feed(&c, MQTT_S2C, &p);
     CHECK_EQ(comp->response_to, rel->frame);
     CHECK_EQ(nfindings(comp), 0);
+}
+
+/* One connection of a session that keeps its state: CONNECT with Clean
+ * Start 0, CONNACK with Session Present `present`. */
+static void session_open(conv_t *c, unsigned level, bool present)
+{
+    buf_t p = connect_keep_session(level, "car-7");
+    feed(c, MQTT_C2S, &p);
+    p = connack_session(level, present);
+    feed(c, MQTT_S2C, &p);
+}
+
+/* A resumed session re-sends what the previous connection left
+ * unacknowledged with DUP 1 ([MQTT-4.4.0-1]), in both directions: every
+ * copy is linked to its original on the earlier connection, none is a
+ * first transmission with DUP or a retransmission within the connection;
+ * a queued message the server sends with DUP for the first time gets
+ * nothing. */
+TEST(dup_across_session_resumption)
+{
+    mqtt_capture_t *cap = mqtt_capture_new(unit_pool);
+    conv_t a = conv_in(cap, true, "192.0.2.1"), b = conv_in(cap, true, "192.0.2.1");
+    b.frame = 40;
+    session_open(&a, MQTT_V5, false);
+    buf_t p = publish_pkt(MQTT_V5, 1, false, 1, "t/1", NULL);
+    mqtt_snapshot_t *o1 = feed(&a, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 2, false, 2, "t/2", NULL);
+    mqtt_snapshot_t *o2 = feed(&a, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 1, false, 3, "t/3", NULL);
+    feed(&a, MQTT_C2S, &p);
+    p = ack_pkt(0x40, 3); /* acknowledged: never re-sent */
+    feed(&a, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V5, 1, false, 10, "d/1", NULL);
+    mqtt_snapshot_t *o10 = feed(&a, MQTT_S2C, &p);
+
+    session_open(&b, MQTT_V5, true);
+    mqtt_snapshot_t *r[4];
+    p = publish_pkt(MQTT_V5, 1, true, 1, "t/1", NULL);
+    r[0] = feed(&b, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 2, true, 2, "t/2", NULL);
+    r[1] = feed(&b, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 1, true, 10, "d/1", NULL);
+    r[2] = feed(&b, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V5, 1, true, 11, "d/2", NULL); /* queued, never sent before */
+    r[3] = feed(&b, MQTT_S2C, &p);
+    const mqtt_snapshot_t *want[3] = {o1, o2, o10};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(mqtt_snapshot_extra(r[i])->retransmission_of, want[i]->frame);
+        CHECK_EQ(has(r[i], MQTT_R_RETRANSMISSION), 1);
+        CHECK_EQ(nfindings(r[i]), 1);
+        CHECK(r[i]->expects_response);
+    }
+    CHECK_EQ(mqtt_snapshot_extra(r[3])->retransmission_of, 0);
+    CHECK_EQ(nfindings(r[3]), 0);
+    /* The copies' acknowledgements answer them on this connection. */
+    p = ack_pkt(0x40, 1);
+    CHECK_EQ(feed(&b, MQTT_S2C, &p)->response_to, r[0]->frame);
+    /* A DUP 0 PUBLISH of id 1 after that is a new message; a DUP copy of
+     * id 3 (acknowledged on the earlier connection) links to nothing. */
+    p = publish_pkt(MQTT_V5, 1, true, 3, "t/3", NULL);
+    mqtt_snapshot_t *late = feed(&b, MQTT_C2S, &p);
+    CHECK_EQ(mqtt_snapshot_extra(late)->retransmission_of, 0);
+    CHECK_EQ(nfindings(late), 0);
+
+    /* A new session (Session Present 0) forgets the old one's state: on
+     * this fresh session a DUP first transmission is a violation again. */
+    conv_t n = conv_in(cap, true, "192.0.2.1");
+    n.frame = 80;
+    session_open(&n, MQTT_V5, false);
+    p = publish_pkt(MQTT_V5, 2, true, 2, "t/2", NULL);
+    mqtt_snapshot_t *fresh = feed(&n, MQTT_C2S, &p);
+    CHECK_EQ(has(fresh, MQTT_R_FIRST_DUP), 1);
+    CHECK_EQ(mqtt_snapshot_extra(fresh)->retransmission_of, 0);
+}
+
+/* Another client id, or the same at another broker, is another session. */
+TEST(dup_session_key)
+{
+    mqtt_capture_t *cap = mqtt_capture_new(unit_pool);
+    conv_t a = conv_in(cap, true, "192.0.2.1"), b = conv_in(cap, true, "192.0.2.1");
+    b.frame = 40;
+    session_open(&a, MQTT_V311, false);
+    buf_t p = publish_pkt(MQTT_V311, 1, false, 1, "t/1", NULL);
+    feed(&a, MQTT_C2S, &p);
+    p = connect_keep_session(MQTT_V311, "car-8");
+    feed(&b, MQTT_C2S, &p);
+    p = connack_session(MQTT_V311, true);
+    feed(&b, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V311, 1, true, 1, "t/1", NULL);
+    mqtt_snapshot_t *other = feed(&b, MQTT_C2S, &p);
+    CHECK_EQ(mqtt_snapshot_extra(other)->retransmission_of, 0);
+    CHECK_EQ(nfindings(other), 0);
 }
 
 TEST(pings_in_order)
@@ -651,7 +768,7 @@ TEST(framing_findings)
 }
 
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
-          dup_retransmission, pubrel_after_failed_pubrec, pings_in_order, topic_aliases_per_direction, keepalive,
+          dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_session_key, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
           topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
           repeated_failures_per_address, framing_findings)
