@@ -3271,6 +3271,59 @@ def _(k):
     k.close('s')
 
 
+@trk('keepalive-expiry-server-closes', 4, 'Keep Alive 5 s: the client goes silent after a PUBLISH; 7.6 s later the '
+     'server closes the TCP connection (FIN), without any further MQTT packet.',
+     notes='The client broke [MQTT-3.1.2-23]; with no later MQTT packet the violation is judged at the close and '
+           'reported on the connection\'s last MQTT packet, naming the server as the side that closed. The server '
+           'closed after 1.5 x Keep Alive as [MQTT-3.1.2-24] requires.')
+def _(k):
+    k.open(keepalive=5)
+    k.c(k.publish('lens/up/a', b'last words').bad('MQTT-3.1.2-23', 'Client silent longer than Keep Alive until the '
+                                                  'server closed the connection', W))
+    k.wait_client(7.6)
+    k.close('s')
+
+
+@trk('keepalive-server-keep-alive-closes', 5, 'CONNECT Keep Alive 60 s, CONNACK Server Keep Alive 4 s: the client goes '
+     'silent for 6.2 s (within its own 60 s, over the 4 s it must use) until the server closes the TCP connection.',
+     notes='Server Keep Alive replaces the client\'s value ([MQTT-3.1.2-21], [MQTT-3.2.2-21]); judged at the close, '
+           'on the connection\'s last MQTT packet. The server closes after 1.5 x 4 s, as it must.')
+def _(k):
+    k.open(keepalive=60, ack={'props': [(SERVER_KA, 4)]})
+    k.c(k.publish('lens/up/a', b'last words').bad('MQTT-3.2.2-21', 'Client silent longer than the Server Keep Alive', W))
+    k.wait_client(6.2)
+    k.close('s')
+
+
+@trk('keepalive-expiry-capture-ends', 4, 'Keep Alive 2 s: the client goes silent after a PUBLISH; the connection is '
+     'still open 10 s later, when a last TCP segment (an ACK) ends the capture.',
+     notes='Judged at the end of the capture: the client broke [MQTT-3.1.2-23] and the server did not close after '
+           '1.5 x Keep Alive ([MQTT-3.1.2-24]); both on the connection\'s last MQTT packet.')
+def _(k):
+    k.open(keepalive=2)
+    k.c(k.publish('lens/up/a', b'last words').bad('MQTT-3.1.2-23', 'Client silent longer than Keep Alive', W)
+        .bad('MQTT-3.1.2-24', 'Connection open after 1.5 x Keep Alive of client silence', W))
+    k.wait_client(10)
+    k.ack('s2c')
+
+
+@trk('keepalive-silence-within-limits', 5, 'Keep Alive 10 s: the client is silent for 8 s and then closes the TCP '
+     'connection without DISCONNECT; on a second connection Keep Alive is 0 and the client is silent for 100 s until '
+     'the server closes.', notes='Valid: 8 s is within Keep Alive, and Keep Alive 0 turns the mechanism off '
+     '(5.0 section 3.1.2.10, 3.1.1 section 3.1.2.10).', raw=True)
+def _(cap):
+    k = cap.conn()
+    k.open(keepalive=10, client_id='lens-ka10')
+    k.c(k.publish('lens/up/a', b'x'))
+    k.wait_client(8)
+    k.close('c')
+    k = cap.conn()
+    k.open(keepalive=0, client_id='lens-ka0')
+    k.c(k.publish('lens/up/b', b'y'))
+    k.wait_client(100)
+    k.close('s')
+
+
 @trk('enhanced-auth', 5, "Enhanced authentication: CONNECT with Authentication Method 'SCRAM-SHA-1' + data, S->C AUTH "
      "0x18, C->S AUTH 0x18, CONNACK success with the method; later a re-authentication AUTH 0x19 -> AUTH 0x00.",
      notes='AUTH-AUTH links pair each AUTH with the next AUTH from the other side; the last client AUTH of '

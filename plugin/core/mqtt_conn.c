@@ -163,6 +163,7 @@ struct mqtt_conn {
     bool qos_over_maximum_asked; /* a SUBSCRIBE asked for more than Maximum QoS */
     bool ka_overdue;             /* the client was silent over 1.5 x Keep Alive */
     bool ka_reported;            /* the current silence was reported */
+    bool ka_enforce_reported;    /* the server's failure to close in the current silence was reported */
 
     order_t *order;              /* allocated with the first server PUBLISH at QoS > 0 */
     uint8_t limits_reached;      /* enum cap bits */
@@ -251,6 +252,22 @@ bool mqtt_conn_accepted(const mqtt_conn_t *conn)
 bool mqtt_conn_session_present(const mqtt_conn_t *conn)
 {
     return conn->session_present;
+}
+
+bool mqtt_conn_final_silence(const mqtt_conn_t *conn, mqtt_conn_silence_t *out)
+{
+    const side_t *client = &conn->side[MQTT_C2S];
+    memset(out, 0, sizeof *out);
+    out->keepalive = conn->has_server_keepalive ? conn->server_keepalive : conn->keepalive;
+    out->server_keepalive = conn->has_server_keepalive;
+    if (!out->keepalive || !conn->connect || !mqtt_conn_accepted(conn) || mqtt_conn_ended_properly(conn) ||
+        !client->has_last)
+        return false;
+    out->client_last_ns = client->last_ns;
+    out->client_last_frame = client->last_ns_frame;
+    out->exceeded_reported = conn->ka_reported;
+    out->not_enforced_reported = conn->ka_enforce_reported;
+    return true;
 }
 
 /* ---- direction and version ---------------------------------------------------- */
@@ -1502,14 +1519,17 @@ static void check_keepalive(ctx_t *c)
     }
     if (c->dir == MQTT_S2C && conn->ka_overdue) {
         conn->ka_overdue = false;
-        if (c->pkt->type != MQTT_DISCONNECT)
+        if (c->pkt->type != MQTT_DISCONNECT) {
             find(c, MQTT_R_KEEPALIVE_NOT_ENFORCED, first_byte(), printf_s(c, "Keep Alive %u s", ka));
+            conn->ka_enforce_reported = true;
+        }
     }
     if (c->dir == MQTT_C2S) {
         client->has_last = true;
         client->last_ns = ev_ns(c);
         client->last_ns_frame = c->snap->frame;
         conn->ka_reported = false;
+        conn->ka_enforce_reported = false;
     }
 }
 

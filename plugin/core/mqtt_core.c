@@ -39,6 +39,7 @@ struct mqtt_capture {
     uint32_t nunacked;         /* entries of every session's unacked tables */
     bool sessions_full;        /* MQTT_MAX_SESSIONS reached (reported once) */
     bool unacked_full;         /* MQTT_MAX_SESSION_PUBLISHES reached (reported once) */
+    int64_t last_ns;           /* the latest MQTT packet's time: the capture lasts at least until then */
 };
 
 mqtt_capture_t *mqtt_capture_new(wmem_allocator_t *scope)
@@ -228,6 +229,9 @@ static void follow_sessions(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocat
 static void capture_observe(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
                             mqtt_snapshot_t *snap, const mqtt_event_t *ev)
 {
+    int64_t ns = (int64_t)ev->time.secs * 1000000000 + ev->time.nsecs;
+    if (ns > cap->last_ns)
+        cap->last_ns = ns;
     count_failed_login(cap, snap, ev);
     follow_sessions(cap, conn, mem, pkt, snap, ev);
     follow_journeys(cap, conn, mem, pkt, snap, ev);
@@ -331,6 +335,44 @@ static void repeated_failures(const mqtt_capture_t *cap, const mqtt_snapshot_t *
     mqtt_finding_add(pool, out, MQTT_R_REPEATED_AUTH_FAILURES, pkt->reason_span, detail);
 }
 
+/* Keep Alive judged at the end of a connection that ended without
+ * DISCONNECT: the client's silence from its last packet until the
+ * connection closed (its last TCP segment, FIN or RST in the capture) or,
+ * while it stayed open, until the capture's last MQTT packet or the
+ * connection's last TCP segment, whichever is later.  Over Keep Alive (and
+ * a tenth for timing) the client broke [MQTT-3.1.2-20] (3.1.1
+ * [MQTT-3.1.2-23]); open over 1.5 x Keep Alive (and a tenth) the server
+ * did not close it ([MQTT-3.1.2-22], 3.1.1 [MQTT-3.1.2-24]).  A heuristic:
+ * it assumes the capture misses nothing the client sent. */
+static void final_silence(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
+                          const mqtt_settle_facts_t *facts, wmem_allocator_t *pool, mqtt_findings_t *out)
+{
+    mqtt_conn_silence_t s;
+    if (!mqtt_conn_final_silence(conn, &s))
+        return;
+    bool closed = facts->transport_closed && facts->transport_end_ns;
+    int64_t end = facts->transport_end_ns;
+    if (!closed && cap && cap->last_ns > end)
+        end = cap->last_ns;
+    if (end <= s.client_last_ns)
+        return;
+    double idle = (double)(end - s.client_last_ns) / 1e9, ka = s.keepalive;
+    const char *until = "to the end of the capture (still open)";
+    if (closed && facts->closed_by >= 0) {
+        enum mqtt_dir closer = facts->closed_by == 0 ? (enum mqtt_dir)snap->dir : (enum mqtt_dir)!snap->dir;
+        until = closer == MQTT_C2S ? "until the client closed the connection" : "until the server closed the connection";
+    } else if (closed) {
+        until = "until the connection closed";
+    }
+    const char *detail = wmem_strdup_printf(pool, "%.3f s after frame %u %s; Keep Alive %u s, assuming no client "
+                                            "packet is missing", idle, s.client_last_frame, until, s.keepalive);
+    if (idle > 1.1 * ka && !s.exceeded_reported)
+        mqtt_finding_add_ref(pool, out, MQTT_R_KEEPALIVE_EXCEEDED, (mqtt_span_t){0, 1}, detail,
+                             s.server_keepalive ? "MQTT-3.1.2-21 / MQTT-3.2.2-21" : NULL);
+    if (idle > 1.6 * ka && !s.not_enforced_reported)
+        mqtt_finding_add(pool, out, MQTT_R_KEEPALIVE_NOT_ENFORCED, (mqtt_span_t){0, 1}, detail);
+}
+
 void mqtt_core_settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
                       const mqtt_pkt_t *pkt, const mqtt_settle_facts_t *facts, wmem_allocator_t *pool,
                       mqtt_findings_t *out)
@@ -345,6 +387,8 @@ void mqtt_core_settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const 
         !mqtt_conn_ended_properly(conn))
         mqtt_finding_add(pool, out, MQTT_R_CLOSED_WITHOUT_DISCONNECT, (mqtt_span_t){0, 1},
                          "this is the connection's last MQTT packet");
+    if (facts->capture_seen && conn && mqtt_conn_last(conn) == snap)
+        final_silence(cap, conn, snap, facts, pool, out);
 }
 
 /* ---- message journeys --------------------------------------------------------------- */

@@ -67,6 +67,8 @@ typedef struct {
     bool transport_closed;    /* the connection's TCP FIN or RST is in the capture */
     const char *src_address;  /* the packet's sender and receiver, as text */
     const char *dst_address;
+    int64_t transport_end_ns; /* time of the connection's last TCP segment, 0 when not known */
+    int8_t closed_by;         /* who sent the first FIN or RST: 0 the packet's sender, 1 its receiver, -1 not known */
 } mqtt_settle_facts_t;
 
 /* The findings about a shown packet that its snapshot does not list,

@@ -595,14 +595,21 @@ TEST(topic_matching)
 
 /* The findings mqtt_core_settle() adds for the packet `p` of `snap`:
  * during the first pass (seen false) or once the capture is known. */
-static mqtt_findings_t settled(const conv_t *c, const mqtt_snapshot_t *snap, const buf_t *p, bool seen, bool closed)
+static mqtt_findings_t settled_until(const conv_t *c, const mqtt_snapshot_t *snap, const buf_t *p, bool seen,
+                                     bool closed, double end, int closed_by)
 {
     mqtt_pkt_t *pkt = mqtt_core_decode(unit_pool, p->b, p->n, snap);
     mqtt_event_t ev = event_at(c, (enum mqtt_dir)snap->dir, 0);
-    mqtt_settle_facts_t facts = {seen, closed, ev.src_address, ev.dst_address};
+    mqtt_settle_facts_t facts = {seen, closed, ev.src_address, ev.dst_address, (int64_t)(end * 1e9 + 0.5),
+                                 (int8_t)closed_by};
     mqtt_findings_t out = {NULL, 0, 0};
     mqtt_core_settle(c->cap, c->conn, snap, pkt, &facts, unit_pool, &out);
     return out;
+}
+
+static mqtt_findings_t settled(const conv_t *c, const mqtt_snapshot_t *snap, const buf_t *p, bool seen, bool closed)
+{
+    return settled_until(c, snap, p, seen, closed, 0, -1);
 }
 
 static int count_rule(const mqtt_findings_t *fs, enum mqtt_rule rule)
@@ -698,6 +705,78 @@ TEST(hindsight_closed_and_anonymous)
     CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 0);
 }
 
+/* Keep Alive judged when the connection closes or the capture ends with
+ * the client silent: over Keep Alive the client broke it, open over 1.5 x
+ * Keep Alive the server did not enforce it; the CONNACK's Server Keep
+ * Alive replaces the client's value; Keep Alive 0 turns it off. */
+static mqtt_snapshot_t *silent_client(conv_t *c, unsigned level, uint16_t keepalive, const buf_t *connack_props,
+                                      buf_t *last)
+{
+    buf_t p = connect_pkt(level, "quiet", keepalive, NULL);
+    feed_at(c, MQTT_C2S, &p, 0.0);
+    p = connack_pkt(level, 0, connack_props);
+    feed_at(c, MQTT_S2C, &p, 0.01);
+    *last = publish_pkt(level, 0, false, 0, "t", NULL);
+    return feed_at(c, MQTT_C2S, last, 1.0);
+}
+
+TEST(keepalive_at_close_and_end)
+{
+    buf_t last;
+    conv_t c = conv_new(true);
+    mqtt_snapshot_t *s = silent_client(&c, MQTT_V311, 5, NULL, &last);
+    /* The server closes 7.6 s later: the client broke Keep Alive, the
+     * server enforced it (who closed is this packet's receiver). */
+    mqtt_findings_t fs = settled_until(&c, s, &last, true, true, 8.6, 1);
+    const mqtt_finding_t *f = find_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->detail, "7.600 s after frame 6 until the server closed the connection; Keep Alive 5 s, "
+                             "assuming no client packet is missing");
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 0);
+    /* Not in one pass, not on an earlier packet. */
+    fs = settled_until(&c, s, &last, false, true, 8.6, 1);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED), 0);
+    /* Closed in time: nothing. */
+    fs = settled_until(&c, s, &last, true, true, 5.4, 0);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED), 0);
+    /* Still open 20 s later at the end of the capture: both. */
+    fs = settled_until(&c, s, &last, true, false, 21.0, -1);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED), 1);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 1);
+    /* The capture ends before Keep Alive elapsed: nothing. */
+    fs = settled_until(&c, s, &last, true, false, 4.0, -1);
+    CHECK_EQ(nfindings(s) + fs.count, 0);
+
+    /* Server Keep Alive 2 s overrides the client's 60 s. */
+    conv_t v5 = conv_new(true);
+    buf_t props = {{0}, 0};
+    put8(&props, 0x13);
+    put16(&props, 2);
+    s = silent_client(&v5, MQTT_V5, 60, &props, &last);
+    fs = settled_until(&v5, s, &last, true, true, 4.5, 1);
+    f = find_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->ref, "MQTT-3.1.2-21 / MQTT-3.2.2-21");
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 1);
+
+    /* Keep Alive 0: off. */
+    conv_t off = conv_new(true);
+    s = silent_client(&off, MQTT_V311, 0, NULL, &last);
+    fs = settled_until(&off, s, &last, true, true, 500.0, 1);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED) + count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 0);
+    CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 1);
+
+    /* A DISCONNECT ends the connection properly: nothing. */
+    conv_t bye = conv_new(true);
+    silent_client(&bye, MQTT_V311, 5, NULL, &last);
+    buf_t d = simple(0xE0);
+    s = feed_at(&bye, MQTT_C2S, &d, 1.5);
+    fs = settled_until(&bye, s, &d, true, true, 30.0, 0);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED) + count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 0);
+}
+
 /* A refused login (3.1.1 "not authorized") on a connection of its own. */
 static mqtt_snapshot_t *failed_login(conv_t *c, buf_t *ack)
 {
@@ -771,4 +850,4 @@ UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_s
           dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_session_key, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
           topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
-          repeated_failures_per_address, framing_findings)
+          keepalive_at_close_and_end, repeated_failures_per_address, framing_findings)
