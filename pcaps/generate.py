@@ -3324,6 +3324,56 @@ def _(cap):
     k.close('s')
 
 
+@trk('suback-300-filters', 4, 'SUBSCRIBE with 300 Topic Filters: the first 44 at QoS 0, the others at QoS 2; the '
+     'SUBACK grants each what it asked for; the server delivers QoS 2 on lens/f/50 and lens/f/299 and QoS 0 on lens/f/3.',
+     notes='Valid. The n-th SUBACK return code is for the n-th filter ([MQTT-3.9.3-1]), also past 256 filters: '
+           'lens/f/50 was granted QoS 2, so its QoS 2 delivery is within what was granted.')
+def _(k):
+    k.open()
+    filters = [('lens/f/%d' % i, 0 if i < 44 else 2) for i in range(300)]
+    k.c(k.subscribe(1, *filters))
+    k.s(k.suback(1, *[q for _f, q in filters]))
+    k.s(k.publish('lens/f/50', b'fifty', qos=2, id=1).focus())
+    k.c(k.pubrec(1))
+    k.s(k.pubrel(1))
+    k.c(k.pubcomp(1))
+    k.s(k.publish('lens/f/299', b'last', qos=2, id=2).focus())
+    k.c(k.pubrec(2))
+    k.s(k.pubrel(2))
+    k.c(k.pubcomp(2))
+    k.s(k.publish('lens/f/3', b'three'))
+    k.bye()
+
+
+@trk('suback-repeated-filter', 4, 'SUBSCRIBE lens/a at QoS 2, lens/b at QoS 0, lens/a again at QoS 0; the SUBACK '
+     'grants 2, 0, 0; the server delivers QoS 0 on lens/a and lens/b.',
+     notes='Valid: a repeated filter replaces the earlier subscription ([MQTT-3.8.4-3]) and the SUBACK has a return '
+           'code per filter ([MQTT-3.8.4-5]); each code is matched to its own position, so lens/b was granted 0 '
+           'as it asked.')
+def _(k):
+    k.open()
+    k.c(k.subscribe(1, ('lens/a', 2), ('lens/b', 0), ('lens/a', 0)))
+    k.s(k.suback(1, 2, 0, 0).focus())
+    k.s(k.publish('lens/a', b'a'))
+    k.s(k.publish('lens/b', b'b'))
+    k.bye()
+
+
+@trk('suback-full-table', 4, 'Ten SUBSCRIBEs of 4,096 Topic Filters in all at QoS 0, each granted; then a SUBSCRIBE '
+     'of lens/new at QoS 2 and g/5 (again) at QoS 0, granted 2 and 0.',
+     notes='Valid. The subscription table holds 4,096 filters (analysis.state_limit on the last SUBSCRIBE, a Note): '
+           'lens/new is not kept, and g/5 still gets the second return code, its own.')
+def _(k):
+    k.open()
+    for n in range(10):
+        part = [('g/%d' % i, 0) for i in range(n * 410, min(4096, (n + 1) * 410))]
+        k.c(k.subscribe(n + 1, *part))
+        k.s(k.suback(n + 1, *[0] * len(part)))
+    k.c(k.subscribe(11, ('lens/new', 2), ('g/5', 0)).focus())
+    k.s(k.suback(11, 2, 0).focus())
+    k.bye()
+
+
 @trk('enhanced-auth', 5, "Enhanced authentication: CONNECT with Authentication Method 'SCRAM-SHA-1' + data, S->C AUTH "
      "0x18, C->S AUTH 0x18, CONNACK success with the method; later a re-authentication AUTH 0x19 -> AUTH 0x00.",
      notes='AUTH-AUTH links pair each AUTH with the next AUTH from the other side; the last client AUTH of '

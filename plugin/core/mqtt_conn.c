@@ -1267,14 +1267,16 @@ static void subscribe_against_connack(ctx_t *c)
     }
 }
 
-static void on_subscribe(ctx_t *c)
+/* The subscription table follows SUBSCRIBE and UNSUBSCRIBE; a SUBSCRIBE's
+ * filters wait for the SUBACK that answers the flow starting in frame
+ * `request_frame`. */
+static void update_subscriptions(ctx_t *c, uint32_t request_frame)
 {
     const mqtt_pkt_t *pkt = c->pkt;
-    subscribe_against_connack(c);
     if (pkt->type == MQTT_SUBSCRIBE) {
         if (!c->conn->subs)
             c->conn->subs = mqtt_subs_new(c->conn->scope);
-        mqtt_subs_subscribe(c->conn->subs, pkt, c->snap->version);
+        mqtt_subs_subscribe(c->conn->subs, pkt, c->snap->version, request_frame);
         if (mqtt_subs_full(c->conn->subs) && limit_reached_now(c->conn, CAP_SUBSCRIPTIONS))
             find(c, MQTT_R_STATE_CAP, first_byte(),
                  printf_s(c, "the subscription table holds %u topic filters; deliveries no longer checked",
@@ -1282,16 +1284,24 @@ static void on_subscribe(ctx_t *c)
     } else if (c->conn->subs) {
         mqtt_subs_unsubscribe(c->conn->subs, pkt);
     }
-    if (!pkt->has_packet_id)
-        return;
-    flow_t *f = flow_get(c->me, pkt->packet_id);
+}
+
+static void on_subscribe(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    subscribe_against_connack(c);
+    flow_t *f = pkt->has_packet_id ? flow_get(c->me, pkt->packet_id) : NULL;
     /* MQTT 3.1 retransmitted SUBSCRIBE and UNSUBSCRIBE with DUP set. */
     if (f && c->snap->version == MQTT_V31 && (pkt->flags & MQTT_PUBLISH_DUP) && f->state == AWAIT_ACK &&
         f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
+        update_subscriptions(c, f->start->frame);
         extra_of(c->conn, c->snap)->retransmission_of = f->start->frame;
         find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
         return;
     }
+    update_subscriptions(c, c->snap->frame);
+    if (!pkt->has_packet_id)
+        return;
     if (f && f->state != FAILED)
         find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
              printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame));
@@ -1315,7 +1325,7 @@ static void on_suback(ctx_t *c)
     }
     link_response(c, f->last);
     if (sub && c->conn->subs)
-        mqtt_subs_suback(c->conn->subs, pkt, c->conn->scope, findings_of(c));
+        mqtt_subs_suback(c->conn->subs, pkt, f->start->frame, c->conn->scope, findings_of(c));
     bool counts = sub || is_v5(c);
     if (counts && pkt->code_count != f->nfilters && !pkt->capture_short)
         find(c, sub ? MQTT_R_SUBACK_COUNT : MQTT_R_UNSUBACK_COUNT, whole(c),

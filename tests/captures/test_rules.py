@@ -270,6 +270,17 @@ def _pubrel_after_failed_pubrec(entry, frame, capture, message):
     return any(p["type"] == "PUBREC" and p.get("reason", 0) >= 0x80 for r in pubrecs for p in _packets(entry, r))
 
 
+def _subscription_table_full(entry, frame, capture, message):
+    """A SUBSCRIBE that makes the connection's filters (distinct, as the
+    manifest lists them) reach the subscription table's 4,096."""
+    if "subscription table" not in message:
+        return False
+    stream = next((f.get("stream", 0) for f in entry.get("frames", []) if f["frame"] == frame), None)
+    filters = {flt for f in entry.get("frames", []) if f["frame"] <= frame and f.get("stream", 0) == stream
+               for p in f.get("packets", []) if p["type"] == "SUBSCRIBE" for flt in p.get("filters", [])}
+    return len(filters) > 4096
+
+
 CONSEQUENCES = {
     "mqttlens.security.authentication_failed":
         lambda e, f, c, m: any(p["type"] == "CONNACK" and p.get("reason") in AUTH_REFUSALS for p in _packets(e, f)),
@@ -287,6 +298,7 @@ CONSEQUENCES = {
     "mqttlens.analysis.capture_starts_mid_connection": _starts_mid_connection,
     "mqttlens.analysis.previous_session_flow": _previous_session_flow,
     "mqttlens.analysis.pubrel_after_failed_pubrec": _pubrel_after_failed_pubrec,
+    "mqttlens.analysis.state_limit": _subscription_table_full,
 }
 
 # Known plugin defects these tests expose, for the integrator to fix: the

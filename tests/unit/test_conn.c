@@ -185,6 +185,31 @@ static buf_t suback_pkt(uint16_t id, uint8_t code)
     return pkt_finish(0x90, &body);
 }
 
+/* A 3.1.1 SUBSCRIBE of `n` filters (`filters[i]` at QoS `qos[i]`), or of
+ * the filters "<prefix><first + i>" at QoS `qos[0]` when `filters` is NULL. */
+static buf_t subscribe_list(uint16_t id, const char *const *filters, const char *prefix, unsigned first, unsigned n,
+                            const uint8_t *qos)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    for (unsigned i = 0; i < n; i++) {
+        char name[32];
+        if (!filters)
+            snprintf(name, sizeof name, "%s%u", prefix, first + i);
+        putstr(&body, filters ? filters[i] : name);
+        put8(&body, filters ? qos[i] : qos[0]);
+    }
+    return pkt_finish(0x82, &body);
+}
+
+static buf_t suback_codes(uint16_t id, const uint8_t *codes, unsigned n)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    putn(&body, codes, n);
+    return pkt_finish(0x90, &body);
+}
+
 static void connect_v(conv_t *c, unsigned level, const buf_t *connack_props)
 {
     buf_t p = connect_pkt(level, "sensor-1", 60, NULL);
@@ -568,6 +593,70 @@ TEST(subscriptions_and_delivery)
     CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_UNSUBSCRIBED), 1);
 }
 
+/* The n-th SUBACK code is for the n-th filter of its SUBSCRIBE (§3.9.3),
+ * even past 256 filters. */
+TEST(suback_codes_past_256_filters)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    uint8_t one = 1, codes[300];
+    buf_t p = subscribe_list(1, NULL, "f/", 0, 300, &one);
+    feed(&c, MQTT_C2S, &p);
+    memset(codes, 1, sizeof codes);
+    codes[0] = 0x80; /* refused: no subscription */
+    codes[299] = 2;  /* above the requested 1 */
+    p = suback_codes(1, codes, 300);
+    mqtt_snapshot_t *ack = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(has(ack, MQTT_R_GRANTED_ABOVE_REQUESTED), 1);
+    const mqtt_findings_t *fs = &mqtt_snapshot_extra(ack)->findings;
+    CHECK(fs->count == 1 && strstr(fs->items[0].detail, "\"f/299\"") != NULL);
+    CHECK(fs->count == 1 && fs->items[0].span.off == p.n - 1);
+    p = publish_pkt(MQTT_V311, 0, false, 0, "f/0", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_UNSUBSCRIBED), 1);
+    p = publish_pkt(MQTT_V311, 1, false, 1, "f/256", NULL);
+    CHECK_EQ(nfindings(feed(&c, MQTT_S2C, &p)), 0);
+}
+
+/* A filter repeated in one SUBSCRIBE replaces the earlier subscription
+ * ([MQTT-3.8.4-3]); the codes of the other filters do not shift. */
+TEST(suback_codes_repeated_filter)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    const char *const filters[] = {"a", "b", "a"};
+    const uint8_t qos[] = {2, 0, 0}, codes[] = {2, 0, 0};
+    buf_t p = subscribe_list(1, filters, NULL, 0, 3, qos);
+    feed(&c, MQTT_C2S, &p);
+    p = suback_codes(1, codes, 3);
+    CHECK_EQ(nfindings(feed(&c, MQTT_S2C, &p)), 0);
+    /* "b" was granted 0: a QoS 1 delivery on it is above. */
+    p = publish_pkt(MQTT_V311, 1, false, 1, "b", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_QOS), 1);
+}
+
+/* Filters the full table does not keep leave their codes unmatched. */
+TEST(suback_codes_full_table)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    uint8_t zero = 0, codes[410];
+    memset(codes, 0, sizeof codes);
+    for (unsigned k = 0; k < 10; k++) {
+        buf_t p = subscribe_list((uint16_t)(k + 1), NULL, "g/", k * 410, k == 9 ? 406 : 410, &zero);
+        feed(&c, MQTT_C2S, &p);
+        p = suback_codes((uint16_t)(k + 1), codes, k == 9 ? 406 : 410);
+        CHECK_EQ(nfindings(feed(&c, MQTT_S2C, &p)), 0);
+    }
+    /* Full (4,096): "new" is not kept, "g/5" replaces itself at position 1. */
+    const char *const filters[] = {"new", "g/5"};
+    const uint8_t qos[] = {0, 0}, two[] = {2, 0};
+    buf_t p = subscribe_list(20, filters, NULL, 0, 2, qos);
+    mqtt_snapshot_t *sub = feed(&c, MQTT_C2S, &p);
+    CHECK_EQ(has(sub, MQTT_R_STATE_CAP), 1);
+    p = suback_codes(20, two, 2);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_GRANTED_ABOVE_REQUESTED), 0);
+}
+
 static bool matches(const char *f, const char *t)
 {
     return mqtt_topic_matches((const uint8_t *)f, (uint32_t)strlen(f), (const uint8_t *)t, (uint32_t)strlen(t));
@@ -849,5 +938,5 @@ TEST(framing_findings)
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
           dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_session_key, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
-          topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
+          suback_codes_past_256_filters, suback_codes_repeated_filter, suback_codes_full_table, topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
           keepalive_at_close_and_end, repeated_failures_per_address, framing_findings)
