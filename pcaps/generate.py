@@ -3599,6 +3599,53 @@ def _(cap):
     j_end(pub, s0, s1, s2)
 
 
+@jny('v311-overlapping-subscriptions', 4, 'A subscriber with two overlapping subscriptions, lens/ov/# granted QoS 2 '
+     'and lens/ov/+ granted QoS 1: a QoS 2 publication is delivered once at QoS 2, a QoS 1 one once at QoS 1.',
+     notes='3.1.1 requires the maximum QoS of all matching subscriptions ([MQTT-3.3.5-1]), no more than the '
+           'publication\'s own ([MQTT-3.8.4-6]).')
+def _(cap):
+    pub = j_client(cap, 'ov-pub')
+    sub = j_client(cap, 'ov-sub', [('lens/ov/#', 2), ('lens/ov/+', 1)])
+    o = j_publish(pub, 'lens/ov/x', b'two', qos=2, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=2, id=1)
+    o = j_publish(pub, 'lens/ov/y', b'one', qos=1, id=2)
+    j_deliver(cap, o, sub, 'lens/ov/y', b'one', qos=1, id=2)
+    for k in (pub, sub):
+        k.bye()
+
+
+@jny('v5-overlapping-subscriptions', 5, 'A 5.0 subscriber with two overlapping subscriptions, lens/ov/# granted QoS 2 '
+     'and lens/ov/+ granted QoS 1: the broker sends a QoS 2 publication twice, one copy per subscription, at QoS 2 '
+     'and at QoS 1.',
+     notes='5.0 lets the server deliver a copy per matching subscription, each at that subscription\'s QoS, as '
+           'long as one respects the maximum ([MQTT-3.3.4-2]): the QoS 1 copy is legal.')
+def _(cap):
+    pub = j_client(cap, 'ov-pub5')
+    sub = j_client(cap, 'ov-sub5', [('lens/ov/#', 2), ('lens/ov/+', 1)])
+    o = j_publish(pub, 'lens/ov/x', b'two', qos=2, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=2, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=1, id=2)
+    for k in (pub, sub):
+        k.bye()
+
+
+@scenario('generated/invalid/v311-overlapping-subscriptions-qos-downgraded.pcap', 4,
+          'A subscriber with overlapping subscriptions granted QoS 2 (lens/ov/#) and QoS 1 (lens/ov/+) gets a QoS 2 '
+          'publication once, at QoS 1.',
+          notes='3.1.1 [MQTT-3.3.5-1]: the server must deliver respecting the maximum QoS of all matching '
+                'subscriptions, here 2. "journeys" lists the delivery with its origin.', raw=True)
+def _(cap):
+    pub = j_client(cap, 'ov-pub')
+    sub = j_client(cap, 'ov-sub', [('lens/ov/#', 2), ('lens/ov/+', 1)])
+    o = j_publish(pub, 'lens/ov/x', b'two', qos=2, id=1)
+    d = sub.s(sub.publish('lens/ov/x', b'two', qos=1, id=1).bad('MQTT-3.3.5-1', 'Delivered below the maximum QoS of '
+                                                                 'the matching subscriptions', W))
+    cap.journeys.append((d, o, 'forwarded', sub.client_id))
+    j_ack_from_client(sub, 1, 1)
+    for k in (pub, sub):
+        k.bye()
+
+
 @jny('v5-aliases', 5, 'A 5.0 publisher that sets and then uses Topic Aliases, a 5.0 subscriber to which the broker '
      'sends with aliases of its own (other numbers), and a 3.1.1 subscriber that gets the full topic.',
      notes='Topics are matched with the aliases resolved on each side.')

@@ -254,6 +254,11 @@ bool mqtt_conn_session_present(const mqtt_conn_t *conn)
     return conn->session_present;
 }
 
+bool mqtt_conn_fresh_session(const mqtt_conn_t *conn)
+{
+    return !conn->mid_connection && conn->connect && !conn->session_present && (conn->connect_flags & MQTT_CF_CLEAN);
+}
+
 bool mqtt_conn_final_silence(const mqtt_conn_t *conn, mqtt_conn_silence_t *out)
 {
     const side_t *client = &conn->side[MQTT_C2S];

@@ -133,6 +133,9 @@ bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
  * Present (a resumed session). */
 bool mqtt_conn_accepted(const mqtt_conn_t *conn);
 bool mqtt_conn_session_present(const mqtt_conn_t *conn);
+/* Whether the capture holds the whole session: its connection's start and
+ * CONNECT with Clean Session / Clean Start 1, and no session present. */
+bool mqtt_conn_fresh_session(const mqtt_conn_t *conn);
 
 /* The client's silence at the end of the connection as the first pass
  * left it: the Keep Alive in force, the client's last packet, and whether

@@ -343,6 +343,8 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "MQTT-4.7.2-1", "Topic starting with '$' delivered on a filter starting with a wildcard")          \
     X(DELIVERY_QOS, RULE, "delivery_qos_above_granted", SEQUENCE, WARN, "MQTT-3.8.4-6", "MQTT-3.8.4-8",   \
       "Server PUBLISH has a higher QoS than any matching subscription was granted")                      \
+    X(DELIVERY_QOS_BELOW_MAXIMUM, RULE, "delivery_qos_below_matching_maximum", SEQUENCE, WARN, "MQTT-3.3.5-1", \
+      "MQTT-3.3.4-2", "Message delivered at a lower QoS than both its own and the highest granted to a matching subscription") \
     X(DELIVERY_SUB_ID, RULE, "delivery_subscription_id_missing", SEQUENCE, WARN, NULL,                    \
       "MQTT-3.3.4-3 / MQTT-3.3.4-4", "Server PUBLISH lacks the Subscription Identifier of a matching subscription") \
     X(NO_LOCAL_ECHO, RULE, "no_local_echo", SEQUENCE, WARN, NULL, "MQTT-3.8.3-3",                          \

@@ -295,6 +295,27 @@ const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, u
     return NULL;
 }
 
+bool mqtt_subs_max_granted(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, unsigned *max)
+{
+    bool any = false;
+    *max = 0;
+    if (subs->full)
+        return false;
+    for (const sub_t *s = subs->head; s; s = s->next) {
+        /* A shared subscription's group gets the message once, maybe
+         * through another member (§4.8.2). */
+        if ((s->len > MQTT_SHARE_PREFIX_LEN && mqtt_filter_is_shared((const uint8_t *)s->filter, s->len)) ||
+            !mqtt_topic_matches((const uint8_t *)s->filter, s->len, topic, tlen))
+            continue;
+        if (s->granted == PENDING)
+            return false;
+        any = true;
+        if (s->granted > *max)
+            *max = s->granted;
+    }
+    return any;
+}
+
 /* A topic that only wildcard-first filters would match if '$' were not
  * special. */
 static bool dollar_match(const mqtt_subs_t *subs, const char *topic, uint32_t tlen)

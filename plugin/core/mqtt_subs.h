@@ -47,6 +47,10 @@ void mqtt_subs_server_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const ch
  * for the client's own message (`own`) without No Local ([MQTT-3.8.3-3]).
  * NULL when there is none, or when the table is full. */
 const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, bool own);
+/* The highest QoS granted to the client's non-shared subscriptions that
+ * match `topic`; false when none matches, when one of them still waits for
+ * its SUBACK, or when the table is full (the answer would be a guess). */
+bool mqtt_subs_max_granted(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, unsigned *max);
 /* Whether the table stopped growing at MQTT_MAX_SUBSCRIPTIONS. */
 bool mqtt_subs_full(const mqtt_subs_t *subs);
 
