@@ -741,6 +741,7 @@ class Capture:
         self.conns = []
         self.t = BASE_TS_US
         self.journeys = []   # (delivery Pkt or 'missed', origin Pkt / [Pkt] / None, kind, to)
+        self.resends = []    # (DUP copy Pkt, original Pkt on an earlier connection of its session)
 
     def wait(self, seconds):
         self.t += int(round(seconds * 1e6))
@@ -941,7 +942,8 @@ def track(seq, resumed):
                 for i, r in enumerate(f['refs']):
                     link(r, ref, 'PUBLISH-PUBREC', pid, retrans=i > 0)
                 if m.get('reason', 0) >= 0x80:
-                    del pools[other(d)][pid]
+                    # the flow ends; a PUBREL that still comes is its step, answered by PUBCOMP 0x92
+                    f['state'], f['pubrec'] = 'failed', ref
                 else:
                     f['state'], f['pubrec'] = 'rel', ref
             elif f is not None and f['kind'] == 'PUB' and f['state'] == 'rel':
@@ -950,7 +952,7 @@ def track(seq, resumed):
                 lone(unsolicited, ref, d, t, pid)
         elif t == 'PUBREL':
             f = pools[d].get(pid)
-            if f is not None and f['kind'] == 'PUB' and f.get('state') == 'rel':
+            if f is not None and f['kind'] == 'PUB' and f.get('state') in ('rel', 'failed'):
                 link(f['pubrec'], ref, 'PUBREC-PUBREL', pid)
                 f['state'], f['pubrel'] = 'comp', ref
             elif f is not None and f['kind'] == 'PUB' and f.get('state') == 'comp':
@@ -1073,6 +1075,10 @@ def manifest_entry(sc, cap):
                             for k in cap.conns]
     if cap.journeys:
         entry['journeys'] = journey_entries(cap)
+    if cap.resends:
+        where = {id(p): fr.no for fr in cap.frames for p in fr.ends}
+        entry['resends'] = sorted(({'frame': where[id(d)], 'original': where[id(o)]} for d, o in cap.resends),
+                                  key=lambda e: e['frame'])
     return entry, focus
 
 
@@ -2476,14 +2482,6 @@ def _(k):
     k.cli_abort(0x82)
 
 
-@inv('pubrel-after-pubrec-error', 5, 'Client sends PUBREL although the PUBREC carried 0x80 (flow ended).')
-def _(k):
-    k.open()
-    k.c(k.publish('lens/up/a', b'x', qos=2, id=1))
-    k.s(k.pubrec(1, 0x80))
-    k.c(k.pubrel(1).bad('MQTT-4.3.3-4, MQTT-2.2.1-5', 'PUBREL after a PUBREC with a failure reason code', W))
-    k.s(k.pubcomp(1, 0x92))
-    k.bye()
 
 
 @inv('dup-retransmission-same-connection', 5, 'Client re-sends an unacknowledged QoS 1 PUBLISH (DUP=1) on the same connection.',
@@ -3273,6 +3271,109 @@ def _(k):
     k.close('s')
 
 
+@trk('keepalive-expiry-server-closes', 4, 'Keep Alive 5 s: the client goes silent after a PUBLISH; 7.6 s later the '
+     'server closes the TCP connection (FIN), without any further MQTT packet.',
+     notes='The client broke [MQTT-3.1.2-23]; with no later MQTT packet the violation is judged at the close and '
+           'reported on the connection\'s last MQTT packet, naming the server as the side that closed. The server '
+           'closed after 1.5 x Keep Alive as [MQTT-3.1.2-24] requires.')
+def _(k):
+    k.open(keepalive=5)
+    k.c(k.publish('lens/up/a', b'last words').bad('MQTT-3.1.2-23', 'Client silent longer than Keep Alive until the '
+                                                  'server closed the connection', W))
+    k.wait_client(7.6)
+    k.close('s')
+
+
+@trk('keepalive-server-keep-alive-closes', 5, 'CONNECT Keep Alive 60 s, CONNACK Server Keep Alive 4 s: the client goes '
+     'silent for 6.2 s (within its own 60 s, over the 4 s it must use) until the server closes the TCP connection.',
+     notes='Server Keep Alive replaces the client\'s value ([MQTT-3.1.2-21], [MQTT-3.2.2-21]); judged at the close, '
+           'on the connection\'s last MQTT packet. The server closes after 1.5 x 4 s, as it must.')
+def _(k):
+    k.open(keepalive=60, ack={'props': [(SERVER_KA, 4)]})
+    k.c(k.publish('lens/up/a', b'last words').bad('MQTT-3.2.2-21', 'Client silent longer than the Server Keep Alive', W))
+    k.wait_client(6.2)
+    k.close('s')
+
+
+@trk('keepalive-expiry-capture-ends', 4, 'Keep Alive 2 s: the client goes silent after a PUBLISH; the connection is '
+     'still open 10 s later, when a last TCP segment (an ACK) ends the capture.',
+     notes='Judged at the end of the capture: the client broke [MQTT-3.1.2-23] and the server did not close after '
+           '1.5 x Keep Alive ([MQTT-3.1.2-24]); both on the connection\'s last MQTT packet.')
+def _(k):
+    k.open(keepalive=2)
+    k.c(k.publish('lens/up/a', b'last words').bad('MQTT-3.1.2-23', 'Client silent longer than Keep Alive', W)
+        .bad('MQTT-3.1.2-24', 'Connection open after 1.5 x Keep Alive of client silence', W))
+    k.wait_client(10)
+    k.ack('s2c')
+
+
+@trk('keepalive-silence-within-limits', 5, 'Keep Alive 10 s: the client is silent for 8 s and then closes the TCP '
+     'connection without DISCONNECT; on a second connection Keep Alive is 0 and the client is silent for 100 s until '
+     'the server closes.', notes='Valid: 8 s is within Keep Alive, and Keep Alive 0 turns the mechanism off '
+     '(5.0 section 3.1.2.10, 3.1.1 section 3.1.2.10).', raw=True)
+def _(cap):
+    k = cap.conn()
+    k.open(keepalive=10, client_id='lens-ka10')
+    k.c(k.publish('lens/up/a', b'x'))
+    k.wait_client(8)
+    k.close('c')
+    k = cap.conn()
+    k.open(keepalive=0, client_id='lens-ka0')
+    k.c(k.publish('lens/up/b', b'y'))
+    k.wait_client(100)
+    k.close('s')
+
+
+@trk('suback-300-filters', 4, 'SUBSCRIBE with 300 Topic Filters: the first 44 at QoS 0, the others at QoS 2; the '
+     'SUBACK grants each what it asked for; the server delivers QoS 2 on lens/f/50 and lens/f/299 and QoS 0 on lens/f/3.',
+     notes='Valid. The n-th SUBACK return code is for the n-th filter ([MQTT-3.9.3-1]), also past 256 filters: '
+           'lens/f/50 was granted QoS 2, so its QoS 2 delivery is within what was granted.')
+def _(k):
+    k.open()
+    filters = [('lens/f/%d' % i, 0 if i < 44 else 2) for i in range(300)]
+    k.c(k.subscribe(1, *filters))
+    k.s(k.suback(1, *[q for _f, q in filters]))
+    k.s(k.publish('lens/f/50', b'fifty', qos=2, id=1).focus())
+    k.c(k.pubrec(1))
+    k.s(k.pubrel(1))
+    k.c(k.pubcomp(1))
+    k.s(k.publish('lens/f/299', b'last', qos=2, id=2).focus())
+    k.c(k.pubrec(2))
+    k.s(k.pubrel(2))
+    k.c(k.pubcomp(2))
+    k.s(k.publish('lens/f/3', b'three'))
+    k.bye()
+
+
+@trk('suback-repeated-filter', 4, 'SUBSCRIBE lens/a at QoS 2, lens/b at QoS 0, lens/a again at QoS 0; the SUBACK '
+     'grants 2, 0, 0; the server delivers QoS 0 on lens/a and lens/b.',
+     notes='Valid: a repeated filter replaces the earlier subscription ([MQTT-3.8.4-3]) and the SUBACK has a return '
+           'code per filter ([MQTT-3.8.4-5]); each code is matched to its own position, so lens/b was granted 0 '
+           'as it asked.')
+def _(k):
+    k.open()
+    k.c(k.subscribe(1, ('lens/a', 2), ('lens/b', 0), ('lens/a', 0)))
+    k.s(k.suback(1, 2, 0, 0).focus())
+    k.s(k.publish('lens/a', b'a'))
+    k.s(k.publish('lens/b', b'b'))
+    k.bye()
+
+
+@trk('suback-full-table', 4, 'Ten SUBSCRIBEs of 4,096 Topic Filters in all at QoS 0, each granted; then a SUBSCRIBE '
+     'of lens/new at QoS 2 and g/5 (again) at QoS 0, granted 2 and 0.',
+     notes='Valid. The subscription table holds 4,096 filters (analysis.state_limit on the last SUBSCRIBE, a Note): '
+           'lens/new is not kept, and g/5 still gets the second return code, its own.')
+def _(k):
+    k.open()
+    for n in range(10):
+        part = [('g/%d' % i, 0) for i in range(n * 410, min(4096, (n + 1) * 410))]
+        k.c(k.subscribe(n + 1, *part))
+        k.s(k.suback(n + 1, *[0] * len(part)))
+    k.c(k.subscribe(11, ('lens/new', 2), ('g/5', 0)).focus())
+    k.s(k.suback(11, 2, 0).focus())
+    k.bye()
+
+
 @trk('enhanced-auth', 5, "Enhanced authentication: CONNECT with Authentication Method 'SCRAM-SHA-1' + data, S->C AUTH "
      "0x18, C->S AUTH 0x18, CONNACK success with the method; later a re-authentication AUTH 0x19 -> AUTH 0x00.",
      notes='AUTH-AUTH links pair each AUTH with the next AUTH from the other side; the last client AUTH of '
@@ -3285,6 +3386,20 @@ def _(k):
     k.s(k.auth(0x00, am(SCRAM, b'v=cmVhdXRoZW50aWNhdGVkb2s=')).focus())
     k.c(k.publish('lens/up/b', b'y', qos=1, id=2))
     k.s(k.puback(2))
+    k.bye()
+
+
+@trk('pubrel-after-failed-pubrec', 5, 'Client sends PUBREL although the PUBREC carried 0x80 (the flow ended there); '
+     'the server answers PUBCOMP 0x92 (Packet Identifier not found).',
+     notes='No MUST is broken: [MQTT-4.3.3-4] requires a PUBREL after a PUBREC with a Reason Code below 0x80 '
+           'only, and after a failed PUBREC the Packet Identifier is free (5.0 section 2.2.1), so the PUBREL is '
+           'noted (analysis.pubrel_after_failed_pubrec, a Note), linked to its PUBREC, and the PUBCOMP 0x92 answers it.')
+def _(k):
+    k.open()
+    k.c(k.publish('lens/up/a', b'x', qos=2, id=1))
+    k.s(k.pubrec(1, 0x80))
+    k.c(k.pubrel(1).focus())
+    k.s(k.pubcomp(1, 0x92))
     k.bye()
 
 
@@ -3307,6 +3422,57 @@ def _(k):
     k.s(k.pubrel(3))
     k.c(k.pubcomp(3))
     k.bye()
+
+
+for _v in (4, 5):
+    @trk('session-resume-across-connections', _v,
+         'Two sessions that survive their connection (Clean Session / Clean Start 0, 5.0 with a Session Expiry '
+         'Interval): the client of one publishes QoS 1 and 2 and loses its connection before the acknowledgements; '
+         'the server of the other delivers QoS 1 and 2 and loses the connection. Each reconnects with Session '
+         'Present 1: the client re-sends its three PUBLISHes with DUP 1, the server its two and a queued message '
+         'it never sent before, also with DUP 1.',
+         notes='Valid traffic ([MQTT-4.4.0-1]): every DUP copy of a resumed session is legal, not only the first, '
+               'and a server may set DUP on a queued message. "resends" lists each copy with its original on the '
+               'earlier connection of the same client id and broker (mqttlens.retransmission_of); the queued '
+               'message has none. The first connections end without DISCONNECT and their PUBLISHes stay '
+               'unanswered there.', raw=True)
+    def _(cap, v=_v):
+        keep = dict(clean=False, props=[(SESSION_EXPIRY, 3600)] if v == 5 else ())
+        k = cap.conn()
+        k.open(client_id='lens-resume-c', **keep)
+        sent = [('lens/up/a', b'one', 1, 1), ('lens/up/b', b'two', 2, 2), ('lens/up/c', b'three', 1, 3)]
+        orig = [k.c(k.publish(t, body, qos=q, id=i)) for t, body, q, i in sent]
+        k.close('c')
+        k = cap.conn()
+        k.resumed = True
+        k.open(client_id='lens-resume-c', ack={'sp': 1}, **keep)
+        for (t, body, q, i), o in zip(sent, orig):
+            cap.resends.append((k.c(k.publish(t, body, qos=q, id=i, dup=1).focus()), o))
+        k.s(k.puback(1))
+        k.s(k.pubrec(2))
+        k.c(k.pubrel(2))
+        k.s(k.pubcomp(2))
+        k.s(k.puback(3))
+        k.bye()
+
+        k = cap.conn()
+        k.open(client_id='lens-resume-s', **keep)
+        k.c(k.subscribe(1, ('lens/down/#', 2)))
+        k.s(k.suback(1, 2))
+        orig = [k.s(k.publish('lens/down/a', b'ten', qos=1, id=10)), k.s(k.publish('lens/down/b', b'eleven', qos=2, id=11))]
+        k.close('s')
+        k = cap.conn()
+        k.resumed = True
+        k.open(client_id='lens-resume-s', ack={'sp': 1}, **keep)
+        cap.resends.append((k.s(k.publish('lens/down/a', b'ten', qos=1, id=10, dup=1).focus()), orig[0]))
+        cap.resends.append((k.s(k.publish('lens/down/b', b'eleven', qos=2, id=11, dup=1).focus()), orig[1]))
+        k.s(k.publish('lens/down/c', b'queued', qos=1, id=12, dup=1).focus())
+        k.c(k.puback(10))
+        k.c(k.pubrec(11))
+        k.s(k.pubrel(11))
+        k.c(k.pubcomp(11))
+        k.c(k.puback(12))
+        k.bye()
 
 
 @trk('basic', 3, 'Valid MQTT 3.1 conversation (protocol name MQIsdp, level 3): CONNECT, CONNACK, SUBSCRIBE, '
@@ -3431,6 +3597,53 @@ def _(cap):
     j_deliver(cap, o, s0, 'lens/fan/y', b'only two')
     j_deliver(cap, o, s1, 'lens/fan/y', b'only two')
     j_end(pub, s0, s1, s2)
+
+
+@jny('v311-overlapping-subscriptions', 4, 'A subscriber with two overlapping subscriptions, lens/ov/# granted QoS 2 '
+     'and lens/ov/+ granted QoS 1: a QoS 2 publication is delivered once at QoS 2, a QoS 1 one once at QoS 1.',
+     notes='3.1.1 requires the maximum QoS of all matching subscriptions ([MQTT-3.3.5-1]), no more than the '
+           'publication\'s own ([MQTT-3.8.4-6]).')
+def _(cap):
+    pub = j_client(cap, 'ov-pub')
+    sub = j_client(cap, 'ov-sub', [('lens/ov/#', 2), ('lens/ov/+', 1)])
+    o = j_publish(pub, 'lens/ov/x', b'two', qos=2, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=2, id=1)
+    o = j_publish(pub, 'lens/ov/y', b'one', qos=1, id=2)
+    j_deliver(cap, o, sub, 'lens/ov/y', b'one', qos=1, id=2)
+    for k in (pub, sub):
+        k.bye()
+
+
+@jny('v5-overlapping-subscriptions', 5, 'A 5.0 subscriber with two overlapping subscriptions, lens/ov/# granted QoS 2 '
+     'and lens/ov/+ granted QoS 1: the broker sends a QoS 2 publication twice, one copy per subscription, at QoS 2 '
+     'and at QoS 1.',
+     notes='5.0 lets the server deliver a copy per matching subscription, each at that subscription\'s QoS, as '
+           'long as one respects the maximum ([MQTT-3.3.4-2]): the QoS 1 copy is legal.')
+def _(cap):
+    pub = j_client(cap, 'ov-pub5')
+    sub = j_client(cap, 'ov-sub5', [('lens/ov/#', 2), ('lens/ov/+', 1)])
+    o = j_publish(pub, 'lens/ov/x', b'two', qos=2, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=2, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=1, id=2)
+    for k in (pub, sub):
+        k.bye()
+
+
+@scenario('generated/invalid/v311-overlapping-subscriptions-qos-downgraded.pcap', 4,
+          'A subscriber with overlapping subscriptions granted QoS 2 (lens/ov/#) and QoS 1 (lens/ov/+) gets a QoS 2 '
+          'publication once, at QoS 1.',
+          notes='3.1.1 [MQTT-3.3.5-1]: the server must deliver respecting the maximum QoS of all matching '
+                'subscriptions, here 2. "journeys" lists the delivery with its origin.', raw=True)
+def _(cap):
+    pub = j_client(cap, 'ov-pub')
+    sub = j_client(cap, 'ov-sub', [('lens/ov/#', 2), ('lens/ov/+', 1)])
+    o = j_publish(pub, 'lens/ov/x', b'two', qos=2, id=1)
+    d = sub.s(sub.publish('lens/ov/x', b'two', qos=1, id=1).bad('MQTT-3.3.5-1', 'Delivered below the maximum QoS of '
+                                                                 'the matching subscriptions', W))
+    cap.journeys.append((d, o, 'forwarded', sub.client_id))
+    j_ack_from_client(sub, 1, 1)
+    for k in (pub, sub):
+        k.bye()
 
 
 @jny('v5-aliases', 5, 'A 5.0 publisher that sets and then uses Topic Aliases, a 5.0 subscriber to which the broker '

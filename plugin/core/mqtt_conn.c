@@ -163,6 +163,7 @@ struct mqtt_conn {
     bool qos_over_maximum_asked; /* a SUBSCRIBE asked for more than Maximum QoS */
     bool ka_overdue;             /* the client was silent over 1.5 x Keep Alive */
     bool ka_reported;            /* the current silence was reported */
+    bool ka_enforce_reported;    /* the server's failure to close in the current silence was reported */
 
     order_t *order;              /* allocated with the first server PUBLISH at QoS > 0 */
     uint8_t limits_reached;      /* enum cap bits */
@@ -241,6 +242,37 @@ uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir)
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn)
 {
     return conn->side[MQTT_C2S].disconnected || conn->side[MQTT_S2C].disconnected || conn->refused;
+}
+
+bool mqtt_conn_accepted(const mqtt_conn_t *conn)
+{
+    return conn->connack && !conn->refused;
+}
+
+bool mqtt_conn_session_present(const mqtt_conn_t *conn)
+{
+    return conn->session_present;
+}
+
+bool mqtt_conn_fresh_session(const mqtt_conn_t *conn)
+{
+    return !conn->mid_connection && conn->connect && !conn->session_present && (conn->connect_flags & MQTT_CF_CLEAN);
+}
+
+bool mqtt_conn_final_silence(const mqtt_conn_t *conn, mqtt_conn_silence_t *out)
+{
+    const side_t *client = &conn->side[MQTT_C2S];
+    memset(out, 0, sizeof *out);
+    out->keepalive = conn->has_server_keepalive ? conn->server_keepalive : conn->keepalive;
+    out->server_keepalive = conn->has_server_keepalive;
+    if (!out->keepalive || !conn->connect || !mqtt_conn_accepted(conn) || mqtt_conn_ended_properly(conn) ||
+        !client->has_last)
+        return false;
+    out->client_last_ns = client->last_ns;
+    out->client_last_frame = client->last_ns_frame;
+    out->exceeded_reported = conn->ka_reported;
+    out->not_enforced_reported = conn->ka_enforce_reported;
+    return true;
 }
 
 /* ---- direction and version ---------------------------------------------------- */
@@ -328,6 +360,21 @@ const mqtt_snapshot_extra_t *mqtt_snapshot_extra(const mqtt_snapshot_t *snap)
 {
     static const mqtt_snapshot_extra_t none;
     return snap->extra ? snap->extra : &none;
+}
+
+void mqtt_conn_add_finding(mqtt_conn_t *conn, mqtt_snapshot_t *snap, enum mqtt_rule rule, mqtt_span_t span,
+                           const char *detail)
+{
+    mqtt_finding_add(conn->scope, &extra_of(conn, snap)->findings, rule, span,
+                     detail ? wmem_strdup(conn->scope, detail) : NULL);
+}
+
+void mqtt_conn_link_resend(mqtt_conn_t *conn, mqtt_snapshot_t *snap, uint32_t original)
+{
+    extra_of(conn, snap)->retransmission_of = original;
+    mqtt_conn_add_finding(conn, snap, MQTT_R_RETRANSMISSION, (mqtt_span_t){0, 1},
+                          wmem_strdup_printf(conn->scope, "of frame %u, on an earlier connection of the session",
+                                             original));
 }
 
 static mqtt_findings_t *findings_of(ctx_t *c)
@@ -1027,7 +1074,12 @@ static void on_publish(ctx_t *c)
                  qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1");
     if (f)
         flow_close(c->conn, c->me, pkt->packet_id, f);
-    if ((pkt->flags & MQTT_PUBLISH_DUP) && !(c->conn->session_present && !c->me->published)) {
+    /* In a resumed session every unacknowledged PUBLISH of the previous
+     * connection is re-sent with DUP 1 ([MQTT-4.4.0-1]), and a server may
+     * set DUP on a queued message it never sent: the capture links the
+     * copy to its original when that is on an earlier connection of the
+     * session (mqtt_core.c), else says nothing. */
+    if ((pkt->flags & MQTT_PUBLISH_DUP) && !c->conn->session_present) {
         /* On a fresh, fully captured session a first transmission has DUP
          * 0 ([MQTT-4.3.2-2], [MQTT-4.3.3-2]). */
         if (from_start(c) && c->conn->connect && !c->conn->session_present)
@@ -1121,8 +1173,12 @@ static void on_pubrel(ctx_t *c)
     if (!pkt->has_packet_id)
         return;
     if (f && f->kind == FLOW_PUB2 && f->state == FAILED) {
-        /* The receiver answers it with PUBCOMP 0x92: keep the flow for it. */
-        find(c, MQTT_R_PUBREL_AFTER_ERROR, pkt->packet_id_span, NULL);
+        /* No MUST forbids it ([MQTT-4.3.3-4] asks for a PUBREL after a
+         * PUBREC below 0x80 only); the receiver answers it with PUBCOMP
+         * 0x92: keep the flow for it. */
+        find(c, MQTT_R_PUBREL_AFTER_ERROR, pkt->packet_id_span,
+             printf_s(c, "id=%u, PUBREC in frame %u; PUBCOMP 0x92 (Packet Identifier not found) expected",
+                      pkt->packet_id, f->last->frame));
         link_response(c, f->last);
         f->last = c->snap;
         f->state = AWAIT_PUBCOMP;
@@ -1216,14 +1272,16 @@ static void subscribe_against_connack(ctx_t *c)
     }
 }
 
-static void on_subscribe(ctx_t *c)
+/* The subscription table follows SUBSCRIBE and UNSUBSCRIBE; a SUBSCRIBE's
+ * filters wait for the SUBACK that answers the flow starting in frame
+ * `request_frame`. */
+static void update_subscriptions(ctx_t *c, uint32_t request_frame)
 {
     const mqtt_pkt_t *pkt = c->pkt;
-    subscribe_against_connack(c);
     if (pkt->type == MQTT_SUBSCRIBE) {
         if (!c->conn->subs)
             c->conn->subs = mqtt_subs_new(c->conn->scope);
-        mqtt_subs_subscribe(c->conn->subs, pkt, c->snap->version);
+        mqtt_subs_subscribe(c->conn->subs, pkt, c->snap->version, request_frame);
         if (mqtt_subs_full(c->conn->subs) && limit_reached_now(c->conn, CAP_SUBSCRIPTIONS))
             find(c, MQTT_R_STATE_CAP, first_byte(),
                  printf_s(c, "the subscription table holds %u topic filters; deliveries no longer checked",
@@ -1231,16 +1289,24 @@ static void on_subscribe(ctx_t *c)
     } else if (c->conn->subs) {
         mqtt_subs_unsubscribe(c->conn->subs, pkt);
     }
-    if (!pkt->has_packet_id)
-        return;
-    flow_t *f = flow_get(c->me, pkt->packet_id);
+}
+
+static void on_subscribe(ctx_t *c)
+{
+    const mqtt_pkt_t *pkt = c->pkt;
+    subscribe_against_connack(c);
+    flow_t *f = pkt->has_packet_id ? flow_get(c->me, pkt->packet_id) : NULL;
     /* MQTT 3.1 retransmitted SUBSCRIBE and UNSUBSCRIBE with DUP set. */
     if (f && c->snap->version == MQTT_V31 && (pkt->flags & MQTT_PUBLISH_DUP) && f->state == AWAIT_ACK &&
         f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
+        update_subscriptions(c, f->start->frame);
         extra_of(c->conn, c->snap)->retransmission_of = f->start->frame;
         find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
         return;
     }
+    update_subscriptions(c, c->snap->frame);
+    if (!pkt->has_packet_id)
+        return;
     if (f && f->state != FAILED)
         find(c, MQTT_R_ID_IN_USE, pkt->packet_id_span,
              printf_s(c, "id=%u opened in frame %u", pkt->packet_id, f->start->frame));
@@ -1264,7 +1330,7 @@ static void on_suback(ctx_t *c)
     }
     link_response(c, f->last);
     if (sub && c->conn->subs)
-        mqtt_subs_suback(c->conn->subs, pkt, c->conn->scope, findings_of(c));
+        mqtt_subs_suback(c->conn->subs, pkt, f->start->frame, c->conn->scope, findings_of(c));
     bool counts = sub || is_v5(c);
     if (counts && pkt->code_count != f->nfilters && !pkt->capture_short)
         find(c, sub ? MQTT_R_SUBACK_COUNT : MQTT_R_UNSUBACK_COUNT, whole(c),
@@ -1468,14 +1534,17 @@ static void check_keepalive(ctx_t *c)
     }
     if (c->dir == MQTT_S2C && conn->ka_overdue) {
         conn->ka_overdue = false;
-        if (c->pkt->type != MQTT_DISCONNECT)
+        if (c->pkt->type != MQTT_DISCONNECT) {
             find(c, MQTT_R_KEEPALIVE_NOT_ENFORCED, first_byte(), printf_s(c, "Keep Alive %u s", ka));
+            conn->ka_enforce_reported = true;
+        }
     }
     if (c->dir == MQTT_C2S) {
         client->has_last = true;
         client->last_ns = ev_ns(c);
         client->last_ns_frame = c->snap->frame;
         conn->ka_reported = false;
+        conn->ka_enforce_reported = false;
     }
 }
 

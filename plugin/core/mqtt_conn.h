@@ -129,6 +129,36 @@ const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn);
 uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir);
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
 
+/* Whether the connection's CONNACK accepted it, and whether it said Session
+ * Present (a resumed session). */
+bool mqtt_conn_accepted(const mqtt_conn_t *conn);
+bool mqtt_conn_session_present(const mqtt_conn_t *conn);
+/* Whether the capture holds the whole session: its connection's start and
+ * CONNECT with Clean Session / Clean Start 1, and no session present. */
+bool mqtt_conn_fresh_session(const mqtt_conn_t *conn);
+
+/* The client's silence at the end of the connection as the first pass
+ * left it: the Keep Alive in force, the client's last packet, and whether
+ * a later packet already reported the silence.  False when Keep Alive
+ * does not apply: 0, no CONNECT or no accepting CONNACK seen, or ended
+ * by DISCONNECT. */
+typedef struct {
+    unsigned keepalive;         /* seconds: the CONNACK's Server Keep Alive, else the CONNECT's */
+    bool server_keepalive;      /* the CONNACK set it ([MQTT-3.1.2-21], [MQTT-3.2.2-21]) */
+    int64_t client_last_ns;
+    uint32_t client_last_frame;
+    bool exceeded_reported;     /* rule.keepalive_exceeded already raised for this silence */
+    bool not_enforced_reported; /* rule.keepalive_not_enforced already raised for it */
+} mqtt_conn_silence_t;
+bool mqtt_conn_final_silence(const mqtt_conn_t *conn, mqtt_conn_silence_t *out);
+
+/* First pass, for what the capture decides about a packet: a finding added
+ * to its snapshot, and the link of a DUP PUBLISH of a resumed session to
+ * its original on an earlier connection of the session. */
+void mqtt_conn_add_finding(mqtt_conn_t *conn, mqtt_snapshot_t *snap, enum mqtt_rule rule, mqtt_span_t span,
+                           const char *detail);
+void mqtt_conn_link_resend(mqtt_conn_t *conn, mqtt_snapshot_t *snap, uint32_t original);
+
 /* The client's subscriptions as far as seen, NULL before its first
  * SUBSCRIBE (read by the message journeys, mqtt_journey.h). */
 const struct mqtt_subs *mqtt_conn_subs(const mqtt_conn_t *conn);

@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "mqtt_checks.h"
+#include "mqtt_subs.h"
 
 /* ---- the capture ---------------------------------------------------------- */
 
@@ -20,6 +21,13 @@ typedef struct {
     uint32_t last;
 } logins_t;
 
+/* One session (a client id at one broker): per sender, the Packet
+ * Identifier of each QoS 1 and 2 PUBLISH not acknowledged yet -> the frame
+ * of its first transmission. */
+typedef struct {
+    wmem_map_t *unacked[2]; /* [enum mqtt_dir], created with the first */
+} session_t;
+
 /* State that spans the connections of a capture.  Each per-capture module
  * keeps its state in a member of its own here, is set up in
  * mqtt_capture_new() and observes every packet in capture_observe(). */
@@ -27,6 +35,12 @@ struct mqtt_capture {
     wmem_allocator_t *scope;
     wmem_map_t *failed_logins; /* client address -> logins_t, created with the first failure */
     mqtt_journeys_t *journeys; /* message journeys, across connections (mqtt_journey.h) */
+    wmem_map_t *sessions;      /* "broker|client id" -> session_t, created with the first */
+    uint32_t nsessions;
+    uint32_t nunacked;         /* entries of every session's unacked tables */
+    bool sessions_full;        /* MQTT_MAX_SESSIONS reached (reported once) */
+    bool unacked_full;         /* MQTT_MAX_SESSION_PUBLISHES reached (reported once) */
+    int64_t last_ns;           /* the latest MQTT packet's time: the capture lasts at least until then */
 };
 
 mqtt_capture_t *mqtt_capture_new(wmem_allocator_t *scope)
@@ -100,13 +114,161 @@ static void follow_journeys(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_a
     mqtt_journey_packet(cap->journeys, &ctx, pkt, snap);
 }
 
+/* ---- sessions across connections -------------------------------------------- */
+
+/* The session of the packet's connection: its broker's endpoint and its
+ * client id; NULL without either, or when no more are kept (`create`
+ * false: only an existing one). */
+static session_t *session_of(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem,
+                             mqtt_snapshot_t *snap, const mqtt_event_t *ev, bool create)
+{
+    const char *id = snap->who ? snap->who->client_id : NULL;
+    const char *broker = snap->dir == MQTT_C2S ? endpoint(mem, ev->dst_address, ev->dst_port)
+                                               : endpoint(mem, ev->src_address, ev->src_port);
+    if (!id || !*id || !broker)
+        return NULL;
+    const char *key = wmem_strdup_printf(mem, "%s|%s", broker, id);
+    session_t *s = cap->sessions ? (session_t *)wmem_map_lookup(cap->sessions, key) : NULL;
+    if (s || !create)
+        return s;
+    if (cap->nsessions >= MQTT_MAX_SESSIONS) {
+        if (!cap->sessions_full) {
+            cap->sessions_full = true;
+            mqtt_conn_add_finding(conn, snap, MQTT_R_STATE_CAP, (mqtt_span_t){0, 1},
+                                  wmem_strdup_printf(mem, "%u sessions followed across connections; the DUP "
+                                                     "copies of later ones are not linked to their originals",
+                                                     MQTT_MAX_SESSIONS));
+        }
+        return NULL;
+    }
+    if (!cap->sessions)
+        cap->sessions = wmem_map_new(cap->scope, g_str_hash, g_str_equal);
+    s = wmem_new0(cap->scope, session_t);
+    wmem_map_insert(cap->sessions, wmem_strdup(cap->scope, key), s);
+    cap->nsessions++;
+    return s;
+}
+
+/* A CONNACK without Session Present starts a new session: what the old
+ * one left unacknowledged is gone ([MQTT-3.1.2-4], 5.0 [MQTT-3.1.2-4]). */
+static void session_reset(mqtt_capture_t *cap, session_t *s)
+{
+    for (int d = 0; d < 2; d++) {
+        if (!s->unacked[d])
+            continue;
+        cap->nunacked -= wmem_map_size(s->unacked[d]);
+        s->unacked[d] = NULL; /* its memory is the capture's, freed with it */
+    }
+}
+
+static void session_publish(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, session_t *s,
+                            const mqtt_pkt_t *pkt, mqtt_snapshot_t *snap)
+{
+    wmem_map_t **t = &s->unacked[snap->dir];
+    gpointer key = GUINT_TO_POINTER((guint)pkt->packet_id);
+    uint32_t original = *t ? GPOINTER_TO_UINT(wmem_map_lookup(*t, key)) : 0;
+    bool dup = (pkt->flags & MQTT_PUBLISH_DUP) != 0;
+    /* A DUP copy the connection could not link (its original is not on
+     * this connection) in a resumed session: a re-send of the session's
+     * state ([MQTT-4.4.0-1]). */
+    if (dup && original && mqtt_conn_session_present(conn) && !mqtt_snapshot_extra(snap)->retransmission_of)
+        mqtt_conn_link_resend(conn, snap, original);
+    if (dup && original)
+        return; /* the original stays the one to link to */
+    if (!original && cap->nunacked >= MQTT_MAX_SESSION_PUBLISHES) {
+        if (!cap->unacked_full) {
+            cap->unacked_full = true;
+            mqtt_conn_add_finding(conn, snap, MQTT_R_STATE_CAP, (mqtt_span_t){0, 1},
+                                  wmem_strdup_printf(mem, "%u unacknowledged PUBLISH packets kept for resumed "
+                                                     "sessions; later ones are not linked to their DUP copies",
+                                                     MQTT_MAX_SESSION_PUBLISHES));
+        }
+        return;
+    }
+    if (!*t)
+        *t = wmem_map_new(cap->scope, g_direct_hash, g_direct_equal);
+    if (!original)
+        cap->nunacked++;
+    wmem_map_insert(*t, key, GUINT_TO_POINTER(snap->frame));
+}
+
+/* A PUBACK or PUBREC acknowledges the PUBLISH: the sender re-sends it no
+ * more (a QoS 2 flow goes on with PUBREL, which is not a PUBLISH). */
+static void session_acked(mqtt_capture_t *cap, session_t *s, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap)
+{
+    wmem_map_t *t = s->unacked[!snap->dir];
+    if (t && wmem_map_remove(t, GUINT_TO_POINTER((guint)pkt->packet_id)))
+        cap->nunacked--;
+}
+
+/* What the packet tells about its session: a new one begins, a PUBLISH
+ * awaits its acknowledgement, or is re-sent. */
+static void follow_sessions(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
+                            mqtt_snapshot_t *snap, const mqtt_event_t *ev)
+{
+    session_t *s;
+    if (!snap->dir_known || !pkt->framed)
+        return;
+    switch (pkt->type) {
+    case MQTT_CONNACK:
+        if (mqtt_conn_accepted(conn) && !mqtt_conn_session_present(conn) &&
+            (s = session_of(cap, conn, mem, snap, ev, false)) != NULL)
+            session_reset(cap, s);
+        break;
+    case MQTT_PUBLISH:
+        if (pkt->has_packet_id && (MQTT_PUBLISH_QOS(pkt->flags) == 1 || MQTT_PUBLISH_QOS(pkt->flags) == 2) &&
+            (s = session_of(cap, conn, mem, snap, ev, true)) != NULL)
+            session_publish(cap, conn, mem, s, pkt, snap);
+        break;
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+        if (pkt->has_packet_id && (s = session_of(cap, conn, mem, snap, ev, false)) != NULL)
+            session_acked(cap, s, pkt, snap);
+        break;
+    default:
+        break;
+    }
+}
+
+/* 3.1.1: overlapping subscriptions of a client get a message at the
+ * highest QoS granted to any of them, no higher than it was published
+ * with ([MQTT-3.3.5-1], [MQTT-3.8.4-6]).  Judged on a delivery whose
+ * origin the journeys found (a heuristic: same topic and payload), not
+ * retained, on a fresh session seen from its start.  5.0 lets the server
+ * send one copy per matching subscription, each at that subscription's
+ * QoS ([MQTT-3.3.4-2]): a lower copy is allowed there, so it is not
+ * judged. */
+static void delivery_qos(mqtt_capture_t *cap, mqtt_conn_t *conn, const mqtt_pkt_t *pkt, mqtt_snapshot_t *snap)
+{
+    const mqtt_subs_t *subs = mqtt_conn_subs(conn);
+    if (pkt->type != MQTT_PUBLISH || snap->dir != MQTT_S2C || snap->version == MQTT_V5 || !subs ||
+        (pkt->flags & MQTT_PUBLISH_RETAIN) || !(pkt->topic.flags & MQTT_STR_PRESENT) || !mqtt_conn_fresh_session(conn))
+        return;
+    const mqtt_journey_t *j = mqtt_journey_of(cap->journeys, snap);
+    unsigned max, qos = MQTT_PUBLISH_QOS(pkt->flags);
+    if (!j || !j->is_delivery || !j->origin || (j->kind != MQTT_JK_FORWARDED && j->kind != MQTT_JK_WILL) ||
+        !mqtt_subs_max_granted(subs, pkt->topic.bytes, pkt->topic.data.len, &max))
+        return;
+    unsigned expected = MIN(max, j->origin_qos);
+    if (qos < expected)
+        mqtt_conn_add_finding(conn, snap, MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM, (mqtt_span_t){0, 1},
+                              wmem_strdup_printf(cap->scope, "QoS %u; frame %u (taken as its origin) was published "
+                                                 "at QoS %u, the matching subscriptions granted up to %u", qos,
+                                                 j->origin, j->origin_qos, max));
+}
+
 /* Every per-capture module sees every packet once its connection has
  * analysed it. */
-static void capture_observe(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_allocator_t *mem,
-                            const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap, const mqtt_event_t *ev)
+static void capture_observe(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
+                            mqtt_snapshot_t *snap, const mqtt_event_t *ev)
 {
+    int64_t ns = (int64_t)ev->time.secs * 1000000000 + ev->time.nsecs;
+    if (ns > cap->last_ns)
+        cap->last_ns = ns;
     count_failed_login(cap, snap, ev);
+    follow_sessions(cap, conn, mem, pkt, snap, ev);
     follow_journeys(cap, conn, mem, pkt, snap, ev);
+    delivery_qos(cap, conn, pkt, snap);
 }
 
 void mqtt_core_transport_closed(mqtt_capture_t *cap, const mqtt_conn_t *conn, nstime_t time)
@@ -213,6 +375,44 @@ static void repeated_failures(const mqtt_capture_t *cap, const mqtt_snapshot_t *
     mqtt_finding_add(pool, out, MQTT_R_REPEATED_AUTH_FAILURES, pkt->reason_span, detail);
 }
 
+/* Keep Alive judged at the end of a connection that ended without
+ * DISCONNECT: the client's silence from its last packet until the
+ * connection closed (its last TCP segment, FIN or RST in the capture) or,
+ * while it stayed open, until the capture's last MQTT packet or the
+ * connection's last TCP segment, whichever is later.  Over Keep Alive (and
+ * a tenth for timing) the client broke [MQTT-3.1.2-20] (3.1.1
+ * [MQTT-3.1.2-23]); open over 1.5 x Keep Alive (and a tenth) the server
+ * did not close it ([MQTT-3.1.2-22], 3.1.1 [MQTT-3.1.2-24]).  A heuristic:
+ * it assumes the capture misses nothing the client sent. */
+static void final_silence(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
+                          const mqtt_settle_facts_t *facts, wmem_allocator_t *pool, mqtt_findings_t *out)
+{
+    mqtt_conn_silence_t s;
+    if (!mqtt_conn_final_silence(conn, &s))
+        return;
+    bool closed = facts->transport_closed && facts->transport_end_ns;
+    int64_t end = facts->transport_end_ns;
+    if (!closed && cap && cap->last_ns > end)
+        end = cap->last_ns;
+    if (end <= s.client_last_ns)
+        return;
+    double idle = (double)(end - s.client_last_ns) / 1e9, ka = s.keepalive;
+    const char *until = "to the end of the capture (still open)";
+    if (closed && facts->closed_by >= 0) {
+        enum mqtt_dir closer = facts->closed_by == 0 ? (enum mqtt_dir)snap->dir : (enum mqtt_dir)!snap->dir;
+        until = closer == MQTT_C2S ? "until the client closed the connection" : "until the server closed the connection";
+    } else if (closed) {
+        until = "until the connection closed";
+    }
+    const char *detail = wmem_strdup_printf(pool, "%.3f s after frame %u %s; Keep Alive %u s, assuming no client "
+                                            "packet is missing", idle, s.client_last_frame, until, s.keepalive);
+    if (idle > 1.1 * ka && !s.exceeded_reported)
+        mqtt_finding_add_ref(pool, out, MQTT_R_KEEPALIVE_EXCEEDED, (mqtt_span_t){0, 1}, detail,
+                             s.server_keepalive ? "MQTT-3.1.2-21 / MQTT-3.2.2-21" : NULL);
+    if (idle > 1.6 * ka && !s.not_enforced_reported)
+        mqtt_finding_add(pool, out, MQTT_R_KEEPALIVE_NOT_ENFORCED, (mqtt_span_t){0, 1}, detail);
+}
+
 void mqtt_core_settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
                       const mqtt_pkt_t *pkt, const mqtt_settle_facts_t *facts, wmem_allocator_t *pool,
                       mqtt_findings_t *out)
@@ -227,6 +427,8 @@ void mqtt_core_settle(const mqtt_capture_t *cap, const mqtt_conn_t *conn, const 
         !mqtt_conn_ended_properly(conn))
         mqtt_finding_add(pool, out, MQTT_R_CLOSED_WITHOUT_DISCONNECT, (mqtt_span_t){0, 1},
                          "this is the connection's last MQTT packet");
+    if (facts->capture_seen && conn && mqtt_conn_last(conn) == snap)
+        final_silence(cap, conn, snap, facts, pool, out);
 }
 
 /* ---- message journeys --------------------------------------------------------------- */

@@ -18,7 +18,9 @@
  *                           without DISCONNECT).
  *
  * What spans connections lives in the capture context (mqtt_capture_t):
- * failed logins per client address and message journeys (mqtt_journey.h).
+ * failed logins per client address, sessions per broker and client id (the
+ * originals of a resumed session's DUP copies) and message journeys
+ * (mqtt_journey.h).
  *
  * Like the rest of plugin/core/, this depends on wsutil only.
  *
@@ -33,6 +35,13 @@
 /* Failed logins from one client address that make a pattern worth a
  * security.repeated_authentication_failures finding. */
 #define MQTT_REPEATED_FAILURES 2u
+
+/* Sessions followed across connections (a client id at one broker
+ * address:port), and the unacknowledged QoS 1 and 2 PUBLISH packets kept
+ * for them, so that the DUP copies a resumed session re-sends link to
+ * their originals (docs/analysis.md, Bounds). */
+#define MQTT_MAX_SESSIONS 4096u
+#define MQTT_MAX_SESSION_PUBLISHES 65536u
 
 /* The capture: state that spans connections.  Created once per capture
  * file (in file scope) and handed to every call below. */
@@ -58,6 +67,8 @@ typedef struct {
     bool transport_closed;    /* the connection's TCP FIN or RST is in the capture */
     const char *src_address;  /* the packet's sender and receiver, as text */
     const char *dst_address;
+    int64_t transport_end_ns; /* time of the connection's last TCP segment, 0 when not known */
+    int8_t closed_by;         /* who sent the first FIN or RST: 0 the packet's sender, 1 its receiver, -1 not known */
 } mqtt_settle_facts_t;
 
 /* The findings about a shown packet that its snapshot does not list,

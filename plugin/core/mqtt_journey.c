@@ -707,6 +707,7 @@ static void link_one(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journey_
 {
     rec->kind = kind;
     rec->origin = origin_frame;
+    rec->origin_qos = o ? o->qos : 0;
     rec->from_client = client_name(from);
     rec->latency_ns = latency;
     if (latency > b->slowest_ns)

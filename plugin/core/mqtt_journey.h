@@ -96,6 +96,7 @@ typedef struct {
     uint8_t kind;               /* enum mqtt_journey_kind; NONE: origin not in the capture */
     uint32_t origin;            /* the origin's frame (the CONNECT of a Will), 0 when none or ambiguous */
     const char *from_client;
+    uint8_t origin_qos;         /* the QoS the origin was published with (its Will QoS) */
     int64_t latency_ns;         /* forwarded: since the origin */
     uint32_t candidates[MQTT_JOURNEY_MAX_CANDIDATES]; /* when ambiguous */
     uint32_t candidate_count;   /* 2 or more when ambiguous */

@@ -319,8 +319,6 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "Client acknowledges server packets out of the order they arrived")                               \
     X(RETRANSMIT_AFTER_ERROR, RULE, "retransmission_after_error_ack", SEQUENCE, WARN, NULL,               \
       "MQTT-4.4.0-2", "PUBLISH re-sent after an acknowledgement with a failure Reason Code")             \
-    X(PUBREL_AFTER_ERROR, RULE, "pubrel_after_failed_pubrec", SEQUENCE, WARN, NULL, "MQTT-4.3.3-4",       \
-      "PUBREL after a PUBREC with a failure Reason Code")                                                \
     X(RECEIVE_MAXIMUM_CLIENT, RULE, "client_receive_maximum_exceeded", SEQUENCE, WARN, NULL,              \
       "MQTT-3.3.4-7", "Client has more unacknowledged QoS 1 and 2 PUBLISH packets than the server's Receive Maximum") \
     X(RECEIVE_MAXIMUM_SERVER, RULE, "server_receive_maximum_exceeded", SEQUENCE, WARN, NULL,              \
@@ -346,6 +344,8 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "MQTT-4.7.2-1", "Topic starting with '$' delivered on a filter starting with a wildcard")          \
     X(DELIVERY_QOS, RULE, "delivery_qos_above_granted", SEQUENCE, WARN, "MQTT-3.8.4-6", "MQTT-3.8.4-8",   \
       "Server PUBLISH has a higher QoS than any matching subscription was granted")                      \
+    X(DELIVERY_QOS_BELOW_MAXIMUM, RULE, "delivery_qos_below_matching_maximum", SEQUENCE, WARN, "MQTT-3.3.5-1", \
+      "MQTT-3.3.4-2", "Message delivered at a lower QoS than both its own and the highest granted to a matching subscription") \
     X(DELIVERY_SUB_ID, RULE, "delivery_subscription_id_missing", SEQUENCE, WARN, NULL,                    \
       "MQTT-3.3.4-3 / MQTT-3.3.4-4", "Server PUBLISH lacks the Subscription Identifier of a matching subscription") \
     X(NO_LOCAL_ECHO, RULE, "no_local_echo", SEQUENCE, WARN, NULL, "MQTT-3.8.3-3",                          \
@@ -381,6 +381,10 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "PUBLISH retransmission (DUP)")                                                                    \
     X(DUPLICATE_RESPONSE, ANALYSIS, "duplicate_response", SEQUENCE, NOTE, NULL, NULL,                     \
       "Response repeats an earlier response of the same flow")                                           \
+    /* [MQTT-4.3.3-4] asks for a PUBREL after a PUBREC below 0x80 only; after a failed one the      \
+     * identifier is free (§2.2.1) and a PUBREL breaks no MUST: the receiver answers PUBCOMP 0x92. */  \
+    X(PUBREL_AFTER_ERROR, ANALYSIS, "pubrel_after_failed_pubrec", SEQUENCE, NOTE, NULL, NULL,             \
+      "PUBREL for a flow its PUBREC ended with a failure Reason Code (the Packet Identifier was free)")  \
     X(QOS2_INCOMPLETE, ANALYSIS, "qos2_incomplete", SEQUENCE, NOTE, NULL, NULL,                           \
       "QoS 2 flow left half done")                                                                       \
     X(RESUMED_SESSION_ACK, ANALYSIS, "previous_session_flow", SEQUENCE, CHAT, NULL, NULL,                 \

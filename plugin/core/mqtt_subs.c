@@ -16,6 +16,8 @@ typedef struct sub {
     uint8_t options;     /* 5.0 Subscription Options, 3.1.1 requested QoS */
     uint8_t granted;     /* from the SUBACK; PENDING until then */
     uint16_t request_id; /* the SUBSCRIBE's Packet Identifier while pending */
+    uint32_t request_frame; /* and its frame */
+    uint32_t pos;        /* the filter's position in it: the SUBACK's code for it is the pos-th (§3.9.3) */
     uint32_t sub_id;     /* 5.0 Subscription Identifier, 0 for none */
 } sub_t;
 
@@ -139,7 +141,7 @@ static bool str_ok(const mqtt_str_t *s)
     return (s->flags & MQTT_STR_PRESENT) && !(s->flags & MQTT_STR_TRUNCATED);
 }
 
-void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned version)
+void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned version, uint32_t frame)
 {
     const mqtt_prop_t *sid = mqtt_props_find(&pkt->props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
     subs->version = version;
@@ -147,7 +149,9 @@ void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned vers
         const mqtt_filter_t *f = &pkt->filters[i];
         if (!str_ok(&f->filter) || !f->has_options)
             continue;
-        /* An identical filter replaces the existing subscription (§3.8.4). */
+        /* An identical filter replaces the existing subscription, also
+         * one earlier in this SUBSCRIBE ([MQTT-3.8.4-3]); the SUBACK still
+         * has a code for each position. */
         remove_filter(subs, f->filter.bytes, f->filter.data.len);
         if (subs->count >= MQTT_MAX_SUBSCRIPTIONS) {
             subs->full = true;
@@ -159,6 +163,8 @@ void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned vers
         s->options = f->options;
         s->granted = PENDING;
         s->request_id = pkt->packet_id;
+        s->request_frame = frame;
+        s->pos = i;
         s->sub_id = sid ? sid->num : 0;
         s->next = subs->head;
         if (subs->head)
@@ -169,37 +175,29 @@ void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned vers
     }
 }
 
-/* The SUBSCRIBE's filters in the order they were sent (the table holds
- * them newest first). */
-static unsigned pending_of(mqtt_subs_t *subs, uint16_t id, sub_t **out, unsigned max)
+/* Each filter of the SUBSCRIBE still waiting gets the code at its position
+ * in the SUBSCRIBE: filters not kept (malformed, replaced by a repeat, or
+ * over the table's limit) leave their code unmatched rather than shift the
+ * others. */
+void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, uint32_t request_frame, wmem_allocator_t *scope,
+                      mqtt_findings_t *out)
 {
-    unsigned n = 0;
-    for (sub_t *s = subs->head; s; s = s->next)
-        if (s->granted == PENDING && s->request_id == id && n < max)
-            out[n++] = s;
-    for (unsigned i = 0; i < n / 2; i++) {
-        sub_t *tmp = out[i];
-        out[i] = out[n - 1 - i];
-        out[n - 1 - i] = tmp;
-    }
-    return n;
-}
-
-void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, wmem_allocator_t *scope, mqtt_findings_t *out)
-{
-    sub_t *req[256];
-    unsigned n = pending_of(subs, pkt->packet_id, req, G_N_ELEMENTS(req));
-    for (unsigned i = 0; i < n && i < pkt->code_count; i++) {
-        uint8_t code = pkt->codes[i].code;
-        if (code >= 0x80) {
-            remove_filter(subs, (const uint8_t *)req[i]->filter, req[i]->len);
+    sub_t *next;
+    for (sub_t *s = subs->head; s; s = next) {
+        next = s->next;
+        if (s->granted != PENDING || s->request_frame != request_frame || s->request_id != pkt->packet_id ||
+            s->pos >= pkt->code_count)
+            continue;
+        const mqtt_code_t *c = &pkt->codes[s->pos];
+        if (c->code >= 0x80) {
+            remove_filter(subs, (const uint8_t *)s->filter, s->len);
             continue;
         }
-        req[i]->granted = code;
-        if (code <= 2 && code > MQTT_SO_QOS(req[i]->options))
-            mqtt_finding_add(scope, out, MQTT_R_GRANTED_ABOVE_REQUESTED, (mqtt_span_t){pkt->codes[i].off, 1},
-                             wmem_strdup_printf(scope, "granted QoS %u, requested %u for \"%.*s\"", code,
-                                                MQTT_SO_QOS(req[i]->options), (int)req[i]->len, req[i]->filter));
+        s->granted = c->code;
+        if (c->code <= 2 && c->code > MQTT_SO_QOS(s->options))
+            mqtt_finding_add(scope, out, MQTT_R_GRANTED_ABOVE_REQUESTED, (mqtt_span_t){c->off, 1},
+                             wmem_strdup_printf(scope, "granted QoS %u, requested %u for \"%.*s\"", c->code,
+                                                MQTT_SO_QOS(s->options), (int)s->len, s->filter));
     }
 }
 
@@ -301,6 +299,27 @@ bool mqtt_subs_holds(const mqtt_subs_t *subs, const char *filter)
 {
     sub_t key = {.filter = (char *)filter, .len = (uint32_t)strlen(filter)};
     return wmem_map_contains(subs->by_filter, &key);
+}
+
+bool mqtt_subs_max_granted(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, unsigned *max)
+{
+    bool any = false;
+    *max = 0;
+    if (subs->full)
+        return false;
+    for (const sub_t *s = subs->head; s; s = s->next) {
+        /* A shared subscription's group gets the message once, maybe
+         * through another member (§4.8.2). */
+        if ((s->len > MQTT_SHARE_PREFIX_LEN && mqtt_filter_is_shared((const uint8_t *)s->filter, s->len)) ||
+            !mqtt_topic_matches((const uint8_t *)s->filter, s->len, topic, tlen))
+            continue;
+        if (s->granted == PENDING)
+            return false;
+        any = true;
+        if (s->granted > *max)
+            *max = s->granted;
+    }
+    return any;
 }
 
 /* A topic that only wildcard-first filters would match if '$' were not

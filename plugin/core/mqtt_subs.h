@@ -29,10 +29,12 @@ bool mqtt_topic_matches(const uint8_t *filter, uint32_t flen, const uint8_t *top
 
 /* The client's SUBSCRIBE: its filters wait for the SUBACK (the server may
  * deliver on them already, §3.8.4). */
-void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned version);
-/* The server's SUBACK for them; checks that no granted QoS exceeds the
- * requested one ([MQTT-3.9.3-1]). */
-void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, wmem_allocator_t *scope, mqtt_findings_t *out);
+void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned version, uint32_t frame);
+/* The server's SUBACK for the SUBSCRIBE of `request_frame`: the n-th code
+ * is for its n-th filter; checks that no granted QoS exceeds the requested
+ * one ([MQTT-3.9.3-1]). */
+void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, uint32_t request_frame, wmem_allocator_t *scope,
+                      mqtt_findings_t *out);
 void mqtt_subs_unsubscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt);
 /* A PUBLISH from the client, remembered to recognise its echo. */
 void mqtt_subs_client_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt);
@@ -48,6 +50,10 @@ const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, u
 /* Whether the connection still holds a subscription with this filter
  * (one an UNSUBSCRIBE, or a failure in a later SUBACK, removed is not). */
 bool mqtt_subs_holds(const mqtt_subs_t *subs, const char *filter);
+/* The highest QoS granted to the client's non-shared subscriptions that
+ * match `topic`; false when none matches, when one of them still waits for
+ * its SUBACK, or when the table is full (the answer would be a guess). */
+bool mqtt_subs_max_granted(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, unsigned *max);
 /* Whether the table stopped growing at MQTT_MAX_SUBSCRIPTIONS. */
 bool mqtt_subs_full(const mqtt_subs_t *subs);
 

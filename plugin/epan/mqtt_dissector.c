@@ -343,6 +343,22 @@ static gboolean transport_closed(const mqtt_stream_t *st)
     return (tcp_completeness(st) & (TCP_COMPLETENESS_FIN | TCP_COMPLETENESS_RST)) != 0;
 }
 
+/* When the connection's last TCP segment was sent, and who closed it.
+ * TCP keeps the time of a conversation's latest segment (ts_prev, with
+ * its preference tcp.calculate_timestamps, on by default; without it the
+ * time is the first segment's, too early to judge anything by) and marks
+ * the direction that sent the first FIN or RST as the closing initiator
+ * (fwd is the direction of the packet being dissected). */
+static void transport_end(const mqtt_stream_t *st, packet_info *pinfo _U_, mqtt_settle_facts_t *facts)
+{
+    struct tcp_analysis *tcpd = (struct tcp_analysis *)conversation_get_proto_data(st->conv, proto_tcp);
+    if (!tcpd)
+        return;
+    facts->transport_end_ns = (gint64)tcpd->ts_prev.secs * 1000000000 + tcpd->ts_prev.nsecs;
+    if (tcpd->fwd && tcpd->rev && tcpd->fwd->closing_initiator != tcpd->rev->closing_initiator)
+        facts->closed_by = tcpd->fwd->closing_initiator ? 0 : 1;
+}
+
 static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqttlens_sender_t sender,
                        mqtt_event_t *ev)
 {
@@ -376,8 +392,9 @@ static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, wmem_a
 static const mqtt_findings_t *settle(const mqtt_stream_t *st, packet_info *pinfo, const mqtt_snapshot_t *snap,
                                      const mqtt_pkt_t *pkt, wmem_allocator_t *mem)
 {
-    mqtt_settle_facts_t facts = {PINFO_FD_VISITED(pinfo), transport_closed(st), NULL, NULL};
+    mqtt_settle_facts_t facts = {PINFO_FD_VISITED(pinfo), transport_closed(st), NULL, NULL, 0, -1};
     frame_addresses(pinfo, &facts.src_address, &facts.dst_address);
+    transport_end(st, pinfo, &facts);
     mqtt_findings_t *late = wmem_new0(mem, mqtt_findings_t);
     mqtt_core_settle(capture, st->conn, snap, pkt, &facts, mem, late);
     return late;

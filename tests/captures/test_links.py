@@ -26,14 +26,15 @@ import mqttlens  # noqa: E402
 MANIFEST = mqttlens.PCAPS / "generated" / "manifest.json"
 ENTRIES = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
 WITH_ANALYSIS = sorted(k for k, v in ENTRIES.items()
-                       if v.get("links") or v.get("topics") or v.get("unanswered") or v.get("unsolicited"))
+                       if v.get("links") or v.get("topics") or v.get("unanswered") or v.get("unsolicited")
+                       or v.get("resends"))
 
 # A response without a request is reported as such, or by the rule it
 # breaks when that rule says more (a second CONNACK, a CONNACK from the
 # client).
 UNSOLICITED = {"mqttlens.analysis.unsolicited_response", "mqttlens.rule.ack_unknown_packet_id",
                "mqttlens.rule.suback_unknown_packet_id", "mqttlens.analysis.previous_session_flow",
-               "mqttlens.rule.second_connack", "mqttlens.rule.wrong_direction", "mqttlens.rule.pubrel_after_failed_pubrec"}
+               "mqttlens.rule.second_connack", "mqttlens.rule.wrong_direction"}
 # An unanswered request is reported as such, as a broken obligation when
 # the peer went on talking, or as a packet the peer must not answer.
 NEEDS_FUTURE = {"mqttlens.analysis.no_response", "mqttlens.analysis.qos2_incomplete", "mqttlens.rule.response_missing"}
@@ -117,6 +118,13 @@ def analyse(capture, two_pass):
             problems.append(f"unanswered {u}: not reported")
         if not two_pass and found & NEEDS_FUTURE:
             problems.append(f"unanswered {u}: reported on one pass, which cannot know yet")
+        checked += 1
+    # A DUP copy of a resumed session links to its original on an earlier
+    # connection of the session (one pass too: the original comes first).
+    for r in entry.get("resends", []):
+        got = values(frames.get(r["frame"], []), "mqttlens.retransmission_of")
+        if got != [str(r["original"])]:
+            problems.append(f"resend {r}: retransmission_of {got}")
         checked += 1
     for u in entry.get("unsolicited", []):
         if not experts(frames.get(u["frame"], [])) & UNSOLICITED:

@@ -50,7 +50,7 @@ FLOW_FINDINGS = {
                    "mqttlens.rule.response_missing", "mqttlens.rule.wrong_direction"},
     "unsolicited": {"mqttlens.analysis.unsolicited_response", "mqttlens.rule.ack_unknown_packet_id",
                     "mqttlens.rule.suback_unknown_packet_id", "mqttlens.rule.second_connack",
-                    "mqttlens.rule.wrong_direction", "mqttlens.rule.pubrel_after_failed_pubrec"},
+                    "mqttlens.rule.wrong_direction"},
 }
 
 # Lab captures are valid; these security findings are what they were
@@ -261,6 +261,26 @@ def _same_statement_on_request(entry, frame, capture, message):
                for v in entry.get("violations", []))
 
 
+def _pubrel_after_failed_pubrec(entry, frame, capture, message):
+    """A 5.0 PUBREL linked to a PUBREC whose Reason Code is a failure: no
+    MUST forbids it ([MQTT-4.3.3-4] asks for a PUBREL after a successful
+    PUBREC only), so it is noted, not a violation."""
+    pubrecs = [link["request"] for link in entry.get("links", [])
+               if link["response"] == frame and link["kind"] == "PUBREC-PUBREL"]
+    return any(p["type"] == "PUBREC" and p.get("reason", 0) >= 0x80 for r in pubrecs for p in _packets(entry, r))
+
+
+def _subscription_table_full(entry, frame, capture, message):
+    """A SUBSCRIBE that makes the connection's filters (distinct, as the
+    manifest lists them) reach the subscription table's 4,096."""
+    if "subscription table" not in message:
+        return False
+    stream = next((f.get("stream", 0) for f in entry.get("frames", []) if f["frame"] == frame), None)
+    filters = {flt for f in entry.get("frames", []) if f["frame"] <= frame and f.get("stream", 0) == stream
+               for p in f.get("packets", []) if p["type"] == "SUBSCRIBE" for flt in p.get("filters", [])}
+    return len(filters) > 4096
+
+
 CONSEQUENCES = {
     "mqttlens.security.authentication_failed":
         lambda e, f, c, m: any(p["type"] == "CONNACK" and p.get("reason") in AUTH_REFUSALS for p in _packets(e, f)),
@@ -277,6 +297,8 @@ CONSEQUENCES = {
     "mqttlens.rule.connect_protocol_level": _same_statement_on_request,
     "mqttlens.analysis.capture_starts_mid_connection": _starts_mid_connection,
     "mqttlens.analysis.previous_session_flow": _previous_session_flow,
+    "mqttlens.analysis.pubrel_after_failed_pubrec": _pubrel_after_failed_pubrec,
+    "mqttlens.analysis.state_limit": _subscription_table_full,
 }
 
 # Known plugin defects these tests expose, for the integrator to fix: the

@@ -61,7 +61,7 @@ static const char *const addresses[2] = {"192.0.2.1", "192.0.2.2"};
 static void settle(mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_snapshot_t *snap,
                    const mqtt_pkt_t *pkt, bool capture_seen, wmem_allocator_t *tmp)
 {
-    mqtt_settle_facts_t facts = {capture_seen, capture_seen, addresses[snap->dir], addresses[!snap->dir]};
+    mqtt_settle_facts_t facts = {capture_seen, capture_seen, addresses[snap->dir], addresses[!snap->dir], 0, -1};
     mqtt_findings_t late = {NULL, 0, 0};
     mqtt_core_settle(cap, conn, snap, pkt, &facts, tmp, &late);
     (void)mqtt_core_journey(cap, snap, capture_seen);

@@ -93,6 +93,31 @@ static buf_t connect_pkt(unsigned level, const char *id, uint16_t keepalive, con
     return pkt_finish(0x10, &body);
 }
 
+/* A CONNECT of a 5.0 or 3.1.1 client that keeps its session (Clean Start /
+ * Clean Session 0). */
+static buf_t connect_keep_session(unsigned level, const char *id)
+{
+    buf_t body = {{0}, 0};
+    putstr(&body, "MQTT");
+    put8(&body, (uint8_t)level);
+    put8(&body, 0);
+    put16(&body, 60);
+    if (level == MQTT_V5)
+        putvbi(&body, 0);
+    putstr(&body, id);
+    return pkt_finish(0x10, &body);
+}
+
+static buf_t connack_session(unsigned level, bool present)
+{
+    buf_t body = {{0}, 0};
+    put8(&body, present ? 1 : 0);
+    put8(&body, 0);
+    if (level == MQTT_V5)
+        putvbi(&body, 0);
+    return pkt_finish(0x20, &body);
+}
+
 static buf_t connack_pkt(unsigned level, uint8_t code, const buf_t *props)
 {
     buf_t body = {{0}, 0};
@@ -128,6 +153,15 @@ static buf_t ack_pkt(uint8_t byte1, uint16_t id)
     return pkt_finish(byte1, &body);
 }
 
+/* A 5.0 acknowledgement with a Reason Code and no properties. */
+static buf_t ack_rc_pkt(uint8_t byte1, uint16_t id, uint8_t code)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    put8(&body, code);
+    return pkt_finish(byte1, &body);
+}
+
 static buf_t simple(uint8_t byte1)
 {
     buf_t body = {{0}, 0};
@@ -148,6 +182,31 @@ static buf_t suback_pkt(uint16_t id, uint8_t code)
     buf_t body = {{0}, 0};
     put16(&body, id);
     put8(&body, code);
+    return pkt_finish(0x90, &body);
+}
+
+/* A 3.1.1 SUBSCRIBE of `n` filters (`filters[i]` at QoS `qos[i]`), or of
+ * the filters "<prefix><first + i>" at QoS `qos[0]` when `filters` is NULL. */
+static buf_t subscribe_list(uint16_t id, const char *const *filters, const char *prefix, unsigned first, unsigned n,
+                            const uint8_t *qos)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    for (unsigned i = 0; i < n; i++) {
+        char name[32];
+        if (!filters)
+            snprintf(name, sizeof name, "%s%u", prefix, first + i);
+        putstr(&body, filters ? filters[i] : name);
+        put8(&body, filters ? qos[i] : qos[0]);
+    }
+    return pkt_finish(0x82, &body);
+}
+
+static buf_t suback_codes(uint16_t id, const uint8_t *codes, unsigned n)
+{
+    buf_t body = {{0}, 0};
+    put16(&body, id);
+    putn(&body, codes, n);
     return pkt_finish(0x90, &body);
 }
 
@@ -263,6 +322,123 @@ TEST(dup_retransmission)
     CHECK_EQ(has(dup, MQTT_R_DUP_RETRANSMISSION_V5), 0); /* legal in 3.1.1 */
     CHECK(!dup->expects_response);
     CHECK_EQ(ack->response_to, orig->frame);
+}
+
+/* [MQTT-4.3.3-4] asks for a PUBREL after a PUBREC below 0x80 only: a
+ * PUBREL after a failed PUBREC breaks no MUST, it is only noted, and the
+ * PUBCOMP 0x92 that answers it is linked to it. */
+TEST(pubrel_after_failed_pubrec)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V5, NULL);
+    buf_t p = publish_pkt(MQTT_V5, 2, false, 1, "t", NULL);
+    feed(&c, MQTT_C2S, &p);
+    p = ack_rc_pkt(0x50, 1, 0x80);
+    mqtt_snapshot_t *rec = feed(&c, MQTT_S2C, &p);
+    CHECK(!rec->expects_response);
+    p = ack_pkt(0x62, 1);
+    mqtt_snapshot_t *rel = feed(&c, MQTT_C2S, &p);
+    CHECK_EQ(has(rel, MQTT_R_PUBREL_AFTER_ERROR), 1);
+    CHECK_EQ(nfindings(rel), 1);
+    CHECK_EQ(mqtt_rule_specs[MQTT_R_PUBREL_AFTER_ERROR].family, MQTT_F_ANALYSIS);
+    CHECK_EQ(mqtt_rule_specs[MQTT_R_PUBREL_AFTER_ERROR].severity, MQTT_S_NOTE);
+    CHECK(mqtt_rule_ref(MQTT_R_PUBREL_AFTER_ERROR, MQTT_V5) == NULL);
+    p = ack_rc_pkt(0x70, 1, 0x92);
+    mqtt_snapshot_t *comp = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(comp->response_to, rel->frame);
+    CHECK_EQ(nfindings(comp), 0);
+}
+
+/* One connection of a session that keeps its state: CONNECT with Clean
+ * Start 0, CONNACK with Session Present `present`. */
+static void session_open(conv_t *c, unsigned level, bool present)
+{
+    buf_t p = connect_keep_session(level, "car-7");
+    feed(c, MQTT_C2S, &p);
+    p = connack_session(level, present);
+    feed(c, MQTT_S2C, &p);
+}
+
+/* A resumed session re-sends what the previous connection left
+ * unacknowledged with DUP 1 ([MQTT-4.4.0-1]), in both directions: every
+ * copy is linked to its original on the earlier connection, none is a
+ * first transmission with DUP or a retransmission within the connection;
+ * a queued message the server sends with DUP for the first time gets
+ * nothing. */
+TEST(dup_across_session_resumption)
+{
+    mqtt_capture_t *cap = mqtt_capture_new(unit_pool);
+    conv_t a = conv_in(cap, true, "192.0.2.1"), b = conv_in(cap, true, "192.0.2.1");
+    b.frame = 40;
+    session_open(&a, MQTT_V5, false);
+    buf_t p = publish_pkt(MQTT_V5, 1, false, 1, "t/1", NULL);
+    mqtt_snapshot_t *o1 = feed(&a, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 2, false, 2, "t/2", NULL);
+    mqtt_snapshot_t *o2 = feed(&a, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 1, false, 3, "t/3", NULL);
+    feed(&a, MQTT_C2S, &p);
+    p = ack_pkt(0x40, 3); /* acknowledged: never re-sent */
+    feed(&a, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V5, 1, false, 10, "d/1", NULL);
+    mqtt_snapshot_t *o10 = feed(&a, MQTT_S2C, &p);
+
+    session_open(&b, MQTT_V5, true);
+    mqtt_snapshot_t *r[4];
+    p = publish_pkt(MQTT_V5, 1, true, 1, "t/1", NULL);
+    r[0] = feed(&b, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 2, true, 2, "t/2", NULL);
+    r[1] = feed(&b, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V5, 1, true, 10, "d/1", NULL);
+    r[2] = feed(&b, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V5, 1, true, 11, "d/2", NULL); /* queued, never sent before */
+    r[3] = feed(&b, MQTT_S2C, &p);
+    const mqtt_snapshot_t *want[3] = {o1, o2, o10};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(mqtt_snapshot_extra(r[i])->retransmission_of, want[i]->frame);
+        CHECK_EQ(has(r[i], MQTT_R_RETRANSMISSION), 1);
+        CHECK_EQ(nfindings(r[i]), 1);
+        CHECK(r[i]->expects_response);
+    }
+    CHECK_EQ(mqtt_snapshot_extra(r[3])->retransmission_of, 0);
+    CHECK_EQ(nfindings(r[3]), 0);
+    /* The copies' acknowledgements answer them on this connection. */
+    p = ack_pkt(0x40, 1);
+    CHECK_EQ(feed(&b, MQTT_S2C, &p)->response_to, r[0]->frame);
+    /* A DUP 0 PUBLISH of id 1 after that is a new message; a DUP copy of
+     * id 3 (acknowledged on the earlier connection) links to nothing. */
+    p = publish_pkt(MQTT_V5, 1, true, 3, "t/3", NULL);
+    mqtt_snapshot_t *late = feed(&b, MQTT_C2S, &p);
+    CHECK_EQ(mqtt_snapshot_extra(late)->retransmission_of, 0);
+    CHECK_EQ(nfindings(late), 0);
+
+    /* A new session (Session Present 0) forgets the old one's state: on
+     * this fresh session a DUP first transmission is a violation again. */
+    conv_t n = conv_in(cap, true, "192.0.2.1");
+    n.frame = 80;
+    session_open(&n, MQTT_V5, false);
+    p = publish_pkt(MQTT_V5, 2, true, 2, "t/2", NULL);
+    mqtt_snapshot_t *fresh = feed(&n, MQTT_C2S, &p);
+    CHECK_EQ(has(fresh, MQTT_R_FIRST_DUP), 1);
+    CHECK_EQ(mqtt_snapshot_extra(fresh)->retransmission_of, 0);
+}
+
+/* Another client id, or the same at another broker, is another session. */
+TEST(dup_session_key)
+{
+    mqtt_capture_t *cap = mqtt_capture_new(unit_pool);
+    conv_t a = conv_in(cap, true, "192.0.2.1"), b = conv_in(cap, true, "192.0.2.1");
+    b.frame = 40;
+    session_open(&a, MQTT_V311, false);
+    buf_t p = publish_pkt(MQTT_V311, 1, false, 1, "t/1", NULL);
+    feed(&a, MQTT_C2S, &p);
+    p = connect_keep_session(MQTT_V311, "car-8");
+    feed(&b, MQTT_C2S, &p);
+    p = connack_session(MQTT_V311, true);
+    feed(&b, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V311, 1, true, 1, "t/1", NULL);
+    mqtt_snapshot_t *other = feed(&b, MQTT_C2S, &p);
+    CHECK_EQ(mqtt_snapshot_extra(other)->retransmission_of, 0);
+    CHECK_EQ(nfindings(other), 0);
 }
 
 TEST(pings_in_order)
@@ -417,6 +593,70 @@ TEST(subscriptions_and_delivery)
     CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_UNSUBSCRIBED), 1);
 }
 
+/* The n-th SUBACK code is for the n-th filter of its SUBSCRIBE (§3.9.3),
+ * even past 256 filters. */
+TEST(suback_codes_past_256_filters)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    uint8_t one = 1, codes[300];
+    buf_t p = subscribe_list(1, NULL, "f/", 0, 300, &one);
+    feed(&c, MQTT_C2S, &p);
+    memset(codes, 1, sizeof codes);
+    codes[0] = 0x80; /* refused: no subscription */
+    codes[299] = 2;  /* above the requested 1 */
+    p = suback_codes(1, codes, 300);
+    mqtt_snapshot_t *ack = feed(&c, MQTT_S2C, &p);
+    CHECK_EQ(has(ack, MQTT_R_GRANTED_ABOVE_REQUESTED), 1);
+    const mqtt_findings_t *fs = &mqtt_snapshot_extra(ack)->findings;
+    CHECK(fs->count == 1 && strstr(fs->items[0].detail, "\"f/299\"") != NULL);
+    CHECK(fs->count == 1 && fs->items[0].span.off == p.n - 1);
+    p = publish_pkt(MQTT_V311, 0, false, 0, "f/0", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_UNSUBSCRIBED), 1);
+    p = publish_pkt(MQTT_V311, 1, false, 1, "f/256", NULL);
+    CHECK_EQ(nfindings(feed(&c, MQTT_S2C, &p)), 0);
+}
+
+/* A filter repeated in one SUBSCRIBE replaces the earlier subscription
+ * ([MQTT-3.8.4-3]); the codes of the other filters do not shift. */
+TEST(suback_codes_repeated_filter)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    const char *const filters[] = {"a", "b", "a"};
+    const uint8_t qos[] = {2, 0, 0}, codes[] = {2, 0, 0};
+    buf_t p = subscribe_list(1, filters, NULL, 0, 3, qos);
+    feed(&c, MQTT_C2S, &p);
+    p = suback_codes(1, codes, 3);
+    CHECK_EQ(nfindings(feed(&c, MQTT_S2C, &p)), 0);
+    /* "b" was granted 0: a QoS 1 delivery on it is above. */
+    p = publish_pkt(MQTT_V311, 1, false, 1, "b", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_QOS), 1);
+}
+
+/* Filters the full table does not keep leave their codes unmatched. */
+TEST(suback_codes_full_table)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    uint8_t zero = 0, codes[410];
+    memset(codes, 0, sizeof codes);
+    for (unsigned k = 0; k < 10; k++) {
+        buf_t p = subscribe_list((uint16_t)(k + 1), NULL, "g/", k * 410, k == 9 ? 406 : 410, &zero);
+        feed(&c, MQTT_C2S, &p);
+        p = suback_codes((uint16_t)(k + 1), codes, k == 9 ? 406 : 410);
+        CHECK_EQ(nfindings(feed(&c, MQTT_S2C, &p)), 0);
+    }
+    /* Full (4,096): "new" is not kept, "g/5" replaces itself at position 1. */
+    const char *const filters[] = {"new", "g/5"};
+    const uint8_t qos[] = {0, 0}, two[] = {2, 0};
+    buf_t p = subscribe_list(20, filters, NULL, 0, 2, qos);
+    mqtt_snapshot_t *sub = feed(&c, MQTT_C2S, &p);
+    CHECK_EQ(has(sub, MQTT_R_STATE_CAP), 1);
+    p = suback_codes(20, two, 2);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_GRANTED_ABOVE_REQUESTED), 0);
+}
+
 static bool matches(const char *f, const char *t)
 {
     return mqtt_topic_matches((const uint8_t *)f, (uint32_t)strlen(f), (const uint8_t *)t, (uint32_t)strlen(t));
@@ -444,14 +684,21 @@ TEST(topic_matching)
 
 /* The findings mqtt_core_settle() adds for the packet `p` of `snap`:
  * during the first pass (seen false) or once the capture is known. */
-static mqtt_findings_t settled(const conv_t *c, const mqtt_snapshot_t *snap, const buf_t *p, bool seen, bool closed)
+static mqtt_findings_t settled_until(const conv_t *c, const mqtt_snapshot_t *snap, const buf_t *p, bool seen,
+                                     bool closed, double end, int closed_by)
 {
     mqtt_pkt_t *pkt = mqtt_core_decode(unit_pool, p->b, p->n, snap);
     mqtt_event_t ev = event_at(c, (enum mqtt_dir)snap->dir, 0);
-    mqtt_settle_facts_t facts = {seen, closed, ev.src_address, ev.dst_address};
+    mqtt_settle_facts_t facts = {seen, closed, ev.src_address, ev.dst_address, (int64_t)(end * 1e9 + 0.5),
+                                 (int8_t)closed_by};
     mqtt_findings_t out = {NULL, 0, 0};
     mqtt_core_settle(c->cap, c->conn, snap, pkt, &facts, unit_pool, &out);
     return out;
+}
+
+static mqtt_findings_t settled(const conv_t *c, const mqtt_snapshot_t *snap, const buf_t *p, bool seen, bool closed)
+{
+    return settled_until(c, snap, p, seen, closed, 0, -1);
 }
 
 static int count_rule(const mqtt_findings_t *fs, enum mqtt_rule rule)
@@ -547,6 +794,78 @@ TEST(hindsight_closed_and_anonymous)
     CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 0);
 }
 
+/* Keep Alive judged when the connection closes or the capture ends with
+ * the client silent: over Keep Alive the client broke it, open over 1.5 x
+ * Keep Alive the server did not enforce it; the CONNACK's Server Keep
+ * Alive replaces the client's value; Keep Alive 0 turns it off. */
+static mqtt_snapshot_t *silent_client(conv_t *c, unsigned level, uint16_t keepalive, const buf_t *connack_props,
+                                      buf_t *last)
+{
+    buf_t p = connect_pkt(level, "quiet", keepalive, NULL);
+    feed_at(c, MQTT_C2S, &p, 0.0);
+    p = connack_pkt(level, 0, connack_props);
+    feed_at(c, MQTT_S2C, &p, 0.01);
+    *last = publish_pkt(level, 0, false, 0, "t", NULL);
+    return feed_at(c, MQTT_C2S, last, 1.0);
+}
+
+TEST(keepalive_at_close_and_end)
+{
+    buf_t last;
+    conv_t c = conv_new(true);
+    mqtt_snapshot_t *s = silent_client(&c, MQTT_V311, 5, NULL, &last);
+    /* The server closes 7.6 s later: the client broke Keep Alive, the
+     * server enforced it (who closed is this packet's receiver). */
+    mqtt_findings_t fs = settled_until(&c, s, &last, true, true, 8.6, 1);
+    const mqtt_finding_t *f = find_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->detail, "7.600 s after frame 6 until the server closed the connection; Keep Alive 5 s, "
+                             "assuming no client packet is missing");
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 0);
+    /* Not in one pass, not on an earlier packet. */
+    fs = settled_until(&c, s, &last, false, true, 8.6, 1);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED), 0);
+    /* Closed in time: nothing. */
+    fs = settled_until(&c, s, &last, true, true, 5.4, 0);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED), 0);
+    /* Still open 20 s later at the end of the capture: both. */
+    fs = settled_until(&c, s, &last, true, false, 21.0, -1);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED), 1);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 1);
+    /* The capture ends before Keep Alive elapsed: nothing. */
+    fs = settled_until(&c, s, &last, true, false, 4.0, -1);
+    CHECK_EQ(nfindings(s) + fs.count, 0);
+
+    /* Server Keep Alive 2 s overrides the client's 60 s. */
+    conv_t v5 = conv_new(true);
+    buf_t props = {{0}, 0};
+    put8(&props, 0x13);
+    put16(&props, 2);
+    s = silent_client(&v5, MQTT_V5, 60, &props, &last);
+    fs = settled_until(&v5, s, &last, true, true, 4.5, 1);
+    f = find_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED);
+    CHECK(f != NULL);
+    if (f)
+        CHECK_STR(f->ref, "MQTT-3.1.2-21 / MQTT-3.2.2-21");
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 1);
+
+    /* Keep Alive 0: off. */
+    conv_t off = conv_new(true);
+    s = silent_client(&off, MQTT_V311, 0, NULL, &last);
+    fs = settled_until(&off, s, &last, true, true, 500.0, 1);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED) + count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 0);
+    CHECK_EQ(count_rule(&fs, MQTT_R_CLOSED_WITHOUT_DISCONNECT), 1);
+
+    /* A DISCONNECT ends the connection properly: nothing. */
+    conv_t bye = conv_new(true);
+    silent_client(&bye, MQTT_V311, 5, NULL, &last);
+    buf_t d = simple(0xE0);
+    s = feed_at(&bye, MQTT_C2S, &d, 1.5);
+    fs = settled_until(&bye, s, &d, true, true, 30.0, 0);
+    CHECK_EQ(count_rule(&fs, MQTT_R_KEEPALIVE_EXCEEDED) + count_rule(&fs, MQTT_R_KEEPALIVE_NOT_ENFORCED), 0);
+}
+
 /* A refused login (3.1.1 "not authorized") on a connection of its own. */
 static mqtt_snapshot_t *failed_login(conv_t *c, buf_t *ack)
 {
@@ -617,7 +936,7 @@ TEST(framing_findings)
 }
 
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
-          dup_retransmission, pings_in_order, topic_aliases_per_direction, keepalive,
+          dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_session_key, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
-          topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
-          repeated_failures_per_address, framing_findings)
+          suback_codes_past_256_filters, suback_codes_repeated_filter, suback_codes_full_table, topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
+          keepalive_at_close_and_end, repeated_failures_per_address, framing_findings)

@@ -278,6 +278,58 @@ TEST(fan_out_and_downgrade)
     CHECK_EQ(jof(other)->origin, 0);
 }
 
+static int has_rule(const mqtt_snapshot_t *s, enum mqtt_rule rule)
+{
+    int n = 0;
+    const mqtt_findings_t *fs = &mqtt_snapshot_extra(s)->findings;
+    for (uint32_t i = 0; i < fs->count; i++)
+        n += fs->items[i].rule == rule;
+    return n;
+}
+
+/* A second granted subscription of a session. */
+static void subscribe_more(client_t *c, uint16_t id, const char *filter, uint8_t options, uint8_t granted)
+{
+    buf_t p = subscribe_pkt(c->level, id, filter, options);
+    feed(c, MQTT_C2S, &p);
+    p = suback_pkt(c->level, id, granted);
+    feed(c, MQTT_S2C, &p);
+}
+
+/* 3.1.1: overlapping subscriptions granted 2 and 1 get a QoS 2 message at
+ * QoS 2 ([MQTT-3.3.5-1]); at QoS 1 it breaks the rule, at the origin's
+ * own lower QoS it does not.  5.0 may send one copy per subscription at
+ * its QoS ([MQTT-3.3.4-2]): not judged. */
+TEST(overlapping_subscriptions_max_qos)
+{
+    reset();
+    client_t pub = client(40001, MQTT_V311), sub = client(40002, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&sub, "sub", "a/#", 2, 2);
+    subscribe_more(&sub, 2, "a/+", 1, 1);
+    publish(&pub, MQTT_C2S, "a/b", "two", (pubopt_t){2, false, 5, 0});
+    mqtt_snapshot_t *low = publish(&sub, MQTT_S2C, "a/b", "two", (pubopt_t){1, false, 1, 0});
+    CHECK_EQ(jof(low)->origin, low->frame - 1);
+    CHECK_EQ(has_rule(low, MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM), 1);
+    publish(&pub, MQTT_C2S, "a/c", "three", (pubopt_t){2, false, 6, 0});
+    mqtt_snapshot_t *ok = publish(&sub, MQTT_S2C, "a/c", "three", (pubopt_t){2, false, 2, 0});
+    CHECK_EQ(has_rule(ok, MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM), 0);
+    publish(&pub, MQTT_C2S, "a/d", "one", (pubopt_t){1, false, 7, 0});
+    mqtt_snapshot_t *own = publish(&sub, MQTT_S2C, "a/d", "one", (pubopt_t){1, false, 3, 0});
+    CHECK_EQ(has_rule(own, MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM), 0);
+    /* Origin not in the capture: silent. */
+    mqtt_snapshot_t *orphan = publish(&sub, MQTT_S2C, "a/e", "unseen", (pubopt_t){0, false, 0, 0});
+    CHECK_EQ(has_rule(orphan, MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM), 0);
+
+    client_t pub5 = client(40003, MQTT_V5), sub5 = client(40004, MQTT_V5);
+    session(&pub5, "pub5", NULL, 0, 0);
+    session(&sub5, "sub5", "a/#", 2, 2);
+    subscribe_more(&sub5, 2, "a/+", 1, 1);
+    publish(&pub5, MQTT_C2S, "a/b", "five", (pubopt_t){2, false, 5, 0});
+    mqtt_snapshot_t *copy = publish(&sub5, MQTT_S2C, "a/b", "five", (pubopt_t){1, false, 1, 0});
+    CHECK_EQ(has_rule(copy, MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM), 0);
+}
+
 TEST(identical_payloads)
 {
     reset();
@@ -677,8 +729,8 @@ TEST(pending_bound)
     CHECK_EQ(jof(last)->missed_count, 1);
 }
 
-UNIT_MAIN("journey", fan_out_and_downgrade, identical_payloads, retained_on_subscribe, will_message, missed_delivery,
-          refused_and_capture_end, capture_end_after_a_late_leave, capture_end_after_the_window, transport_close_silences,
-          persistent_session_gets_it_later, grace_follows_the_broker, reconnect_within_the_window,
-          unsubscribed_or_refused_subscription,
+UNIT_MAIN("journey", fan_out_and_downgrade, overlapping_subscriptions_max_qos, identical_payloads,
+          retained_on_subscribe, will_message, missed_delivery, refused_and_capture_end, capture_end_after_a_late_leave,
+          capture_end_after_the_window, transport_close_silences, persistent_session_gets_it_later,
+          grace_follows_the_broker, reconnect_within_the_window, unsubscribed_or_refused_subscription,
           aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
