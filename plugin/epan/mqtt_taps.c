@@ -67,18 +67,29 @@ static void stats_topic(stats_tree *st, const mqtt_tap_rec_t *r)
     g_strfreev(levels);
 }
 
+/* Every code counts once, as mqttlens.reason_code does: a SUBACK carries
+ * one per filter, and a 5.0 packet that leaves its code out counts the
+ * 0x00 it implies, under the code as "implied (omitted on the wire)". */
+static void stats_reason(stats_tree *st, const mqtt_pkt_t *pkt, uint8_t code, bool implied)
+{
+    char name[96];
+    tick_stat_node(st, "Reason codes by packet type", 0, TRUE);
+    int type = tick_stat_node(st, mqtt_type_name(pkt->type), st_reasons, TRUE);
+    g_snprintf(name, sizeof name, "0x%02x %s", code, mqtt_tap_reason_name(pkt, code));
+    int node = tick_stat_node(st, name, type, TRUE);
+    if (implied)
+        tick_stat_node(st, "implied (omitted on the wire)", node, FALSE);
+}
+
 static void stats_reasons(stats_tree *st, const mqtt_tap_rec_t *r)
 {
     const mqtt_pkt_t *pkt = r->pkt;
-    char name[96];
-    /* Every code counts once: a SUBACK carries one per filter. */
-    for (guint32 i = 0; i < pkt->code_count + (pkt->has_reason ? 1u : 0u); i++) {
-        uint8_t code = i < pkt->code_count ? pkt->codes[i].code : pkt->reason;
-        tick_stat_node(st, "Reason codes by packet type", 0, TRUE);
-        int type = tick_stat_node(st, mqtt_type_name(pkt->type), st_reasons, TRUE);
-        g_snprintf(name, sizeof name, "0x%02x %s", code, mqtt_tap_reason_name(pkt, code));
-        tick_stat_node(st, name, type, FALSE);
-    }
+    for (guint32 i = 0; i < pkt->code_count; i++)
+        stats_reason(st, pkt, pkt->codes[i].code, false);
+    if (pkt->has_reason)
+        stats_reason(st, pkt, pkt->reason, false);
+    else if (mqtt_pkt_reason_implied(pkt))
+        stats_reason(st, pkt, 0, true);
 }
 
 static tap_packet_status stats_packet(stats_tree *st, packet_info *pinfo _U_, epan_dissect_t *edt _U_,

@@ -460,7 +460,7 @@ static void add_publish(ctx_t *c, proto_tree *tree)
 static void add_omitted_reason(ctx_t *c, proto_tree *tree)
 {
     const mqtt_pkt_t *pkt = c->pkt;
-    if (pkt->version != MQTT_V5 || pkt->has_reason || pkt->capture_short || mqtt_pkt_is_malformed(pkt))
+    if (!mqtt_pkt_reason_implied(pkt))
         return;
     proto_item *item = proto_tree_add_uint_format(tree, hf_reason_code, c->tvb, 0, 0, 0,
                                                   "Reason Code: %s (0x00) (omitted, implied by the "

@@ -104,6 +104,53 @@ def test_stats_tree(capture):
     golden(capture, "tree", mqttlens.tap_outputs(capture)["tree"])
 
 
+IMPLIED = "implied (omitted on the wire)"
+
+
+def reason_rows(out):
+    """The stats tree's "Reason codes by packet type": {(type, code): [count, implied]} (a code
+    named differently in 3.1.1 and 5.0 has a row per name; they are added up)."""
+    rows, inside, kind, code = {}, False, None, None
+    for line in out.splitlines():
+        if line.startswith("Reason codes by packet type"):
+            inside = True
+            continue
+        if not inside:
+            continue
+        m = re.match(r"^( +)(\S.*?)\s{2,}(\d+)", line)
+        if not m:
+            break
+        depth, name, count = len(m.group(1)), m.group(2), int(m.group(3))
+        if depth == 1:
+            kind = name
+        elif depth == 2:
+            code = int(name.split()[0], 16)
+            rows.setdefault((kind, code), [0, 0])[0] += count
+        elif depth == 3 and name == IMPLIED:
+            rows[(kind, code)][1] += count
+    return rows
+
+
+def reason_fields(capture):
+    """The same counts from the mqttlens.reason_code fields of the dissection: every value,
+    and the generated ones (a code the packet left out) as implied."""
+    rows = {}
+    for p in mqttlens.dissected(capture, "two"):
+        kind = NAMES.get(int(p.first("mqttlens.type", "0")))
+        for implied, values in ((0, p.get("mqttlens.reason_code")), (1, p.generated.get("mqttlens.reason_code", []))):
+            for v in values:
+                row = rows.setdefault((kind, int(v, 16)), [0, 0])
+                row[0] += 1
+                row[1] += implied
+    return rows
+
+
+@pytest.mark.parametrize("capture", LAB, ids=ids(LAB))
+def test_stats_tree_reason_codes_are_the_field(capture):
+    """The tree counts what mqttlens.reason_code shows, implied codes included."""
+    assert reason_rows(mqttlens.tap_outputs(capture)["tree"]) == reason_fields(capture)
+
+
 SRT_ROWS = {"CONNACK": "CONNECT -> CONNACK", "SUBACK": "SUBSCRIBE -> SUBACK", "UNSUBACK": "UNSUBSCRIBE -> UNSUBACK",
             "PINGRESP": "PINGREQ -> PINGRESP", "PUBACK": "PUBLISH QoS 1 -> PUBACK",
             "PUBCOMP": "PUBLISH QoS 2 -> PUBCOMP (whole flow)", "AUTH": "AUTH -> AUTH"}
@@ -232,6 +279,13 @@ def test_taps_match_manifest(capture):
     for t in types:
         want[t] = want.get(t, 0) + 1
     assert tree_counts(taps["tree"], "Packets by type") == want, "stats tree packet types"
+    codes = {}
+    for p in manifest_packets(capture):
+        for code in ([p["reason"]] if "reason" in p else []) + p.get("reasons", []):
+            codes[(p["type"], code)] = codes.get((p["type"], code), 0) + 1
+    tree = reason_rows(taps["tree"])
+    assert {k: v[0] for k, v in tree.items()} == codes, "stats tree reason codes (implied ones included)"
+    assert tree == reason_fields(capture), "stats tree reason codes against mqttlens.reason_code"
     calls = {}
     for link in MANIFEST[mqttlens.capture_id(capture)]["links"]:
         if link["kind"] in LINK_ROWS and not link.get("retransmission"):
