@@ -3,7 +3,9 @@
  * In order: a user rule matching the topic (a table of topic filters with
  * MQTT's '+' and '#', each naming a dissector, optionally a protobuf
  * message type, optionally zlib inflation); the 5.0 Content Type through
- * Wireshark's media-type table; JSON when the payload is valid JSON.
+ * Wireshark's media-type table; the heuristic dissectors registered on
+ * the built-in MQTT dissector's "mqtt.topic" list (SparkplugB, ...), as
+ * the built-in offers them; JSON when the payload is valid JSON.
  * Valid UTF-8 text is always shown as mqttlens.payload_text as well.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -35,6 +37,7 @@ static dissector_handle_t json_handle;
 static int proto_json = -1;
 static int expert_tap = -1;
 static dissector_table_t media_types;
+static heur_dissector_list_t topic_heuristics;
 static int hf_inflated = -1;
 static int hf_decoded_as = -1;
 static gint ett_payload = -1;
@@ -110,6 +113,10 @@ void mqtt_payload_handoff(void)
     proto_json = proto_get_id_by_filter_name("json");
     expert_tap = find_tap_id("expert");
     media_types = find_dissector_table("media_type");
+    /* Registered by the built-in MQTT dissector (packet-mqtt.c), which is
+     * compiled into every Wireshark; it stays there when that dissector is
+     * disabled or mqttlens owns its ports. */
+    topic_heuristics = find_heur_dissector_list("mqtt.topic");
 }
 
 static const payload_rule_t *rule_for(const char *topic)
@@ -151,6 +158,26 @@ static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const p
     decoded_as(tvb, pinfo, tree,
                wmem_strdup_printf(pinfo->pool, "%s (payload rule for \"%s\")", rule->dissector, rule->filter));
     call_dissector_with_data(handle, tvb, pinfo, tree, data);
+    return true;
+}
+
+/* The built-in MQTT dissector offers a payload that neither its own rules
+ * nor the Content Type decoded to the heuristic dissectors of its
+ * "mqtt.topic" list, with the topic (the resolved one for an alias) as
+ * their data; Wireshark's SparkplugB is one (topics "spBv1.0/...").  The
+ * same here, so that what the built-in decodes in a payload mqttlens
+ * decodes too; each heuristic can be turned off in Enabled Protocols. */
+static bool by_topic_heuristic(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *topic)
+{
+    heur_dtbl_entry_t *entry = NULL;
+    if (!topic_heuristics || !topic)
+        return false;
+    if (!dissector_try_heuristic(topic_heuristics, tvb, pinfo, tree, &entry, wmem_strdup(pinfo->pool, topic)))
+        return false;
+    const char *proto = entry && entry->protocol ? proto_get_protocol_filter_name(proto_get_id(entry->protocol)) : "?";
+    decoded_as(tvb, pinfo, tree,
+               wmem_strdup_printf(pinfo->pool, "%s (heuristic on the topic: %s)", proto,
+                                  entry && entry->display_name ? entry->display_name : "mqtt.topic"));
     return true;
 }
 
@@ -220,6 +247,8 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
                 return true;
         }
     }
+    if (by_topic_heuristic(tvb, pinfo, tree, topic))
+        return true;
     /* Only objects and arrays: a bare number or string is better read as
      * text than as a one-node JSON tree.  Whether it is one is not worked
      * out when nothing would see the answer. */

@@ -225,6 +225,72 @@ def test_payload_decoding(with_rules):
         assert seen["lens/pb/reading"][0] == "mqttlens"
 
 
+SPARKPLUG = mqttlens.PCAPS / "generated" / "payloads" / "v311-sparkplug-b.pcap"
+# The part of Sparkplug B's Payload message (sparkplug_b.proto) the capture uses, so that the
+# protobuf dissector names the fields: a payload that does not follow the schema shows here.
+SPARKPLUG_PROTO = """syntax = "proto2";
+package com.cirruslink.sparkplug.protobuf;
+message Payload {
+    message Metric {
+        optional string name = 1;
+        optional uint64 alias = 2;
+        optional uint64 timestamp = 3;
+        optional uint32 datatype = 4;
+        oneof value {
+            uint32 int_value = 10;
+            uint64 long_value = 11;
+            float float_value = 12;
+            double double_value = 13;
+            bool boolean_value = 14;
+            string string_value = 15;
+        }
+    }
+    optional uint64 timestamp = 1;
+    repeated Metric metrics = 2;
+    optional uint64 seq = 3;
+}
+"""
+
+
+def sparkplug_view(extra):
+    """Per PUBLISH frame: the protocols above TCP and every field of the SparkplugB subtree."""
+    import xml.etree.ElementTree as ET
+    t = mqttlens.tshark()
+    protos = t.work / "sparkplug-proto"
+    protos.mkdir(exist_ok=True)
+    (protos / "sparkplug_b.proto").write_text(SPARKPLUG_PROTO)
+    os.chmod(protos, 0o755)
+    os.chmod(protos / "sparkplug_b.proto", 0o644)
+    out = t.run(["-n", "-T", "pdml", "-Y", "mqtt.msgtype == 3 || mqttlens.type == 3",
+                 "-o", f'uat:protobuf_search_paths:"{protos}","TRUE"', "-o", "protobuf.pbf_as_hf:TRUE"]
+                + extra, SPARKPLUG)
+    view = {}
+    for packet in ET.fromstring(mqttlens._XML_INVALID.sub("", out)).iter("packet"):
+        shows = {f.get("name"): f.get("show") for f in packet.iter("field")}
+        stack = shows["frame.protocols"].split(":tcp:", 1)[1].split(":")
+        fields = [(f.get("name"), f.get("show")) for p in packet.iter("proto") if p.get("name") == "sparkplugb"
+                  for f in p.iter("field") if f.get("name")]
+        view[int(shows["frame.number"])] = (stack[1:], fields, shows.get("mqttlens.payload_decoded_as"))
+    return view
+
+
+def test_sparkplug_b_handed_off_as_by_the_builtin():
+    """Wireshark's SparkplugB heuristic (on the built-in's "mqtt.topic" list) decodes the spBv1.0
+    payloads under mqttlens as it does under the built-in dissector, field for field."""
+    ours = sparkplug_view([])
+    builtin = sparkplug_view(["--disable-protocol", "mqttlens"])
+    assert sorted(ours) == sorted(builtin) == [6, 7, 9]
+    for frame in (6, 7):
+        stack, fields, how = ours[frame]
+        assert stack == ["sparkplugb", "protobuf"], f"frame {frame}: {stack}"
+        assert how.startswith("sparkplugb (heuristic on the topic"), how
+        assert (stack, fields) == builtin[frame][:2], f"frame {frame} differs from the built-in"
+    names = [v for f in (6, 7) for n, v in ours[f][1] if n.endswith("Payload.Metric.name")]
+    assert names == ["Temperature", "Running", "Speed", "Mode"]
+    assert ("sparkplugb.messagetype", "NDATA") in ours[6][1] and ("sparkplugb.deviceid", "pump") in ours[7][1]
+    assert ours[9][0] == builtin[9][0] == [], "a protobuf payload on another topic is no Sparkplug B"
+
+
 # ---- the taps against the generator's manifest ------------------------------------
 
 MANIFEST = json.loads((mqttlens.PCAPS / "generated" / "manifest.json").read_text())
