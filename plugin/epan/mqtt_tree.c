@@ -64,11 +64,13 @@ static int hf_payload = -1;
 static int hf_payload_text = -1;
 static int hf_filter = -1;
 static int hf_sub_options = -1;
+static int hf_sub_requested_qos = -1;
 static int hf_sub_qos = -1;
 static int hf_sub_no_local = -1;
 static int hf_sub_rap = -1;
 static int hf_sub_retain_handling = -1;
 static int hf_sub_reserved = -1;
+static int hf_sub_reserved_v311 = -1;
 static int hf_undecoded = -1;
 static int hf_response_in = -1;
 static int hf_response_to = -1;
@@ -480,20 +482,24 @@ static void add_ack(ctx_t *c, proto_tree *tree)
     add_props(c, tree, hf_properties, &pkt->props);
 }
 
+/* 5.0: the Subscription Options byte (§3.8.3.1); 3.1 and 3.1.1: the
+ * Requested QoS byte, whose upper 6 bits are reserved [MQTT-3.8.3-4].
+ * Both are mqttlens.sub.options and mqttlens.sub.reserved, labelled as
+ * their version names them. */
 static void add_sub_options(ctx_t *c, proto_tree *tree, const mqtt_filter_t *f)
 {
-    const mqtt_pkt_t *pkt = c->pkt;
+    bool v5 = c->pkt->version == MQTT_V5;
     int off = (int)f->options_span.off;
-    proto_item *item = proto_tree_add_item(tree, hf_sub_options, c->tvb, off, 1, ENC_NA);
+    proto_item *item = proto_tree_add_item(tree, v5 ? hf_sub_options : hf_sub_requested_qos, c->tvb, off, 1, ENC_NA);
     proto_tree *sub = proto_item_add_subtree(item, ett_sub_options);
     proto_tree_add_item(sub, hf_sub_qos, c->tvb, off, 1, ENC_NA);
-    if (pkt->version == MQTT_V5) {
+    if (v5) {
         proto_tree_add_item(sub, hf_sub_no_local, c->tvb, off, 1, ENC_NA);
         proto_tree_add_item(sub, hf_sub_rap, c->tvb, off, 1, ENC_NA);
         proto_tree_add_item(sub, hf_sub_retain_handling, c->tvb, off, 1, ENC_NA);
     }
-    proto_tree_add_uint(sub, hf_sub_reserved, c->tvb, off, 1,
-                        f->options & (pkt->version == MQTT_V5 ? MQTT_SO_RESERVED_MASK : MQTT_SO_RESERVED_V311_MASK));
+    proto_tree_add_uint(sub, v5 ? hf_sub_reserved : hf_sub_reserved_v311, c->tvb, off, 1,
+                        f->options & (v5 ? MQTT_SO_RESERVED_MASK : MQTT_SO_RESERVED_V311_MASK));
     place(c, f->options_span, item);
 }
 
@@ -957,6 +963,8 @@ void mqtt_tree_register(int proto)
         {&hf_filter, {"Topic Filter", "mqttlens.filter", FT_STRING, BASE_NONE, NULL, 0, "SUBSCRIBE/UNSUBSCRIBE: a Topic Filter", HFILL}},
         {&hf_sub_options, {"Subscription Options", "mqttlens.sub.options", FT_UINT8, BASE_HEX, NULL, 0,
                            "5.0 Subscription Options, or the 3.1.1 Requested QoS byte", HFILL}},
+        {&hf_sub_requested_qos, {"Requested QoS", "mqttlens.sub.options", FT_UINT8, BASE_HEX, NULL, 0,
+                                 "3.1 / 3.1.1 SUBSCRIBE: the Requested QoS byte (bits 1-0; bits 7-2 reserved)", HFILL}},
         {&hf_sub_qos, {"QoS", "mqttlens.sub.qos", FT_UINT8, BASE_DEC, VALS(qos_vals), MQTT_SO_QOS_MASK,
                        "Requested (maximum) QoS", HFILL}},
         {&hf_sub_no_local, {"No Local", "mqttlens.sub.no_local", FT_BOOLEAN, 8, NULL, MQTT_SO_NO_LOCAL, "5.0 SUBSCRIBE: do not send the client its own publications", HFILL}},
@@ -966,6 +974,9 @@ void mqtt_tree_register(int proto)
                                    "5.0 SUBSCRIBE: when the server sends retained messages", HFILL}},
         {&hf_sub_reserved, {"Reserved bits", "mqttlens.sub.reserved", FT_UINT8, BASE_HEX, NULL, 0,
                             "Bits 7-6 (5.0) or 7-2 (3.1.1) of the options byte", HFILL}},
+        {&hf_sub_reserved_v311, {"Reserved bits (7-2)", "mqttlens.sub.reserved", FT_UINT8, BASE_HEX, NULL, 0,
+                                 "3.1 / 3.1.1 SUBSCRIBE: the upper 6 bits of the Requested QoS byte, must be 0 "
+                                 "[MQTT-3.8.3-4]", HFILL}},
         {&hf_undecoded, {"Undecoded bytes", "mqttlens.undecoded", FT_BYTES, BASE_NONE, NULL, 0, "Bytes of a reserved packet type", HFILL}},
         {&hf_response_in, {"Response In", "mqttlens.response_in", FT_FRAMENUM, BASE_NONE,
                            FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, "The frame that answers this packet", HFILL}},
