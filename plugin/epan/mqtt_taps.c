@@ -25,10 +25,7 @@ static int credentials_tap = -1;
 
 const char *mqtt_tap_reason_name(const mqtt_pkt_t *pkt, uint8_t code)
 {
-    const char *name = pkt->version == MQTT_V5 ? mqtt_reason_name(code, pkt->type)
-                       : pkt->type == MQTT_CONNACK ? mqtt_v3_connack_name(code)
-                                                   : mqtt_v3_suback_name(code);
-    return name ? name : "Unknown";
+    return mqtt_reason_text(pkt->version, pkt->type, code);
 }
 
 /* ---- statistics tree ----------------------------------------------------------------- */

@@ -8,6 +8,8 @@
  */
 #include "mqtt_tree.h"
 
+#include <string.h>
+
 #include <epan/expert.h>
 #include <epan/strutil.h>
 #include <epan/unit_strings.h>
@@ -58,6 +60,11 @@ static int hf_connack_flags = -1;
 static int hf_session_present = -1;
 static int hf_connack_reserved = -1;
 static int hf_reason_code = -1;
+static int hf_reason_name = -1;
+/* mqttlens.reason_code once more per packet type that has codes, in 5.0
+ * and in 3.1/3.1.1, each with the names its table gives the codes. */
+static int hf_reason_v5[16];
+static int hf_reason_v3[16];
 static int hf_topic = -1;
 static int hf_id = -1;
 static int hf_payload = -1;
@@ -314,16 +321,52 @@ static void add_props(ctx_t *c, proto_tree *tree, int hf, const mqtt_props_t *pr
 
 /* ---- reason codes ------------------------------------------------------------ */
 
-static const char *reason_text(unsigned version, unsigned type, uint8_t code)
+/* The name of a code in packet `type` at protocol level `version`, NULL
+ * when its table has none. */
+static const char *reason_name(unsigned version, unsigned type, uint8_t code)
 {
-    const char *name;
     if (version == MQTT_V5)
-        name = mqtt_reason_name(code, type);
-    else if (type == MQTT_CONNACK)
-        name = mqtt_v3_connack_name(code);
-    else
-        name = mqtt_v3_suback_name(code);
+        return mqtt_reason_name(code, type);
+    if (type == MQTT_CONNACK)
+        return mqtt_v3_connack_name(code);
+    return type == MQTT_SUBACK ? mqtt_v3_suback_name(code) : NULL;
+}
+
+const char *mqtt_reason_text(unsigned version, unsigned type, uint8_t code)
+{
+    const char *name = reason_name(version, type, code);
     return name ? name : "Unknown";
+}
+
+/* 3.1.1's return code names say "Connection Refused" themselves (Table
+ * 3.1): after "refused:" only the rest of the name is said. */
+const char *mqtt_refusal_text(unsigned version, uint8_t code)
+{
+    static const char said[] = "Connection Refused: ";
+    const char *name = mqtt_reason_text(version, MQTT_CONNACK, code);
+    return version != MQTT_V5 && g_str_has_prefix(name, said) ? name + strlen(said) : name;
+}
+
+/* The registration of mqttlens.reason_code whose value names are the
+ * packet's type's, at its version. */
+static int reason_field(unsigned version, unsigned type)
+{
+    int hf = (version == MQTT_V5 ? hf_reason_v5 : hf_reason_v3)[type & 0x0F];
+    return hf > 0 ? hf : hf_reason_code;
+}
+
+/* The code's name as a hidden field, for -T fields and filters (a custom
+ * column of mqttlens.reason_code shows it too). */
+static void add_reason_name(ctx_t *c, proto_tree *tree, uint8_t code, uint32_t off, uint32_t len)
+{
+    if (!kept(tree, hf_reason_name))
+        return;
+    const mqtt_pkt_t *pkt = c->pkt;
+    proto_item *item = proto_tree_add_string(tree, hf_reason_name, c->tvb, (int)off, (int)len,
+                                             mqtt_reason_text(pkt->version, pkt->type, code));
+    proto_item_set_hidden(item);
+    if (!len)
+        proto_item_set_generated(item);
 }
 
 static proto_item *add_reason(ctx_t *c, proto_tree *tree, uint8_t code, uint32_t off)
@@ -332,10 +375,11 @@ static proto_item *add_reason(ctx_t *c, proto_tree *tree, uint8_t code, uint32_t
     const char *label = pkt->version == MQTT_V5 ? "Reason Code"
                         : pkt->type == MQTT_CONNACK ? "Return Code"
                                                     : "Granted QoS / Return Code";
-    proto_item *item = proto_tree_add_uint_format(tree, hf_reason_code, c->tvb, (int)off, 1, code,
-                                                  "%s: %s (0x%02x)", label,
-                                                  reason_text(pkt->version, pkt->type, code), code);
+    proto_item *item = proto_tree_add_uint_format(tree, reason_field(pkt->version, pkt->type), c->tvb, (int)off, 1,
+                                                  code, "%s: %s (0x%02x)", label,
+                                                  mqtt_reason_text(pkt->version, pkt->type, code), code);
     place(c, (mqtt_span_t){off, 1}, item);
+    add_reason_name(c, tree, code, off, 1);
     return item;
 }
 
@@ -464,11 +508,12 @@ static void add_omitted_reason(ctx_t *c, proto_tree *tree)
     const mqtt_pkt_t *pkt = c->pkt;
     if (!mqtt_pkt_reason_implied(pkt))
         return;
-    proto_item *item = proto_tree_add_uint_format(tree, hf_reason_code, c->tvb, 0, 0, 0,
+    proto_item *item = proto_tree_add_uint_format(tree, reason_field(MQTT_V5, pkt->type), c->tvb, 0, 0, 0,
                                                   "Reason Code: %s (0x00) (omitted, implied by the "
                                                   "Remaining Length)",
-                                                  reason_text(MQTT_V5, pkt->type, 0));
+                                                  mqtt_reason_text(MQTT_V5, pkt->type, 0));
     proto_item_set_generated(item);
+    add_reason_name(c, tree, 0, 0, 0);
 }
 
 static void add_ack(ctx_t *c, proto_tree *tree)
@@ -739,7 +784,7 @@ static void info_str(wmem_strbuf_t *b, const mqtt_str_t *s)
 
 static void info_reason(wmem_strbuf_t *b, const mqtt_pkt_t *pkt, uint8_t code)
 {
-    wmem_strbuf_append_printf(b, "%s (0x%02x)", reason_text(pkt->version, pkt->type, code), code);
+    wmem_strbuf_append_printf(b, "%s (0x%02x)", mqtt_reason_text(pkt->version, pkt->type, code), code);
 }
 
 static void info_filters(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
@@ -883,6 +928,47 @@ static void register_prop_fields(int proto)
     proto_register_field_array(proto, hf, (int)mqtt_props_count);
 }
 
+/* The value names of one packet type's codes at one version, from the
+ * specification's tables (the names the tree's labels use). */
+static const value_string *reason_vals(unsigned version, unsigned type)
+{
+    value_string *vals = g_new0(value_string, 256 + 1);
+    unsigned n = 0;
+    for (unsigned code = 0; code < 256; code++) {
+        const char *name = reason_name(version, type, (uint8_t)code);
+        if (name)
+            vals[n++] = (value_string){code, name};
+    }
+    return vals;
+}
+
+/* mqttlens.reason_code once per packet type with codes and version, each
+ * with that table's names: a code's name depends on both (0x00 is
+ * Success, Normal disconnection or Granted QoS 0; 0x04 is "Connection
+ * Refused: bad user name or password" in a 3.1.1 CONNACK). */
+static void register_reason_fields(int proto)
+{
+    static const unsigned v5_types[] = {MQTT_CONNACK, MQTT_PUBACK, MQTT_PUBREC, MQTT_PUBREL, MQTT_PUBCOMP,
+                                        MQTT_SUBACK, MQTT_UNSUBACK, MQTT_DISCONNECT, MQTT_AUTH};
+    static const unsigned v3_types[] = {MQTT_CONNACK, MQTT_SUBACK};
+    const unsigned n5 = G_N_ELEMENTS(v5_types), n3 = G_N_ELEMENTS(v3_types);
+    hf_register_info *hf = g_new0(hf_register_info, n5 + n3);
+    for (unsigned i = 0; i < n5 + n3; i++) {
+        bool v5 = i < n5;
+        unsigned type = v5 ? v5_types[i] : v3_types[i - n5];
+        int *id = v5 ? &hf_reason_v5[type] : &hf_reason_v3[type];
+        *id = -1;
+        hf_register_info row = {id,
+                                {"Reason Code", "mqttlens.reason_code", FT_UINT8, BASE_HEX,
+                                 VALS(reason_vals(v5 ? MQTT_V5 : MQTT_V311, type)), 0,
+                                 g_strdup_printf("%s %s: reason / return code, named as in its table",
+                                                 v5 ? "5.0" : "3.1/3.1.1", mqtt_type_name(type)),
+                                 HFILL}};
+        hf[i] = row;
+    }
+    proto_register_field_array(proto, hf, (int)(n5 + n3));
+}
+
 static const value_string *prop_id_vals(void)
 {
     value_string *vals = g_new0(value_string, mqtt_props_count + 1);
@@ -956,6 +1042,9 @@ void mqtt_tree_register(int proto)
         {&hf_connack_reserved, {"Reserved", "mqttlens.connack_flags.reserved", FT_UINT8, BASE_HEX, NULL, 0xFE, "CONNACK: reserved bits, must be 0", HFILL}},
         {&hf_reason_code, {"Reason Code", "mqttlens.reason_code", FT_UINT8, BASE_HEX, NULL, 0,
                            "CONNACK return code, 5.0 reason code, or a SUBACK/UNSUBACK entry", HFILL}},
+        {&hf_reason_name, {"Reason Code name", "mqttlens.reason_name", FT_STRING, BASE_NONE, NULL, 0,
+                           "Hidden: the name of each mqttlens.reason_code as the packet's type and version "
+                           "define it (for -T fields and filters)", HFILL}},
         {&hf_topic, {"Topic", "mqttlens.topic", FT_STRING, BASE_NONE, NULL, 0, "PUBLISH Topic Name; generated with the resolved topic when a 5.0 Topic Alias stands for it", HFILL}},
         {&hf_id, {"Packet Identifier", "mqttlens.id", FT_UINT16, BASE_DEC, NULL, 0, "Packet Identifier", HFILL}},
         {&hf_payload, {"Payload", "mqttlens.payload", FT_BYTES, BASE_NONE, NULL, 0, "PUBLISH: the Application Message (bytes)", HFILL}},
@@ -1002,6 +1091,7 @@ void mqtt_tree_register(int proto)
     proto_register_field_array(proto, hf, array_length(hf));
     proto_register_subtree_array(ett, array_length(ett));
     register_prop_fields(proto);
+    register_reason_fields(proto);
     mqtt_journey_tree_register(proto);
     /* The identifier field gets the property names once they exist. */
     header_field_info *id_info = proto_registrar_get_nth(hf_prop_id);

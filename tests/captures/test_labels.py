@@ -55,3 +55,61 @@ def test_v5_subscription_options():
                                             "mqttlens.sub.retain_as_published", "mqttlens.sub.retain_handling",
                                             "mqttlens.sub.reserved"]
         assert children[-1][1].startswith("Reserved bits: ")
+
+
+# Reason code names: 3.1.1 Table 3.1 (CONNACK) and §3.9.3 (SUBACK); 3.1 has the same.  5.0
+# Table 2-6: one name per code but 0x00, which is named by the packet (Tables 3-1 to 3-11).
+V3_NAMES = {
+    2: {0x00: "Connection Accepted", 0x01: "Connection Refused: unacceptable protocol version",
+        0x02: "Connection Refused: identifier rejected", 0x03: "Connection Refused: server unavailable",
+        0x04: "Connection Refused: bad user name or password", 0x05: "Connection Refused: not authorized"},
+    9: {0x00: "Success - Maximum QoS 0", 0x01: "Success - Maximum QoS 1", 0x02: "Success - Maximum QoS 2",
+        0x80: "Failure"},
+}
+V5_NAMES = {
+    0x01: "Granted QoS 1", 0x02: "Granted QoS 2", 0x04: "Disconnect with Will Message",
+    0x10: "No matching subscribers", 0x11: "No subscription existed", 0x18: "Continue authentication",
+    0x19: "Re-authenticate", 0x80: "Unspecified error", 0x81: "Malformed Packet", 0x82: "Protocol Error",
+    0x83: "Implementation specific error", 0x84: "Unsupported Protocol Version",
+    0x85: "Client Identifier not valid", 0x86: "Bad User Name or Password", 0x87: "Not authorized",
+    0x88: "Server unavailable", 0x89: "Server busy", 0x8A: "Banned", 0x8B: "Server shutting down",
+    0x8C: "Bad authentication method", 0x8D: "Keep Alive timeout", 0x8E: "Session taken over",
+    0x8F: "Topic Filter invalid", 0x90: "Topic Name invalid", 0x91: "Packet Identifier in use",
+    0x92: "Packet Identifier not found", 0x93: "Receive Maximum exceeded", 0x94: "Topic Alias invalid",
+    0x95: "Packet too large", 0x96: "Message rate too high", 0x97: "Quota exceeded",
+    0x98: "Administrative action", 0x99: "Payload format invalid", 0x9A: "Retain not supported",
+    0x9B: "QoS not supported", 0x9C: "Use another server", 0x9D: "Server moved",
+    0x9E: "Shared Subscriptions not supported", 0x9F: "Connection rate exceeded", 0xA0: "Maximum connect time",
+    0xA1: "Subscription Identifiers not supported", 0xA2: "Wildcard Subscriptions not supported",
+}
+V5_ZERO = {9: "Granted QoS 0", 14: "Normal disconnection"}  # else "Success"
+
+
+def spec_name(version, ptype, code):
+    if version == 5:
+        return V5_ZERO.get(ptype, "Success") if code == 0 else V5_NAMES[code]
+    return V3_NAMES[ptype][code]
+
+
+NAMED = [LAB / n for n in ("auth-v311.pcapng", "auth-v5.pcapng", "enhanced-auth-v5.pcapng",
+                           "ping-disconnect-v5.pcapng", "publish-qos012-v31.pcapng", "subscribe-v311.pcapng",
+                           "subscribe-v5.pcapng", "v5-session-present.pcapng")]
+
+
+@pytest.mark.parametrize("capture", NAMED, ids=[c.name for c in NAMED])
+def test_reason_code_names(capture):
+    """A custom column of mqttlens.reason_code and mqttlens.reason_name (-T fields) name every
+    code as its packet type's table at its version does, implied codes included."""
+    rows = mqttlens.tshark().fields(
+        capture, ["mqttlens.version", "mqttlens.type", "mqttlens.reason_code", "mqttlens.reason_name", "_ws.col.RC"],
+        display_filter="mqttlens.reason_code",
+        extra=["-o", 'gui.column.format:"No","%m","RC","%Cus:mqttlens.reason_code"'])
+    checked = 0
+    for versions, types, codes, names, column in rows:
+        if len(types) != 1:  # several MQTT packets in the frame: the codes cannot be told apart
+            continue
+        want = [spec_name(int(versions[0]), int(types[0]), int(c, 16)) for c in codes]
+        assert names == want, f"{types[0]} {codes}: mqttlens.reason_name {names}"
+        assert column == [",".join(want)], f"{types[0]} {codes}: custom column {column}"
+        checked += 1
+    assert checked, "no packet with a reason code"
