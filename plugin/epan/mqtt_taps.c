@@ -263,7 +263,7 @@ static void login_connack(packet_info *pinfo, const mqtt_tap_rec_t *r)
         return;
     const char *outcome = pkt->reason == 0 ? "accepted"
                                            : wmem_strdup_printf(pinfo->pool, "refused: %s (0x%02x)",
-                                                                mqtt_tap_reason_name(pkt, pkt->reason), pkt->reason);
+                                                                mqtt_refusal_text(pkt->version, pkt->reason), pkt->reason);
     queue_login(pinfo, l, r, outcome);
 }
 

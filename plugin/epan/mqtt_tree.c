@@ -859,8 +859,8 @@ const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const 
         break;
     case MQTT_CONNACK:
         if (pkt->has_reason && pkt->reason != 0) {
-            wmem_strbuf_append(b, " refused: ");
-            info_reason(b, pkt, pkt->reason);
+            wmem_strbuf_append_printf(b, " refused: %s (0x%02x)", mqtt_refusal_text(pkt->version, pkt->reason),
+                                      pkt->reason);
         } else if (pkt->has_reason) {
             wmem_strbuf_append(b, " accepted");
         }

@@ -113,3 +113,27 @@ def test_reason_code_names(capture):
         assert column == [",".join(want)], f"{types[0]} {codes}: custom column {column}"
         checked += 1
     assert checked, "no packet with a reason code"
+
+
+REFUSED_V311 = [LAB / "auth-v311.pcapng"] + [mqttlens.PCAPS / "generated" / "invalid" / n for n in (
+    "v311-valid-clientid-rejected.pcap", "v311-unsupported-level-wrong-code.pcap")]
+
+
+@pytest.mark.parametrize("capture", REFUSED_V311, ids=[c.name for c in REFUSED_V311])
+def test_refusal_is_said_once(capture):
+    """3.1.1's return code names begin with "Connection Refused": the Info line, the
+    credentials and the flow graph say "refused: <the rest> (0xNN)", not "refused: Connection
+    Refused: ..."."""
+    t = mqttlens.tshark()
+    rows = t.fields(capture, ["mqttlens.reason_code", "_ws.col.Info"], display_filter="mqttlens.type == 2")
+    refused = 0
+    for codes, info in rows:
+        code = int(codes[0], 16)
+        if code:
+            rest = V3_NAMES[2][code].split(": ", 1)[1]
+            assert info == [f"CONNACK refused: {rest} (0x{code:02x})"], info
+            refused += 1
+    assert refused
+    outputs = t.run(["-n", "-q", "-z", "credentials", "-z", "flow,mqttlens,standard"], capture)
+    assert "Connection Refused" not in outputs
+    assert outputs.count("refused: ") >= refused
