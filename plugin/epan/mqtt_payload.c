@@ -262,3 +262,95 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
     }
     return false;
 }
+
+/* ---- what a payload is, for a file of it ------------------------------------------ */
+
+static const struct {
+    const char *media_type; /* without parameters; a trailing '/' matches the whole top-level type */
+    const char *extension;
+} extensions[] = {
+    {"application/json", ".json"}, {"text/plain", ".txt"}, {"application/cbor", ".cbor"},
+    {"application/xml", ".xml"}, {"text/xml", ".xml"}, {"text/csv", ".csv"}, {"text/html", ".html"},
+    {"application/x-protobuf", ".pb"}, {"application/protobuf", ".pb"}, {"application/zlib", ".zlib"},
+    {"application/gzip", ".gz"}, {"application/octet-stream", ".bin"}, {"image/jpeg", ".jpg"},
+    {"image/png", ".png"}, {"image/gif", ".gif"}, {"text/", ".txt"},
+};
+
+/* The extension of a media type: the table's, "+json" and "+xml" suffixes
+ * (RFC 6839), else ".bin". */
+static const char *extension_of(const char *type)
+{
+    for (unsigned i = 0; i < G_N_ELEMENTS(extensions); i++) {
+        const char *t = extensions[i].media_type;
+        size_t n = strlen(t);
+        if (t[n - 1] == '/' ? strncmp(type, t, n) == 0 : strcmp(type, t) == 0)
+            return extensions[i].extension;
+    }
+    if (g_str_has_suffix(type, "+json"))
+        return ".json";
+    if (g_str_has_suffix(type, "+xml"))
+        return ".xml";
+    return ".bin";
+}
+
+/* The media type that a payload rule's dissector reads, if it names one. */
+static const char *rule_media_type(const payload_rule_t *rule)
+{
+    static const struct {
+        const char *dissector;
+        const char *media_type;
+    } known[] = {{"json", "application/json"}, {"protobuf", "application/x-protobuf"},
+                 {"cbor", "application/cbor"}, {"xml", "application/xml"}};
+    for (unsigned i = 0; i < G_N_ELEMENTS(known); i++)
+        if (g_ascii_strcasecmp(rule->dissector, known[i].dissector) == 0)
+            return known[i].media_type;
+    return "application/octet-stream";
+}
+
+/* UTF-8 text without control characters other than tab, CR and LF. */
+static bool is_text(const guint8 *p, guint len)
+{
+    for (guint i = 0; i < len; i++)
+        if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') || p[i] == 0x7F)
+            return false;
+    return len > 0 && g_utf8_validate((const char *)p, (gssize)len, NULL);
+}
+
+/* A zlib stream (RFC 1950): deflate with a window of at most 32 KiB, the
+ * header's check bits right, no preset dictionary, and it inflates. */
+static bool is_zlib(tvbuff_t *tvb, const guint8 *p, guint len)
+{
+    if (len < 6 || (p[0] & 0x0F) != 8 || (p[0] >> 4) > 7 || ((p[0] << 8) | p[1]) % 31 != 0 || (p[1] & 0x20))
+        return false;
+    tvbuff_t *plain = ws_compat_tvb_uncompress(tvb, 0, (int)len);
+    if (!plain)
+        return false;
+    tvb_free(plain);
+    return true;
+}
+
+mqtt_payload_kind_t mqtt_payload_kind(wmem_allocator_t *pool, tvbuff_t *tvb, const char *topic,
+                                      const char *content_type, int format)
+{
+    guint len = tvb_captured_length(tvb);
+    const guint8 *p = tvb_get_ptr(tvb, 0, len);
+    const payload_rule_t *rule = rule_for(topic);
+    if (content_type && content_type[0]) {
+        const char *type = bare_media_type(pool, content_type);
+        return (mqtt_payload_kind_t){content_type, extension_of(type)};
+    }
+    if (format == 1)
+        return (mqtt_payload_kind_t){"text/plain; charset=utf-8", ".txt"};
+    if (rule && rule->inflate)
+        return (mqtt_payload_kind_t){"application/zlib",
+                                     wmem_strconcat(pool, extension_of(rule_media_type(rule)), ".zlib", NULL)};
+    if (rule)
+        return (mqtt_payload_kind_t){rule_media_type(rule), extension_of(rule_media_type(rule))};
+    if (len && is_json_document(tvb, len))
+        return (mqtt_payload_kind_t){"application/json", ".json"};
+    if (is_text(p, len))
+        return (mqtt_payload_kind_t){"text/plain", ".txt"};
+    if (is_zlib(tvb, p, len))
+        return (mqtt_payload_kind_t){"application/zlib", ".zlib"};
+    return (mqtt_payload_kind_t){"application/octet-stream", ".bin"};
+}

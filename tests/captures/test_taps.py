@@ -225,6 +225,27 @@ def test_payload_decoding(with_rules):
         assert seen["lens/pb/reading"][0] == "mqttlens"
 
 
+# What each payload of v5-payload-kinds is (the generator's notes), as a file extension:
+# by Content Type, by a payload rule, else by the bytes (JSON, UTF-8 text, zlib, bytes).
+EXTENSIONS = {"lens_json_raw": ".json", "lens_json_typed": ".json", "lens_zip_status": ".zlib",
+              "lens_pb_reading": ".bin", "lens_cbor_map": ".cbor", "lens_text_hello": ".txt", "lens_bin_blob": ".bin"}
+EXTENSIONS_BY_RULES = dict(EXTENSIONS, lens_zip_status=".json.zlib", lens_pb_reading=".pb")
+
+
+@pytest.mark.parametrize("with_rules", [False, True], ids=["defaults", "payload-rules"])
+def test_exported_objects_are_named_by_kind(with_rules):
+    t = mqttlens.tshark()
+    folder = t.out / f"kinds-{with_rules}"
+    folder.mkdir(exist_ok=True)
+    os.chmod(folder, 0o777)
+    extra = [x for r in RULES for x in ("-o", r)] if with_rules else []
+    t.run(["-n", "-q", "--export-objects", f"mqttlens,{folder}"] + extra, PAYLOADS)
+    names = {re.sub(r"_frame\d+.*", "", f.name): f.name[f.name.index("_frame"):].split(".", 1)[1]
+             for f in folder.iterdir()}
+    want = EXTENSIONS_BY_RULES if with_rules else EXTENSIONS
+    assert {k: "." + v for k, v in names.items()} == want
+
+
 SPARKPLUG = mqttlens.PCAPS / "generated" / "payloads" / "v311-sparkplug-b.pcap"
 # The part of Sparkplug B's Payload message (sparkplug_b.proto) the capture uses, so that the
 # protobuf dissector names the fields: a payload that does not follow the schema shows here.
