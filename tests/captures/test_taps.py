@@ -312,6 +312,16 @@ def test_sparkplug_b_handed_off_as_by_the_builtin():
     assert ours[9][0] == builtin[9][0] == [], "a protobuf payload on another topic is no Sparkplug B"
 
 
+@pytest.mark.parametrize("option, decoded", [("--disable-protocol=mqtt", True),
+                                             ("--disable-heuristic=sparkplugb_mqtt", False)],
+                         ids=["builtin-disabled", "heuristic-disabled"])
+def test_sparkplug_b_hand_off_follows_enabled_protocols(option, decoded):
+    """The list is there with the built-in dissector disabled; the heuristic itself can be turned off."""
+    rows = mqttlens.tshark().fields(SPARKPLUG, ["frame.protocols"], display_filter="mqttlens.type == 3",
+                                    extra=[option])
+    assert [("sparkplugb" in r[0][0]) for r in rows] == [decoded, decoded, False]
+
+
 # ---- the taps against the generator's manifest ------------------------------------
 
 MANIFEST = json.loads((mqttlens.PCAPS / "generated" / "manifest.json").read_text())
