@@ -3802,6 +3802,72 @@ def _(k):
     k.bye()
 
 
+# Protocol Buffers wire format (protobuf's encoding guide): a key is (field << 3) | wire
+# type; 0 varint, 1 64-bit little endian, 2 length-delimited.
+
+def pb_varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def pb_uint(field, n):
+    return pb_varint(field << 3) + pb_varint(n)
+
+
+def pb_double(field, x):
+    return pb_varint((field << 3) | 1) + struct.pack('<d', x)
+
+
+def pb_bytes(field, data):
+    data = data.encode() if isinstance(data, str) else data
+    return pb_varint((field << 3) | 2) + pb_varint(len(data)) + data
+
+
+# Sparkplug B's Payload message (sparkplug_b.proto, package com.cirruslink.sparkplug.protobuf /
+# org.eclipse.tahu.protobuf): timestamp = 1, metrics = 2, seq = 3; Metric: name = 1,
+# timestamp = 3, datatype = 4, int_value = 10, double_value = 13, boolean_value = 14,
+# string_value = 15.  DataType: Int32 = 3, Double = 10, Boolean = 11, String = 12.
+SPB_TS = 1704067200000
+
+
+def spb_metric(name, datatype, value_field, value):
+    body = pb_bytes(1, name) + pb_uint(3, SPB_TS) + pb_uint(4, datatype)
+    if value_field == 13:
+        body += pb_double(13, value)
+    elif value_field == 15:
+        body += pb_bytes(15, value)
+    else:
+        body += pb_uint(value_field, value)
+    return pb_bytes(2, body)
+
+
+def spb_payload(seq, *metrics):
+    return pb_uint(1, SPB_TS) + b''.join(metrics) + pb_uint(3, seq)
+
+
+@scenario('generated/payloads/v311-sparkplug-b.pcap', 4,
+          'Sparkplug B over MQTT 3.1.1: an edge node publishes NDATA and DDATA (protobuf Sparkplug B '
+          'payloads) and a PUBLISH on another topic with protobuf bytes, which no topic heuristic claims.',
+          notes='Valid traffic. spBv1.0/group/NDATA/node: Payload {timestamp, metrics [Temperature '
+                '(Double 21.5), Running (Boolean true)], seq 1}; spBv1.0/group/DDATA/node/pump: Payload '
+                '{timestamp, metrics [Speed (Int32 1450), Mode (String "auto")], seq 2}; lens/pb/other: '
+                'the same NDATA bytes. Wireshark\'s SparkplugB heuristic (list mqtt.topic) decodes the '
+                'first two with the built-in dissector and must with mqttlens.')
+def _(k):
+    k.open(client_id='spb-edge')
+    ndata = spb_payload(1, spb_metric('Temperature', 10, 13, 21.5), spb_metric('Running', 11, 14, 1))
+    ddata = spb_payload(2, spb_metric('Speed', 3, 10, 1450), spb_metric('Mode', 12, 15, 'auto'))
+    k.c(k.publish('spBv1.0/group/NDATA/node', ndata).focus())
+    k.c(k.publish('spBv1.0/group/DDATA/node/pump', ddata, qos=1, id=1).focus())
+    k.s(k.puback(1))
+    k.c(k.publish('lens/pb/other', ndata))
+    k.bye()
+
+
 # ---------------------------------------------------------------------- MQTT over WebSocket
 
 WS_PORT, WS_PORT2 = 8083, 9001     # mosquitto's and others' usual ws ports (mqttlens.ws_ports)

@@ -709,6 +709,13 @@ bool mqtt_pkt_is_malformed(const mqtt_pkt_t *pkt)
     return false;
 }
 
+bool mqtt_pkt_reason_implied(const mqtt_pkt_t *pkt)
+{
+    const mqtt_type_mask may_omit = MQTT_ACKS | MQTT_BIT(MQTT_DISCONNECT) | MQTT_BIT(MQTT_AUTH);
+    return pkt->version == MQTT_V5 && (may_omit & MQTT_BIT(pkt->type)) && !pkt->has_reason && pkt->framed &&
+           !pkt->capture_short && !mqtt_pkt_is_malformed(pkt);
+}
+
 unsigned mqtt_guess_version(wmem_allocator_t *scope, const uint8_t *p, uint32_t len)
 {
     if (len == 0)

@@ -223,6 +223,12 @@ mqtt_pkt_t *mqtt_decode(wmem_allocator_t *scope, const uint8_t *p, uint32_t avai
  * whether its bytes fit the version it was decoded as. */
 bool mqtt_pkt_is_malformed(const mqtt_pkt_t *pkt);
 
+/* Whether a 5.0 ack (PUBACK, PUBREC, PUBREL, PUBCOMP), DISCONNECT or AUTH
+ * left its Reason Code out, which then means 0x00 (§3.4.2.1, §3.14.2.1,
+ * §3.15.2.1): its bytes are whole and fit the version, and the code is
+ * not there. */
+bool mqtt_pkt_reason_implied(const mqtt_pkt_t *pkt);
+
 /* Finds the first property `id` in `props`, NULL if absent. */
 const mqtt_prop_t *mqtt_props_find(const mqtt_props_t *props, uint32_t id);
 

@@ -22,6 +22,7 @@
 
 #include "mqtt_dissector.h"
 #include "mqtt_journey_tree.h"
+#include "mqtt_tree.h"
 #include "ws_compat.h"
 
 #define MQTT_TLS_PORT 8883
@@ -345,7 +346,7 @@ static void comment_connack(GString *s, const mqtt_pkt_t *pkt)
     if (pkt->reason == 0)
         g_string_append(s, "accepted");
     else
-        g_string_append_printf(s, "refused: %s (0x%02x)", mqtt_tap_reason_name(pkt, pkt->reason), pkt->reason);
+        g_string_append_printf(s, "refused: %s (0x%02x)", mqtt_refusal_text(pkt->version, pkt->reason), pkt->reason);
     if (pkt->ack_flags & 1)
         g_string_append(s, ", session present");
 }

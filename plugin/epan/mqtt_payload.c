@@ -3,7 +3,9 @@
  * In order: a user rule matching the topic (a table of topic filters with
  * MQTT's '+' and '#', each naming a dissector, optionally a protobuf
  * message type, optionally zlib inflation); the 5.0 Content Type through
- * Wireshark's media-type table; JSON when the payload is valid JSON.
+ * Wireshark's media-type table; the heuristic dissectors registered on
+ * the built-in MQTT dissector's "mqtt.topic" list (SparkplugB, ...), as
+ * the built-in offers them; JSON when the payload is valid JSON.
  * Valid UTF-8 text is always shown as mqttlens.payload_text as well.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -35,6 +37,7 @@ static dissector_handle_t json_handle;
 static int proto_json = -1;
 static int expert_tap = -1;
 static dissector_table_t media_types;
+static heur_dissector_list_t topic_heuristics;
 static int hf_inflated = -1;
 static int hf_decoded_as = -1;
 static gint ett_payload = -1;
@@ -110,6 +113,10 @@ void mqtt_payload_handoff(void)
     proto_json = proto_get_id_by_filter_name("json");
     expert_tap = find_tap_id("expert");
     media_types = find_dissector_table("media_type");
+    /* Registered by the built-in MQTT dissector (packet-mqtt.c), which is
+     * compiled into every Wireshark; it stays there when that dissector is
+     * disabled or mqttlens owns its ports. */
+    topic_heuristics = find_heur_dissector_list("mqtt.topic");
 }
 
 static const payload_rule_t *rule_for(const char *topic)
@@ -151,6 +158,26 @@ static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const p
     decoded_as(tvb, pinfo, tree,
                wmem_strdup_printf(pinfo->pool, "%s (payload rule for \"%s\")", rule->dissector, rule->filter));
     call_dissector_with_data(handle, tvb, pinfo, tree, data);
+    return true;
+}
+
+/* The built-in MQTT dissector offers a payload that neither its own rules
+ * nor the Content Type decoded to the heuristic dissectors of its
+ * "mqtt.topic" list, with the topic (the resolved one for an alias) as
+ * their data; Wireshark's SparkplugB is one (topics "spBv1.0/...").  The
+ * same here, so that what the built-in decodes in a payload mqttlens
+ * decodes too; each heuristic can be turned off in Enabled Protocols. */
+static bool by_topic_heuristic(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *topic)
+{
+    heur_dtbl_entry_t *entry = NULL;
+    if (!topic_heuristics || !topic)
+        return false;
+    if (!dissector_try_heuristic(topic_heuristics, tvb, pinfo, tree, &entry, wmem_strdup(pinfo->pool, topic)))
+        return false;
+    const char *proto = entry && entry->protocol ? proto_get_protocol_filter_name(proto_get_id(entry->protocol)) : "?";
+    decoded_as(tvb, pinfo, tree,
+               wmem_strdup_printf(pinfo->pool, "%s (heuristic on the topic: %s)", proto,
+                                  entry && entry->display_name ? entry->display_name : "mqtt.topic"));
     return true;
 }
 
@@ -220,6 +247,8 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
                 return true;
         }
     }
+    if (by_topic_heuristic(tvb, pinfo, tree, topic))
+        return true;
     /* Only objects and arrays: a bare number or string is better read as
      * text than as a one-node JSON tree.  Whether it is one is not worked
      * out when nothing would see the answer. */
@@ -232,4 +261,96 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
         return true;
     }
     return false;
+}
+
+/* ---- what a payload is, for a file of it ------------------------------------------ */
+
+static const struct {
+    const char *media_type; /* without parameters; a trailing '/' matches the whole top-level type */
+    const char *extension;
+} extensions[] = {
+    {"application/json", ".json"}, {"text/plain", ".txt"}, {"application/cbor", ".cbor"},
+    {"application/xml", ".xml"}, {"text/xml", ".xml"}, {"text/csv", ".csv"}, {"text/html", ".html"},
+    {"application/x-protobuf", ".pb"}, {"application/protobuf", ".pb"}, {"application/zlib", ".zlib"},
+    {"application/gzip", ".gz"}, {"application/octet-stream", ".bin"}, {"image/jpeg", ".jpg"},
+    {"image/png", ".png"}, {"image/gif", ".gif"}, {"text/", ".txt"},
+};
+
+/* The extension of a media type: the table's, "+json" and "+xml" suffixes
+ * (RFC 6839), else ".bin". */
+static const char *extension_of(const char *type)
+{
+    for (unsigned i = 0; i < G_N_ELEMENTS(extensions); i++) {
+        const char *t = extensions[i].media_type;
+        size_t n = strlen(t);
+        if (t[n - 1] == '/' ? strncmp(type, t, n) == 0 : strcmp(type, t) == 0)
+            return extensions[i].extension;
+    }
+    if (g_str_has_suffix(type, "+json"))
+        return ".json";
+    if (g_str_has_suffix(type, "+xml"))
+        return ".xml";
+    return ".bin";
+}
+
+/* The media type that a payload rule's dissector reads, if it names one. */
+static const char *rule_media_type(const payload_rule_t *rule)
+{
+    static const struct {
+        const char *dissector;
+        const char *media_type;
+    } known[] = {{"json", "application/json"}, {"protobuf", "application/x-protobuf"},
+                 {"cbor", "application/cbor"}, {"xml", "application/xml"}};
+    for (unsigned i = 0; i < G_N_ELEMENTS(known); i++)
+        if (g_ascii_strcasecmp(rule->dissector, known[i].dissector) == 0)
+            return known[i].media_type;
+    return "application/octet-stream";
+}
+
+/* UTF-8 text without control characters other than tab, CR and LF. */
+static bool is_text(const guint8 *p, guint len)
+{
+    for (guint i = 0; i < len; i++)
+        if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') || p[i] == 0x7F)
+            return false;
+    return len > 0 && g_utf8_validate((const char *)p, (gssize)len, NULL);
+}
+
+/* A zlib stream (RFC 1950): deflate with a window of at most 32 KiB, the
+ * header's check bits right, no preset dictionary, and it inflates. */
+static bool is_zlib(tvbuff_t *tvb, const guint8 *p, guint len)
+{
+    if (len < 6 || (p[0] & 0x0F) != 8 || (p[0] >> 4) > 7 || ((p[0] << 8) | p[1]) % 31 != 0 || (p[1] & 0x20))
+        return false;
+    tvbuff_t *plain = ws_compat_tvb_uncompress(tvb, 0, (int)len);
+    if (!plain)
+        return false;
+    tvb_free(plain);
+    return true;
+}
+
+mqtt_payload_kind_t mqtt_payload_kind(wmem_allocator_t *pool, tvbuff_t *tvb, const char *topic,
+                                      const char *content_type, int format)
+{
+    guint len = tvb_captured_length(tvb);
+    const guint8 *p = tvb_get_ptr(tvb, 0, len);
+    const payload_rule_t *rule = rule_for(topic);
+    if (content_type && content_type[0]) {
+        const char *type = bare_media_type(pool, content_type);
+        return (mqtt_payload_kind_t){content_type, extension_of(type)};
+    }
+    if (format == 1)
+        return (mqtt_payload_kind_t){"text/plain; charset=utf-8", ".txt"};
+    if (rule && rule->inflate)
+        return (mqtt_payload_kind_t){"application/zlib",
+                                     wmem_strconcat(pool, extension_of(rule_media_type(rule)), ".zlib", NULL)};
+    if (rule)
+        return (mqtt_payload_kind_t){rule_media_type(rule), extension_of(rule_media_type(rule))};
+    if (len && is_json_document(tvb, len))
+        return (mqtt_payload_kind_t){"application/json", ".json"};
+    if (is_text(p, len))
+        return (mqtt_payload_kind_t){"text/plain", ".txt"};
+    if (is_zlib(tvb, p, len))
+        return (mqtt_payload_kind_t){"application/zlib", ".zlib"};
+    return (mqtt_payload_kind_t){"application/octet-stream", ".bin"};
 }

@@ -21,6 +21,7 @@
 #include <epan/tap.h>
 #include <epan/dissectors/packet-tcp.h>
 
+#include "mqtt_tree.h"
 #include "ws_compat.h"
 
 enum {
@@ -196,7 +197,7 @@ static void note_connack(stat_tap_table *table, guint row, const mqtt_tap_rec_t 
         return;
     set_string(table, row, COL_RESULT,
                pkt->reason == 0 ? g_strdup("accepted")
-                                : g_strdup_printf("refused: %s (0x%02x)", mqtt_tap_reason_name(pkt, pkt->reason),
+                                : g_strdup_printf("refused: %s (0x%02x)", mqtt_refusal_text(pkt->version, pkt->reason),
                                                   pkt->reason));
 }
 

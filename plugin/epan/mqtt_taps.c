@@ -11,8 +11,11 @@
 #include <epan/srt_table.h>
 #include <epan/stats_tree.h>
 #include <epan/tap.h>
+#include <epan/to_str.h>
 
+#include "mqtt_dissector.h"
 #include "mqtt_flow.h"
+#include "mqtt_payload.h"
 #include "mqtt_sessions.h"
 #include "mqtt_tree.h"
 #include "ws_compat.h"
@@ -25,10 +28,7 @@ static int credentials_tap = -1;
 
 const char *mqtt_tap_reason_name(const mqtt_pkt_t *pkt, uint8_t code)
 {
-    const char *name = pkt->version == MQTT_V5 ? mqtt_reason_name(code, pkt->type)
-                       : pkt->type == MQTT_CONNACK ? mqtt_v3_connack_name(code)
-                                                   : mqtt_v3_suback_name(code);
-    return name ? name : "Unknown";
+    return mqtt_reason_text(pkt->version, pkt->type, code);
 }
 
 /* ---- statistics tree ----------------------------------------------------------------- */
@@ -67,18 +67,29 @@ static void stats_topic(stats_tree *st, const mqtt_tap_rec_t *r)
     g_strfreev(levels);
 }
 
+/* Every code counts once, as mqttlens.reason_code does: a SUBACK carries
+ * one per filter, and a 5.0 packet that leaves its code out counts the
+ * 0x00 it implies, under the code as "implied (omitted on the wire)". */
+static void stats_reason(stats_tree *st, const mqtt_pkt_t *pkt, uint8_t code, bool implied)
+{
+    char name[96];
+    tick_stat_node(st, "Reason codes by packet type", 0, TRUE);
+    int type = tick_stat_node(st, mqtt_type_name(pkt->type), st_reasons, TRUE);
+    g_snprintf(name, sizeof name, "0x%02x %s", code, mqtt_tap_reason_name(pkt, code));
+    int node = tick_stat_node(st, name, type, TRUE);
+    if (implied)
+        tick_stat_node(st, "implied (omitted on the wire)", node, FALSE);
+}
+
 static void stats_reasons(stats_tree *st, const mqtt_tap_rec_t *r)
 {
     const mqtt_pkt_t *pkt = r->pkt;
-    char name[96];
-    /* Every code counts once: a SUBACK carries one per filter. */
-    for (guint32 i = 0; i < pkt->code_count + (pkt->has_reason ? 1u : 0u); i++) {
-        uint8_t code = i < pkt->code_count ? pkt->codes[i].code : pkt->reason;
-        tick_stat_node(st, "Reason codes by packet type", 0, TRUE);
-        int type = tick_stat_node(st, mqtt_type_name(pkt->type), st_reasons, TRUE);
-        g_snprintf(name, sizeof name, "0x%02x %s", code, mqtt_tap_reason_name(pkt, code));
-        tick_stat_node(st, name, type, FALSE);
-    }
+    for (guint32 i = 0; i < pkt->code_count; i++)
+        stats_reason(st, pkt, pkt->codes[i].code, false);
+    if (pkt->has_reason)
+        stats_reason(st, pkt, pkt->reason, false);
+    else if (mqtt_pkt_reason_implied(pkt))
+        stats_reason(st, pkt, 0, true);
 }
 
 static tap_packet_status stats_packet(stats_tree *st, packet_info *pinfo _U_, epan_dissect_t *edt _U_,
@@ -143,26 +154,39 @@ static tap_packet_status srt_packet(void *tapdata, packet_info *pinfo, epan_diss
 
 /* ---- export objects ------------------------------------------------------------------- */
 
-/* A file name from the topic and the frame; "/" would be escaped by
- * Wireshark, so topic levels are joined with "_" instead. */
-static gchar *object_name(const mqtt_tap_rec_t *r, guint32 frame)
+/* A file name from the topic and the frame, with the extension of what
+ * the payload is; "/" would be escaped by Wireshark, so topic levels are
+ * joined with "_" instead. */
+static gchar *object_name(const mqtt_tap_rec_t *r, guint32 frame, const char *extension)
 {
-    static const struct {
-        const char *type;
-        const char *ext;
-    } exts[] = {{"application/json", ".json"}, {"text/plain", ".txt"}, {"application/cbor", ".cbor"},
-                {"application/xml", ".xml"}, {"text/xml", ".xml"}, {"text/csv", ".csv"},
-                {"application/octet-stream", ".bin"}, {"image/jpeg", ".jpg"}, {"image/png", ".png"}};
     gchar *topic = g_strdup(r->topic && r->topic[0] ? r->topic : "(no topic)");
     g_strdelimit(topic, "/", '_');
-    const char *ext = "";
-    for (unsigned i = 0; r->content_type && i < G_N_ELEMENTS(exts); i++)
-        if (g_ascii_strncasecmp(r->content_type, exts[i].type, strlen(exts[i].type)) == 0)
-            ext = exts[i].ext;
-    gchar *name = r->index ? g_strdup_printf("%s_frame%u-%u%s", topic, frame, r->index, ext)
-                           : g_strdup_printf("%s_frame%u%s", topic, frame, ext);
+    gchar *name = r->index ? g_strdup_printf("%s_frame%u-%u%s", topic, frame, r->index, extension)
+                           : g_strdup_printf("%s_frame%u%s", topic, frame, extension);
     g_free(topic);
     return name;
+}
+
+static const char *endpoint_text(packet_info *pinfo)
+{
+    const char *addr = address_to_str(pinfo->pool, &pinfo->src);
+    return pinfo->src.type == AT_IPv6 ? wmem_strdup_printf(pinfo->pool, "[%s]:%u", addr, pinfo->srcport)
+                                      : wmem_strdup_printf(pinfo->pool, "%s:%u", addr, pinfo->srcport);
+}
+
+/* Where the message came from, as Wireshark's Hostname column shows for
+ * other protocols the host that served an object: the publishing client
+ * (its client id, else its address) for a PUBLISH to the broker; for a
+ * delivery the client that published it when the capture shows that
+ * (the message's journey), else the broker that sent it. */
+static const char *object_sender(packet_info *pinfo, const mqtt_tap_rec_t *r)
+{
+    const char *id = r->snap->who ? r->snap->who->client_id : NULL;
+    if (r->snap->dir_known && r->snap->dir == MQTT_S2C) {
+        const mqtt_journey_t *j = mqtt_dissector_journey(r->snap);
+        id = j && j->is_delivery && j->origin ? j->from_client : NULL;
+    }
+    return id && id[0] ? id : endpoint_text(pinfo);
 }
 
 static tap_packet_status eo_packet(void *tapdata, packet_info *pinfo, epan_dissect_t *edt _U_, const void *data,
@@ -171,11 +195,16 @@ static tap_packet_status eo_packet(void *tapdata, packet_info *pinfo, epan_disse
     export_object_list_t *list = (export_object_list_t *)tapdata;
     const mqtt_tap_rec_t *r = (const mqtt_tap_rec_t *)data;
     const mqtt_pkt_t *pkt = r->pkt;
+    const mqtt_prop_t *format = mqtt_props_find(&pkt->props, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR);
+    tvbuff_t *payload = tvb_new_real_data(pkt->raw + pkt->payload.off, pkt->payload.len, (gint)pkt->payload.len);
+    mqtt_payload_kind_t kind = mqtt_payload_kind(pinfo->pool, payload, r->topic, r->content_type,
+                                                 format ? (int)format->num : -1);
+    tvb_free(payload);
     export_object_entry_t *e = g_new0(export_object_entry_t, 1);
     e->pkt_num = pinfo->num;
-    e->hostname = g_strdup(r->snap->who && r->snap->who->client_id ? r->snap->who->client_id : "");
-    e->content_type = g_strdup(r->content_type ? r->content_type : "application/octet-stream");
-    e->filename = object_name(r, pinfo->num);
+    e->hostname = g_strdup(object_sender(pinfo, r));
+    e->content_type = g_strdup(kind.media_type);
+    e->filename = object_name(r, pinfo->num, kind.extension);
     e->payload_len = pkt->payload.len;
     e->payload_data = (guint8 *)g_memdup2(pkt->raw + pkt->payload.off, pkt->payload.len);
     list->add_entry(list->gui_data, e);
@@ -255,7 +284,7 @@ static void login_connack(packet_info *pinfo, const mqtt_tap_rec_t *r)
         return;
     const char *outcome = pkt->reason == 0 ? "accepted"
                                            : wmem_strdup_printf(pinfo->pool, "refused: %s (0x%02x)",
-                                                                mqtt_tap_reason_name(pkt, pkt->reason), pkt->reason);
+                                                                mqtt_refusal_text(pkt->version, pkt->reason), pkt->reason);
     queue_login(pinfo, l, r, outcome);
 }
 

@@ -8,6 +8,8 @@
  */
 #include "mqtt_tree.h"
 
+#include <string.h>
+
 #include <epan/expert.h>
 #include <epan/strutil.h>
 #include <epan/unit_strings.h>
@@ -58,17 +60,24 @@ static int hf_connack_flags = -1;
 static int hf_session_present = -1;
 static int hf_connack_reserved = -1;
 static int hf_reason_code = -1;
+static int hf_reason_name = -1;
+/* mqttlens.reason_code once more per packet type that has codes, in 5.0
+ * and in 3.1/3.1.1, each with the names its table gives the codes. */
+static int hf_reason_v5[16];
+static int hf_reason_v3[16];
 static int hf_topic = -1;
 static int hf_id = -1;
 static int hf_payload = -1;
 static int hf_payload_text = -1;
 static int hf_filter = -1;
 static int hf_sub_options = -1;
+static int hf_sub_requested_qos = -1;
 static int hf_sub_qos = -1;
 static int hf_sub_no_local = -1;
 static int hf_sub_rap = -1;
 static int hf_sub_retain_handling = -1;
 static int hf_sub_reserved = -1;
+static int hf_sub_reserved_v311 = -1;
 static int hf_undecoded = -1;
 static int hf_response_in = -1;
 static int hf_response_to = -1;
@@ -312,16 +321,52 @@ static void add_props(ctx_t *c, proto_tree *tree, int hf, const mqtt_props_t *pr
 
 /* ---- reason codes ------------------------------------------------------------ */
 
-static const char *reason_text(unsigned version, unsigned type, uint8_t code)
+/* The name of a code in packet `type` at protocol level `version`, NULL
+ * when its table has none. */
+static const char *reason_name(unsigned version, unsigned type, uint8_t code)
 {
-    const char *name;
     if (version == MQTT_V5)
-        name = mqtt_reason_name(code, type);
-    else if (type == MQTT_CONNACK)
-        name = mqtt_v3_connack_name(code);
-    else
-        name = mqtt_v3_suback_name(code);
+        return mqtt_reason_name(code, type);
+    if (type == MQTT_CONNACK)
+        return mqtt_v3_connack_name(code);
+    return type == MQTT_SUBACK ? mqtt_v3_suback_name(code) : NULL;
+}
+
+const char *mqtt_reason_text(unsigned version, unsigned type, uint8_t code)
+{
+    const char *name = reason_name(version, type, code);
     return name ? name : "Unknown";
+}
+
+/* 3.1.1's return code names say "Connection Refused" themselves (Table
+ * 3.1): after "refused:" only the rest of the name is said. */
+const char *mqtt_refusal_text(unsigned version, uint8_t code)
+{
+    static const char said[] = "Connection Refused: ";
+    const char *name = mqtt_reason_text(version, MQTT_CONNACK, code);
+    return version != MQTT_V5 && g_str_has_prefix(name, said) ? name + strlen(said) : name;
+}
+
+/* The registration of mqttlens.reason_code whose value names are the
+ * packet's type's, at its version. */
+static int reason_field(unsigned version, unsigned type)
+{
+    int hf = (version == MQTT_V5 ? hf_reason_v5 : hf_reason_v3)[type & 0x0F];
+    return hf > 0 ? hf : hf_reason_code;
+}
+
+/* The code's name as a hidden field, for -T fields and filters (a custom
+ * column of mqttlens.reason_code shows it too). */
+static void add_reason_name(ctx_t *c, proto_tree *tree, uint8_t code, uint32_t off, uint32_t len)
+{
+    if (!kept(tree, hf_reason_name))
+        return;
+    const mqtt_pkt_t *pkt = c->pkt;
+    proto_item *item = proto_tree_add_string(tree, hf_reason_name, c->tvb, (int)off, (int)len,
+                                             mqtt_reason_text(pkt->version, pkt->type, code));
+    proto_item_set_hidden(item);
+    if (!len)
+        proto_item_set_generated(item);
 }
 
 static proto_item *add_reason(ctx_t *c, proto_tree *tree, uint8_t code, uint32_t off)
@@ -330,10 +375,11 @@ static proto_item *add_reason(ctx_t *c, proto_tree *tree, uint8_t code, uint32_t
     const char *label = pkt->version == MQTT_V5 ? "Reason Code"
                         : pkt->type == MQTT_CONNACK ? "Return Code"
                                                     : "Granted QoS / Return Code";
-    proto_item *item = proto_tree_add_uint_format(tree, hf_reason_code, c->tvb, (int)off, 1, code,
-                                                  "%s: %s (0x%02x)", label,
-                                                  reason_text(pkt->version, pkt->type, code), code);
+    proto_item *item = proto_tree_add_uint_format(tree, reason_field(pkt->version, pkt->type), c->tvb, (int)off, 1,
+                                                  code, "%s: %s (0x%02x)", label,
+                                                  mqtt_reason_text(pkt->version, pkt->type, code), code);
     place(c, (mqtt_span_t){off, 1}, item);
+    add_reason_name(c, tree, code, off, 1);
     return item;
 }
 
@@ -460,13 +506,14 @@ static void add_publish(ctx_t *c, proto_tree *tree)
 static void add_omitted_reason(ctx_t *c, proto_tree *tree)
 {
     const mqtt_pkt_t *pkt = c->pkt;
-    if (pkt->version != MQTT_V5 || pkt->has_reason || pkt->capture_short || mqtt_pkt_is_malformed(pkt))
+    if (!mqtt_pkt_reason_implied(pkt))
         return;
-    proto_item *item = proto_tree_add_uint_format(tree, hf_reason_code, c->tvb, 0, 0, 0,
+    proto_item *item = proto_tree_add_uint_format(tree, reason_field(MQTT_V5, pkt->type), c->tvb, 0, 0, 0,
                                                   "Reason Code: %s (0x00) (omitted, implied by the "
                                                   "Remaining Length)",
-                                                  reason_text(MQTT_V5, pkt->type, 0));
+                                                  mqtt_reason_text(MQTT_V5, pkt->type, 0));
     proto_item_set_generated(item);
+    add_reason_name(c, tree, 0, 0, 0);
 }
 
 static void add_ack(ctx_t *c, proto_tree *tree)
@@ -480,20 +527,24 @@ static void add_ack(ctx_t *c, proto_tree *tree)
     add_props(c, tree, hf_properties, &pkt->props);
 }
 
+/* 5.0: the Subscription Options byte (§3.8.3.1); 3.1 and 3.1.1: the
+ * Requested QoS byte, whose upper 6 bits are reserved [MQTT-3.8.3-4].
+ * Both are mqttlens.sub.options and mqttlens.sub.reserved, labelled as
+ * their version names them. */
 static void add_sub_options(ctx_t *c, proto_tree *tree, const mqtt_filter_t *f)
 {
-    const mqtt_pkt_t *pkt = c->pkt;
+    bool v5 = c->pkt->version == MQTT_V5;
     int off = (int)f->options_span.off;
-    proto_item *item = proto_tree_add_item(tree, hf_sub_options, c->tvb, off, 1, ENC_NA);
+    proto_item *item = proto_tree_add_item(tree, v5 ? hf_sub_options : hf_sub_requested_qos, c->tvb, off, 1, ENC_NA);
     proto_tree *sub = proto_item_add_subtree(item, ett_sub_options);
     proto_tree_add_item(sub, hf_sub_qos, c->tvb, off, 1, ENC_NA);
-    if (pkt->version == MQTT_V5) {
+    if (v5) {
         proto_tree_add_item(sub, hf_sub_no_local, c->tvb, off, 1, ENC_NA);
         proto_tree_add_item(sub, hf_sub_rap, c->tvb, off, 1, ENC_NA);
         proto_tree_add_item(sub, hf_sub_retain_handling, c->tvb, off, 1, ENC_NA);
     }
-    proto_tree_add_uint(sub, hf_sub_reserved, c->tvb, off, 1,
-                        f->options & (pkt->version == MQTT_V5 ? MQTT_SO_RESERVED_MASK : MQTT_SO_RESERVED_V311_MASK));
+    proto_tree_add_uint(sub, v5 ? hf_sub_reserved : hf_sub_reserved_v311, c->tvb, off, 1,
+                        f->options & (v5 ? MQTT_SO_RESERVED_MASK : MQTT_SO_RESERVED_V311_MASK));
     place(c, f->options_span, item);
 }
 
@@ -733,7 +784,7 @@ static void info_str(wmem_strbuf_t *b, const mqtt_str_t *s)
 
 static void info_reason(wmem_strbuf_t *b, const mqtt_pkt_t *pkt, uint8_t code)
 {
-    wmem_strbuf_append_printf(b, "%s (0x%02x)", reason_text(pkt->version, pkt->type, code), code);
+    wmem_strbuf_append_printf(b, "%s (0x%02x)", mqtt_reason_text(pkt->version, pkt->type, code), code);
 }
 
 static void info_filters(wmem_strbuf_t *b, const mqtt_pkt_t *pkt)
@@ -808,8 +859,8 @@ const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const 
         break;
     case MQTT_CONNACK:
         if (pkt->has_reason && pkt->reason != 0) {
-            wmem_strbuf_append(b, " refused: ");
-            info_reason(b, pkt, pkt->reason);
+            wmem_strbuf_append_printf(b, " refused: %s (0x%02x)", mqtt_refusal_text(pkt->version, pkt->reason),
+                                      pkt->reason);
         } else if (pkt->has_reason) {
             wmem_strbuf_append(b, " accepted");
         }
@@ -875,6 +926,47 @@ static void register_prop_fields(int proto)
         hf[i] = row;
     }
     proto_register_field_array(proto, hf, (int)mqtt_props_count);
+}
+
+/* The value names of one packet type's codes at one version, from the
+ * specification's tables (the names the tree's labels use). */
+static const value_string *reason_vals(unsigned version, unsigned type)
+{
+    value_string *vals = g_new0(value_string, 256 + 1);
+    unsigned n = 0;
+    for (unsigned code = 0; code < 256; code++) {
+        const char *name = reason_name(version, type, (uint8_t)code);
+        if (name)
+            vals[n++] = (value_string){code, name};
+    }
+    return vals;
+}
+
+/* mqttlens.reason_code once per packet type with codes and version, each
+ * with that table's names: a code's name depends on both (0x00 is
+ * Success, Normal disconnection or Granted QoS 0; 0x04 is "Connection
+ * Refused: bad user name or password" in a 3.1.1 CONNACK). */
+static void register_reason_fields(int proto)
+{
+    static const unsigned v5_types[] = {MQTT_CONNACK, MQTT_PUBACK, MQTT_PUBREC, MQTT_PUBREL, MQTT_PUBCOMP,
+                                        MQTT_SUBACK, MQTT_UNSUBACK, MQTT_DISCONNECT, MQTT_AUTH};
+    static const unsigned v3_types[] = {MQTT_CONNACK, MQTT_SUBACK};
+    const unsigned n5 = G_N_ELEMENTS(v5_types), n3 = G_N_ELEMENTS(v3_types);
+    hf_register_info *hf = g_new0(hf_register_info, n5 + n3);
+    for (unsigned i = 0; i < n5 + n3; i++) {
+        bool v5 = i < n5;
+        unsigned type = v5 ? v5_types[i] : v3_types[i - n5];
+        int *id = v5 ? &hf_reason_v5[type] : &hf_reason_v3[type];
+        *id = -1;
+        hf_register_info row = {id,
+                                {"Reason Code", "mqttlens.reason_code", FT_UINT8, BASE_HEX,
+                                 VALS(reason_vals(v5 ? MQTT_V5 : MQTT_V311, type)), 0,
+                                 g_strdup_printf("%s %s: reason / return code, named as in its table",
+                                                 v5 ? "5.0" : "3.1/3.1.1", mqtt_type_name(type)),
+                                 HFILL}};
+        hf[i] = row;
+    }
+    proto_register_field_array(proto, hf, (int)(n5 + n3));
 }
 
 static const value_string *prop_id_vals(void)
@@ -950,6 +1042,9 @@ void mqtt_tree_register(int proto)
         {&hf_connack_reserved, {"Reserved", "mqttlens.connack_flags.reserved", FT_UINT8, BASE_HEX, NULL, 0xFE, "CONNACK: reserved bits, must be 0", HFILL}},
         {&hf_reason_code, {"Reason Code", "mqttlens.reason_code", FT_UINT8, BASE_HEX, NULL, 0,
                            "CONNACK return code, 5.0 reason code, or a SUBACK/UNSUBACK entry", HFILL}},
+        {&hf_reason_name, {"Reason Code name", "mqttlens.reason_name", FT_STRING, BASE_NONE, NULL, 0,
+                           "Hidden: the name of each mqttlens.reason_code as the packet's type and version "
+                           "define it (for -T fields and filters)", HFILL}},
         {&hf_topic, {"Topic", "mqttlens.topic", FT_STRING, BASE_NONE, NULL, 0, "PUBLISH Topic Name; generated with the resolved topic when a 5.0 Topic Alias stands for it", HFILL}},
         {&hf_id, {"Packet Identifier", "mqttlens.id", FT_UINT16, BASE_DEC, NULL, 0, "Packet Identifier", HFILL}},
         {&hf_payload, {"Payload", "mqttlens.payload", FT_BYTES, BASE_NONE, NULL, 0, "PUBLISH: the Application Message (bytes)", HFILL}},
@@ -957,6 +1052,8 @@ void mqtt_tree_register(int proto)
         {&hf_filter, {"Topic Filter", "mqttlens.filter", FT_STRING, BASE_NONE, NULL, 0, "SUBSCRIBE/UNSUBSCRIBE: a Topic Filter", HFILL}},
         {&hf_sub_options, {"Subscription Options", "mqttlens.sub.options", FT_UINT8, BASE_HEX, NULL, 0,
                            "5.0 Subscription Options, or the 3.1.1 Requested QoS byte", HFILL}},
+        {&hf_sub_requested_qos, {"Requested QoS", "mqttlens.sub.options", FT_UINT8, BASE_HEX, NULL, 0,
+                                 "3.1 / 3.1.1 SUBSCRIBE: the Requested QoS byte (bits 1-0; bits 7-2 reserved)", HFILL}},
         {&hf_sub_qos, {"QoS", "mqttlens.sub.qos", FT_UINT8, BASE_DEC, VALS(qos_vals), MQTT_SO_QOS_MASK,
                        "Requested (maximum) QoS", HFILL}},
         {&hf_sub_no_local, {"No Local", "mqttlens.sub.no_local", FT_BOOLEAN, 8, NULL, MQTT_SO_NO_LOCAL, "5.0 SUBSCRIBE: do not send the client its own publications", HFILL}},
@@ -966,6 +1063,9 @@ void mqtt_tree_register(int proto)
                                    "5.0 SUBSCRIBE: when the server sends retained messages", HFILL}},
         {&hf_sub_reserved, {"Reserved bits", "mqttlens.sub.reserved", FT_UINT8, BASE_HEX, NULL, 0,
                             "Bits 7-6 (5.0) or 7-2 (3.1.1) of the options byte", HFILL}},
+        {&hf_sub_reserved_v311, {"Reserved bits (7-2)", "mqttlens.sub.reserved", FT_UINT8, BASE_HEX, NULL, 0,
+                                 "3.1 / 3.1.1 SUBSCRIBE: the upper 6 bits of the Requested QoS byte, must be 0 "
+                                 "[MQTT-3.8.3-4]", HFILL}},
         {&hf_undecoded, {"Undecoded bytes", "mqttlens.undecoded", FT_BYTES, BASE_NONE, NULL, 0, "Bytes of a reserved packet type", HFILL}},
         {&hf_response_in, {"Response In", "mqttlens.response_in", FT_FRAMENUM, BASE_NONE,
                            FRAMENUM_TYPE(FT_FRAMENUM_RESPONSE), 0, "The frame that answers this packet", HFILL}},
@@ -991,6 +1091,7 @@ void mqtt_tree_register(int proto)
     proto_register_field_array(proto, hf, array_length(hf));
     proto_register_subtree_array(ett, array_length(ett));
     register_prop_fields(proto);
+    register_reason_fields(proto);
     mqtt_journey_tree_register(proto);
     /* The identifier field gets the property names once they exist. */
     header_field_info *id_info = proto_registrar_get_nth(hf_prop_id);

@@ -40,6 +40,14 @@ int mqtt_tree_password_field(void);
 void mqtt_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_pkt_t *pkt,
                    const mqtt_view_t *view, const mqtt_tree_prefs_t *tree_prefs);
 
+/* The name of reason / return code `code` in packet `type` at protocol
+ * level `version`, "Unknown" when its table has none. */
+const char *mqtt_reason_text(unsigned version, unsigned type, uint8_t code);
+
+/* What a CONNACK's refusal reads after "refused: ": its code's name, less
+ * the "Connection Refused: " that 3.1.1's names begin with. */
+const char *mqtt_refusal_text(unsigned version, uint8_t code);
+
 /* One line for the Info column, e.g. `PUBLISH id=3 QoS 1 "a/b"`. */
 const char *mqtt_info_line(wmem_allocator_t *pool, const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap,
                            const mqtt_tree_prefs_t *tree_prefs);

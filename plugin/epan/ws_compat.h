@@ -58,11 +58,14 @@ typedef gboolean ws_compat_bool;
 #define ws_compat_format_text(pool, s, len) format_text((pool), (const guchar *)(s), (len))
 #endif
 
-/* tvb_child_uncompress() is deprecated for tvb_child_uncompress_zlib() in 4.4. */
+/* tvb_child_uncompress() and tvb_uncompress() are deprecated for their
+ * _zlib forms in 4.4. */
 #if WS_COMPAT_AT_LEAST(4, 4)
 #define ws_compat_tvb_child_uncompress tvb_child_uncompress_zlib
+#define ws_compat_tvb_uncompress tvb_uncompress_zlib
 #else
 #define ws_compat_tvb_child_uncompress tvb_child_uncompress
+#define ws_compat_tvb_uncompress tvb_uncompress
 #endif
 
 /* dissector_try_string() is deprecated in 4.6 for the _with_data form,

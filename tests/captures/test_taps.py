@@ -104,6 +104,53 @@ def test_stats_tree(capture):
     golden(capture, "tree", mqttlens.tap_outputs(capture)["tree"])
 
 
+IMPLIED = "implied (omitted on the wire)"
+
+
+def reason_rows(out):
+    """The stats tree's "Reason codes by packet type": {(type, code): [count, implied]} (a code
+    named differently in 3.1.1 and 5.0 has a row per name; they are added up)."""
+    rows, inside, kind, code = {}, False, None, None
+    for line in out.splitlines():
+        if line.startswith("Reason codes by packet type"):
+            inside = True
+            continue
+        if not inside:
+            continue
+        m = re.match(r"^( +)(\S.*?)\s{2,}(\d+)", line)
+        if not m:
+            break
+        depth, name, count = len(m.group(1)), m.group(2), int(m.group(3))
+        if depth == 1:
+            kind = name
+        elif depth == 2:
+            code = int(name.split()[0], 16)
+            rows.setdefault((kind, code), [0, 0])[0] += count
+        elif depth == 3 and name == IMPLIED:
+            rows[(kind, code)][1] += count
+    return rows
+
+
+def reason_fields(capture):
+    """The same counts from the mqttlens.reason_code fields of the dissection: every value,
+    and the generated ones (a code the packet left out) as implied."""
+    rows = {}
+    for p in mqttlens.dissected(capture, "two"):
+        kind = NAMES.get(int(p.first("mqttlens.type", "0")))
+        for implied, values in ((0, p.get("mqttlens.reason_code")), (1, p.generated.get("mqttlens.reason_code", []))):
+            for v in values:
+                row = rows.setdefault((kind, int(v, 16)), [0, 0])
+                row[0] += 1
+                row[1] += implied
+    return rows
+
+
+@pytest.mark.parametrize("capture", LAB, ids=ids(LAB))
+def test_stats_tree_reason_codes_are_the_field(capture):
+    """The tree counts what mqttlens.reason_code shows, implied codes included."""
+    assert reason_rows(mqttlens.tap_outputs(capture)["tree"]) == reason_fields(capture)
+
+
 SRT_ROWS = {"CONNACK": "CONNECT -> CONNACK", "SUBACK": "SUBSCRIBE -> SUBACK", "UNSUBACK": "UNSUBSCRIBE -> UNSUBACK",
             "PINGRESP": "PINGREQ -> PINGRESP", "PUBACK": "PUBLISH QoS 1 -> PUBACK",
             "PUBCOMP": "PUBLISH QoS 2 -> PUBCOMP (whole flow)", "AUTH": "AUTH -> AUTH"}
@@ -178,6 +225,103 @@ def test_payload_decoding(with_rules):
         assert seen["lens/pb/reading"][0] == "mqttlens"
 
 
+# What each payload of v5-payload-kinds is (the generator's notes), as a file extension:
+# by Content Type, by a payload rule, else by the bytes (JSON, UTF-8 text, zlib, bytes).
+EXTENSIONS = {"lens_json_raw": ".json", "lens_json_typed": ".json", "lens_zip_status": ".zlib",
+              "lens_pb_reading": ".bin", "lens_cbor_map": ".cbor", "lens_text_hello": ".txt", "lens_bin_blob": ".bin"}
+EXTENSIONS_BY_RULES = dict(EXTENSIONS, lens_zip_status=".json.zlib", lens_pb_reading=".pb")
+
+
+@pytest.mark.parametrize("with_rules", [False, True], ids=["defaults", "payload-rules"])
+def test_exported_objects_are_named_by_kind(with_rules):
+    t = mqttlens.tshark()
+    folder = t.out / f"kinds-{with_rules}"
+    folder.mkdir(exist_ok=True)
+    os.chmod(folder, 0o777)
+    extra = [x for r in RULES for x in ("-o", r)] if with_rules else []
+    t.run(["-n", "-q", "--export-objects", f"mqttlens,{folder}"] + extra, PAYLOADS)
+    names = {re.sub(r"_frame\d+.*", "", f.name): f.name[f.name.index("_frame"):].split(".", 1)[1]
+             for f in folder.iterdir()}
+    want = EXTENSIONS_BY_RULES if with_rules else EXTENSIONS
+    assert {k: "." + v for k, v in names.items()} == want
+
+
+SPARKPLUG = mqttlens.PCAPS / "generated" / "payloads" / "v311-sparkplug-b.pcap"
+# The part of Sparkplug B's Payload message (sparkplug_b.proto) the capture uses, so that the
+# protobuf dissector names the fields: a payload that does not follow the schema shows here.
+SPARKPLUG_PROTO = """syntax = "proto2";
+package com.cirruslink.sparkplug.protobuf;
+message Payload {
+    message Metric {
+        optional string name = 1;
+        optional uint64 alias = 2;
+        optional uint64 timestamp = 3;
+        optional uint32 datatype = 4;
+        oneof value {
+            uint32 int_value = 10;
+            uint64 long_value = 11;
+            float float_value = 12;
+            double double_value = 13;
+            bool boolean_value = 14;
+            string string_value = 15;
+        }
+    }
+    optional uint64 timestamp = 1;
+    repeated Metric metrics = 2;
+    optional uint64 seq = 3;
+}
+"""
+
+
+def sparkplug_view(extra):
+    """Per PUBLISH frame: the protocols above TCP and every field of the SparkplugB subtree."""
+    import xml.etree.ElementTree as ET
+    t = mqttlens.tshark()
+    protos = t.work / "sparkplug-proto"
+    protos.mkdir(exist_ok=True)
+    (protos / "sparkplug_b.proto").write_text(SPARKPLUG_PROTO)
+    os.chmod(protos, 0o755)
+    os.chmod(protos / "sparkplug_b.proto", 0o644)
+    out = t.run(["-n", "-T", "pdml", "-Y", "mqtt.msgtype == 3 || mqttlens.type == 3",
+                 "-o", f'uat:protobuf_search_paths:"{protos}","TRUE"', "-o", "protobuf.pbf_as_hf:TRUE"]
+                + extra, SPARKPLUG)
+    view = {}
+    for packet in ET.fromstring(mqttlens._XML_INVALID.sub("", out)).iter("packet"):
+        shows = {f.get("name"): f.get("show") for f in packet.iter("field")}
+        stack = shows["frame.protocols"].split(":tcp:", 1)[1].split(":")
+        fields = [(f.get("name"), f.get("show")) for p in packet.iter("proto") if p.get("name") == "sparkplugb"
+                  for f in p.iter("field") if f.get("name")]
+        view[int(shows["frame.number"])] = (stack[1:], fields, shows.get("mqttlens.payload_decoded_as"))
+    return view
+
+
+def test_sparkplug_b_handed_off_as_by_the_builtin():
+    """Wireshark's SparkplugB heuristic (on the built-in's "mqtt.topic" list) decodes the spBv1.0
+    payloads under mqttlens as it does under the built-in dissector, field for field."""
+    ours = sparkplug_view([])
+    builtin = sparkplug_view(["--disable-protocol", "mqttlens"])
+    assert sorted(ours) == sorted(builtin) == [6, 7, 9]
+    for frame in (6, 7):
+        stack, fields, how = ours[frame]
+        assert stack == ["sparkplugb", "protobuf"], f"frame {frame}: {stack}"
+        assert how.startswith("sparkplugb (heuristic on the topic"), how
+        assert (stack, fields) == builtin[frame][:2], f"frame {frame} differs from the built-in"
+    names = [v for f in (6, 7) for n, v in ours[f][1] if n.endswith("Payload.Metric.name")]
+    assert names == ["Temperature", "Running", "Speed", "Mode"]
+    assert ("sparkplugb.messagetype", "NDATA") in ours[6][1] and ("sparkplugb.deviceid", "pump") in ours[7][1]
+    assert ours[9][0] == builtin[9][0] == [], "a protobuf payload on another topic is no Sparkplug B"
+
+
+@pytest.mark.parametrize("option, decoded", [("--disable-protocol=mqtt", True),
+                                             ("--disable-heuristic=sparkplugb_mqtt", False)],
+                         ids=["builtin-disabled", "heuristic-disabled"])
+def test_sparkplug_b_hand_off_follows_enabled_protocols(option, decoded):
+    """The list is there with the built-in dissector disabled; the heuristic itself can be turned off."""
+    rows = mqttlens.tshark().fields(SPARKPLUG, ["frame.protocols"], display_filter="mqttlens.type == 3",
+                                    extra=[option])
+    assert [("sparkplugb" in r[0][0]) for r in rows] == [decoded, decoded, False]
+
+
 # ---- the taps against the generator's manifest ------------------------------------
 
 MANIFEST = json.loads((mqttlens.PCAPS / "generated" / "manifest.json").read_text())
@@ -232,6 +376,13 @@ def test_taps_match_manifest(capture):
     for t in types:
         want[t] = want.get(t, 0) + 1
     assert tree_counts(taps["tree"], "Packets by type") == want, "stats tree packet types"
+    codes = {}
+    for p in manifest_packets(capture):
+        for code in ([p["reason"]] if "reason" in p else []) + p.get("reasons", []):
+            codes[(p["type"], code)] = codes.get((p["type"], code), 0) + 1
+    tree = reason_rows(taps["tree"])
+    assert {k: v[0] for k, v in tree.items()} == codes, "stats tree reason codes (implied ones included)"
+    assert tree == reason_fields(capture), "stats tree reason codes against mqttlens.reason_code"
     calls = {}
     for link in MANIFEST[mqttlens.capture_id(capture)]["links"]:
         if link["kind"] in LINK_ROWS and not link.get("retransmission"):

@@ -452,6 +452,24 @@ TEST(disconnect_and_auth)
     CHECK_EQ(mqtt_guess_version(unit_pool, auth, sizeof auth), MQTT_V5);
 }
 
+TEST(reason_implied_only_where_5_0_lets_it_be_left_out)
+{
+    const uint8_t puback[] = {0x40, 0x02, 0x00, 0x07};
+    const uint8_t puback_rc[] = {0x40, 0x03, 0x00, 0x07, 0x10};
+    const uint8_t disc0[] = {0xE0, 0x00};
+    const uint8_t auth0[] = {0xF0, 0x00};
+    const uint8_t connack_short[] = {0x20, 0x01, 0x00};
+    CHECK(mqtt_pkt_reason_implied(mqtt_decode(unit_pool, puback, sizeof puback, MQTT_V5)));
+    CHECK(mqtt_pkt_reason_implied(mqtt_decode(unit_pool, disc0, sizeof disc0, MQTT_V5)));
+    CHECK(mqtt_pkt_reason_implied(mqtt_decode(unit_pool, auth0, sizeof auth0, MQTT_V5)));
+    /* on the wire, or no reason code in this version, or malformed, or cut short */
+    CHECK(!mqtt_pkt_reason_implied(mqtt_decode(unit_pool, puback_rc, sizeof puback_rc, MQTT_V5)));
+    CHECK(!mqtt_pkt_reason_implied(mqtt_decode(unit_pool, puback, sizeof puback, MQTT_V311)));
+    CHECK(!mqtt_pkt_reason_implied(mqtt_decode(unit_pool, disc0, sizeof disc0, MQTT_V311)));
+    CHECK(!mqtt_pkt_reason_implied(mqtt_decode(unit_pool, connack_short, sizeof connack_short, MQTT_V5)));
+    CHECK(!mqtt_pkt_reason_implied(mqtt_decode(unit_pool, puback, 3, MQTT_V5)));
+}
+
 TEST(ping_with_payload)
 {
     const uint8_t ping[] = {0xC0, 0x01, 0x00};
@@ -501,5 +519,6 @@ UNIT_MAIN("wire", vbi_boundaries, vbi_exact_encodings, vbi_five_bytes_and_trunca
           connect_v5_with_will_properties, connect_missing_and_surplus_fields, string_longer_than_packet,
           connack_versions, publish_v5_properties_and_payload, unknown_property_stops_block_only,
           property_block_errors, acks_v3_and_v5_forms, subscribe_and_suback,
-          subscribe_filter_without_options, unsuback_versions, disconnect_and_auth, ping_with_payload,
+          subscribe_filter_without_options, unsuback_versions, disconnect_and_auth,
+          reason_implied_only_where_5_0_lets_it_be_left_out, ping_with_payload,
           remaining_length_problems, capture_cut_short, reserved_types_decode_nothing)
