@@ -107,6 +107,24 @@ unsigned mqtt_count_well_formed(wmem_allocator_t *scope, const uint8_t *p, uint3
     return n;
 }
 
+uint8_t mqtt_run_senders(const uint8_t *p, uint32_t len)
+{
+    uint8_t says = 0;
+    uint32_t off = 0;
+    while (off < len) {
+        mqtt_frame_t fr;
+        uint32_t avail = len - off;
+        if (mqtt_frame(p + off, avail < 5 ? avail : 5, &fr) != MQTT_FRAME_OK || fr.total_len > avail)
+            break;
+        const mqtt_type_spec_t *ts = mqtt_type_spec(p[off] >> 4);
+        uint8_t senders = ts->dir_v3 | ts->dir_v5; /* as mqtt_conn_pick_direction reads them */
+        if (senders == MQTT_FROM_CLIENT || senders == MQTT_FROM_SERVER)
+            says |= senders;
+        off += (uint32_t)fr.total_len;
+    }
+    return says;
+}
+
 bool mqtt_is_v31_connect(const uint8_t *p, uint32_t len)
 {
     mqtt_frame_t fr;

@@ -30,6 +30,13 @@ bool mqtt_looks_like_connect(const uint8_t *p, uint32_t len);
  * `scope` holds the decoding's memory. */
 unsigned mqtt_count_well_formed(wmem_allocator_t *scope, const uint8_t *p, uint32_t len);
 
+/* Which side sent p[0..len), a run of whole MQTT packets, as far as their
+ * types tell: MQTT_FROM_CLIENT for a run with a packet only clients send
+ * (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, ...), MQTT_FROM_SERVER for one
+ * only servers send (CONNACK, SUBACK, UNSUBACK, PINGRESP, ...), both bits
+ * when it has both (not a real run), 0 when no type tells. */
+uint8_t mqtt_run_senders(const uint8_t *p, uint32_t len);
+
 /* Whether p[0..len) starts a CONNECT of MQTT 3.1 (protocol name "MQIsdp"). */
 bool mqtt_is_v31_connect(const uint8_t *p, uint32_t len);
 

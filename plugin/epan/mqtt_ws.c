@@ -184,7 +184,7 @@ static gboolean has_response_code(proto_tree *tree, guint32 code)
  * Wireshark's opcode field lies. */
 static guint8 frame_first_byte(const field_info *fi)
 {
-    return tvb_get_guint8(fi->ds_tvb, fi->start);
+    return *tvb_get_ptr(fi->ds_tvb, fi->start, 1); /* tvb_get_guint8 is deprecated from 4.4 on */
 }
 
 /* The HTTP upgrade (RFC 6455 §4): the client's offer in its request, the
