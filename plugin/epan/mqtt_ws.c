@@ -81,6 +81,7 @@ static dissector_handle_t ws_post_handle;
 static dissector_handle_t http_tcp_handle;
 static dissector_handle_t http_tls_handle;
 
+static ws_compat_bool pref_ws_fields = TRUE;
 static range_t *pref_ws_ports;
 static range_t *pref_wss_ports;
 static range_t *ws_ports_in_use;
@@ -230,7 +231,7 @@ static void watch_frames(packet_info *pinfo, proto_tree *tree)
 
 static int dissect_ws_post(tvbuff_t *tvb _U_, packet_info *pinfo, proto_tree *tree, void *data _U_)
 {
-    if (PINFO_FD_VISITED(pinfo) || !tree)
+    if (!pref_ws_fields || PINFO_FD_VISITED(pinfo) || !tree)
         return 0;
     watch_handshake(pinfo, tree);
     watch_frames(pinfo, tree);
@@ -243,7 +244,7 @@ static int dissect_ws_post(tvbuff_t *tvb _U_, packet_info *pinfo, proto_tree *tr
  * or (watch_frames) an earlier one.  0 when not known. */
 static guint message_opcode(packet_info *pinfo, proto_tree *tree)
 {
-    GPtrArray *a = finfos(tree, hf_websocket_opcode);
+    GPtrArray *a = pref_ws_fields ? finfos(tree, hf_websocket_opcode) : NULL;
     if (!a)
         return 0;
     for (guint i = a->len; i-- > 0;) {
@@ -426,7 +427,8 @@ static void show_transport(const ws_msg_t *m, guint32 index, tvbuff_t *tvb, pack
         proto_item_set_generated(it);
     }
     proto_item *it = proto_tree_add_string(sub, hf_ws_subprotocol, tvb, 0, 0,
-                                           !wc->hs.response_seen ? "(the upgrade is not in the capture)"
+                                           !wc->hs.response_seen ? (pref_ws_fields ? "(the upgrade is not in the capture)"
+                                                                                   : "(not read: websocket_fields is off)")
                                            : wc->hs.selected     ? wc->hs.selected
                                                                  : "(none)");
     proto_item_set_generated(it);
@@ -599,22 +601,31 @@ static void apply_ports(void)
     dissector_add_uint_range("ws.port", wss_ports_in_use, ws_port_handle);
 }
 
-/* The fields the postdissector wants built on the first pass. */
+/* The fields the postdissector wants built on the first pass (none when
+ * the preference websocket_fields is off). */
 static void want_fields(void)
+{
+    int wanted[] = {hf_websocket_opcode, hf_http_request, hf_http_response_code, hf_http_upgrade,
+                    hf_http_sec_websocket_protocol};
+    GArray *a = NULL;
+    for (size_t i = 0; pref_ws_fields && i < G_N_ELEMENTS(wanted); i++) {
+        if (wanted[i] <= 0)
+            continue;
+        if (!a)
+            a = g_array_new(FALSE, FALSE, (guint)sizeof(int));
+        g_array_append_val(a, wanted[i]);
+    }
+    set_postdissector_wanted_hfids(ws_post_handle, a);
+}
+
+static void find_fields(void)
 {
     hf_websocket_opcode = proto_registrar_get_id_byname("websocket.opcode");
     hf_http_request = proto_registrar_get_id_byname("http.request");
     hf_http_response_code = proto_registrar_get_id_byname("http.response.code");
     hf_http_upgrade = proto_registrar_get_id_byname("http.upgrade");
     hf_http_sec_websocket_protocol = proto_registrar_get_id_byname("http.sec_websocket_protocol");
-    int wanted[] = {hf_websocket_opcode, hf_http_request, hf_http_response_code, hf_http_upgrade,
-                    hf_http_sec_websocket_protocol};
-    GArray *a = g_array_new(FALSE, FALSE, (guint)sizeof(int));
-    for (size_t i = 0; i < G_N_ELEMENTS(wanted); i++)
-        if (wanted[i] > 0)
-            g_array_append_val(a, wanted[i]);
     register_postdissector(ws_post_handle);
-    set_postdissector_wanted_hfids(ws_post_handle, a);
 }
 
 void mqtt_ws_register(int proto, module_t *module)
@@ -649,6 +660,14 @@ void mqtt_ws_register(int proto, module_t *module)
                                     "WebSocket connections are MQTT when the server selected no subprotocol.",
                                     &pref_wss_ports, 65535);
 
+    prefs_register_bool_preference(module, "websocket_fields", "Read the WebSocket handshake and opcodes",
+                                   "Whether mqttlens reads Wireshark's HTTP upgrade headers and WebSocket "
+                                   "opcodes to judge the client's subprotocol offer [MQTT-6.0.0-3], a server "
+                                   "that selected none off the ws ports [MQTT-6.0.0-4] and text messages "
+                                   "[MQTT-6.0.0-1], and to tell client from server by the upgrade. It makes "
+                                   "Wireshark build a protocol tree for every packet of the first pass "
+                                   "(docs/heuristics.md).",
+                                   &pref_ws_fields);
     ws_mqtt_handle = create_dissector_handle(dissect_ws_mqtt, proto);
     ws_mqttv31_handle = create_dissector_handle(dissect_ws_mqttv31, proto);
     ws_port_handle = create_dissector_handle(dissect_ws_port, proto);
@@ -665,6 +684,7 @@ void mqtt_ws_handoff(void)
      * selected ([MQTT-6.0.0-4]). */
     dissector_add_string("ws.protocol", "mqtt", ws_mqtt_handle);
     dissector_add_string("ws.protocol", "mqttv3.1", ws_mqttv31_handle);
+    find_fields();
     want_fields();
     heur_dissector_add("ws", dissect_ws_heur, "MQTT over WebSocket (first message a CONNECT)", "mqttlens_ws",
                        proto_mqttlens, HEURISTIC_ENABLE);
@@ -674,4 +694,6 @@ void mqtt_ws_handoff(void)
 void mqtt_ws_prefs_changed(void)
 {
     apply_ports();
+    if (ws_post_handle && hf_websocket_opcode != -1)
+        want_fields();
 }
