@@ -626,7 +626,7 @@ class Conn:
 # --------------------------------------------------------------------------------------
 
 WS_GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
-WS_OPCODES = {'cont': 0, 'text': 1, 'msg': 2, 'first': 2, 'last': 0, 'close': 8, 'ping': 9, 'pong': 10}
+WS_OPCODES = {'cont': 0, 'text': 1, 'msg': 2, 'first': 2, 'first-text': 1, 'last': 0, 'close': 8, 'ping': 9, 'pong': 10}
 WS_ENDS_MESSAGE = ('msg', 'text', 'last')
 
 
@@ -653,7 +653,8 @@ class WsConn(Conn):
     ws(d, *pkts, cuts=(), layouts=()) sends like send(); each segment's frames follow the next
     entry of `layouts` (default one binary message): a list of (kind, n) items taking n MQTT
     bytes in order (None: the rest) -- 'msg' a whole binary message, 'text' a whole text
-    message, 'first'/'cont'/'last' the fragments of one message -- or (control, payload) with
+    message, 'first'/'cont'/'last' the fragments of one message ('first-text': of a text
+    message) -- or (control, payload) with
     control 'ping', 'pong', 'close'.  A packet is listed in the frame where the WebSocket
     message holding its last byte completes (that is when a receiver gets its bytes).
     Client frames are masked; server frames too with mask_server=True.
@@ -3978,15 +3979,41 @@ for _v in (4, 5):
 
 
 @ws_scenario('ws-text-frame', 4,
-             'A PUBLISH sent in a WebSocket text frame, which [MQTT-6.0.0-1] forbids; the broker closes.',
-             notes='mqttlens decodes the PUBLISH but does not report [MQTT-6.0.0-1]: Wireshark 4.0\'s '
-                   'WebSocket dissector does not tell a subdissector which opcode a message had.')
+             'A PUBLISH sent in a WebSocket text frame, which [MQTT-6.0.0-1] forbids; the broker closes.')
 def _(k):
     k.open()
-    k.ws('c2s', k.publish('lens/up/text', b'{"t":21.5}'), layouts=[[('text', None)]])
+    k.ws('c2s', k.publish('lens/up/text', b'{"t":21.5}').bad('3.1.1 MQTT-6.0.0-1', 'rule.websocket_text_frame', W),
+         layouts=[[('text', None)]])
     k.control('s2c', 'close', u16(1003))
     k.control('c2s', 'close', u16(1003))
     k.close('s')
+
+
+@ws_scenario('ws-text-fragmented', 5,
+             'A PUBLISH in a fragmented WebSocket text message whose first fragment and final fragment '
+             'are in different TCP segments, a ping between them ([MQTT-6.0.0-1]: the message\'s '
+             'opcode is its first frame\'s); then a binary message, which is fine.')
+def _(k):
+    k.open()
+    p = k.publish('lens/up/textfrag', pl(30), qos=1, id=1)
+    q = k.pingreq()
+    k.ws('c2s', p.bad('5.0 MQTT-6.0.0-1', 'rule.websocket_text_frame', W), cuts=[10],
+         layouts=[[('first-text', None)], [('ping', b'hb'), ('last', None)]])
+    k.s(k.puback(1))
+    k.ws('c2s', q, layouts=[[('msg', None)]])
+    k.s(k.pingresp())
+    k.bye()
+
+
+@ws_scenario('ws-no-offer', 4,
+             'The client\'s upgrade request offers only "chat" ([MQTT-6.0.0-3]: it must offer "mqtt"); '
+             'the server selects no subprotocol ([MQTT-6.0.0-4]); MQTT is found through the ws port.',
+             subprotocol=None, offer='chat')
+def _(k):
+    k.c(k.connect().bad('3.1.1 MQTT-6.0.0-3', 'rule.websocket_offer', W)
+        .bad('3.1.1 MQTT-6.0.0-4', 'rule.websocket_subprotocol', W))
+    k.s(k.connack())
+    k.bye()
 
 
 @ws_scenario('ws-no-subprotocol', 4,

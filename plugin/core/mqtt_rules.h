@@ -69,6 +69,10 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
       "MQTT packet boundaries are lost in this direction after a Remaining Length error")                \
     X(WS_SUBPROTOCOL, RULE, "websocket_subprotocol", PROTOCOL, WARN, "MQTT-6.0.0-4", "MQTT-6.0.0-4",      \
       "The WebSocket subprotocol the server selected is not \"mqtt\"")                                \
+    X(WS_OFFER, RULE, "websocket_offer", PROTOCOL, WARN, "MQTT-6.0.0-3", "MQTT-6.0.0-3",                 \
+      "The client did not offer the WebSocket subprotocol \"mqtt\"")                                   \
+    X(WS_TEXT_FRAME, RULE, "websocket_text_frame", PROTOCOL, WARN, "MQTT-6.0.0-1", "MQTT-6.0.0-1",       \
+      "MQTT carried in a WebSocket text message, not a binary one")                                     \
     X(CAPTURE_TRUNCATED, ANALYSIS, "capture_truncated", UNDECODED, NOTE, NULL, NULL,                      \
       "Packet is cut short by the capture's snapshot length")                                            \
     X(UTF8_INVALID, RULE, "utf8_invalid", MALFORMED, ERROR, "MQTT-1.5.3-1", "MQTT-1.5.4-1",                \

@@ -107,6 +107,24 @@ unsigned mqtt_count_well_formed(wmem_allocator_t *scope, const uint8_t *p, uint3
     return n;
 }
 
+uint8_t mqtt_run_senders(const uint8_t *p, uint32_t len)
+{
+    uint8_t says = 0;
+    uint32_t off = 0;
+    while (off < len) {
+        mqtt_frame_t fr;
+        uint32_t avail = len - off;
+        if (mqtt_frame(p + off, avail < 5 ? avail : 5, &fr) != MQTT_FRAME_OK || fr.total_len > avail)
+            break;
+        const mqtt_type_spec_t *ts = mqtt_type_spec(p[off] >> 4);
+        uint8_t senders = ts->dir_v3 | ts->dir_v5; /* as mqtt_conn_pick_direction reads them */
+        if (senders == MQTT_FROM_CLIENT || senders == MQTT_FROM_SERVER)
+            says |= senders;
+        off += (uint32_t)fr.total_len;
+    }
+    return says;
+}
+
 bool mqtt_is_v31_connect(const uint8_t *p, uint32_t len)
 {
     mqtt_frame_t fr;
@@ -129,4 +147,59 @@ mqtt_finding_t mqtt_ws_subprotocol_finding(const char *selected, wmem_allocator_
                                  : "the server selected no subprotocol",
                         NULL};
     return f;
+}
+
+bool mqtt_ws_list_has(const char *list, const char *token)
+{
+    size_t n = strlen(token);
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        const char *last = end;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
+            last--;
+        if ((size_t)(last - p) == n && memcmp(p, token, n) == 0)
+            return true;
+        p = end;
+    }
+    return false;
+}
+
+bool mqtt_ws_offer_allowed(const char *offer, const uint8_t *first, uint32_t len)
+{
+    if (mqtt_ws_list_has(offer, "mqtt"))
+        return true;
+    return mqtt_ws_list_has(offer, "mqttv3.1") && mqtt_is_v31_connect(first, len);
+}
+
+mqtt_finding_t mqtt_ws_offer_finding(const char *offer, wmem_allocator_t *pool)
+{
+    mqtt_finding_t f = {MQTT_R_WS_OFFER, {0, 0},
+                        offer ? wmem_strdup_printf(pool, "the client offered \"%s\"", offer)
+                              : "the client offered no subprotocol",
+                        NULL};
+    return f;
+}
+
+unsigned mqtt_ws_judge_handshake(const mqtt_ws_handshake_t *hs, const uint8_t *first, uint32_t len,
+                                 wmem_allocator_t *pool, mqtt_finding_t out[2])
+{
+    unsigned n = 0;
+    if (hs->request_seen && !mqtt_ws_offer_allowed(hs->offer, first, len))
+        out[n++] = mqtt_ws_offer_finding(hs->offer, pool);
+    if (hs->response_seen && !mqtt_ws_subprotocol_allowed(hs->selected, first, len))
+        out[n++] = mqtt_ws_subprotocol_finding(hs->selected, pool);
+    return n;
+}
+
+bool mqtt_ws_message_finding(unsigned opcode, mqtt_finding_t *out)
+{
+    if (opcode != MQTT_WS_OPCODE_TEXT)
+        return false;
+    mqtt_finding_t f = {MQTT_R_WS_TEXT_FRAME, {0, 0}, NULL, NULL};
+    *out = f;
+    return true;
 }

@@ -30,6 +30,13 @@ bool mqtt_looks_like_connect(const uint8_t *p, uint32_t len);
  * `scope` holds the decoding's memory. */
 unsigned mqtt_count_well_formed(wmem_allocator_t *scope, const uint8_t *p, uint32_t len);
 
+/* Which side sent p[0..len), a run of whole MQTT packets, as far as their
+ * types tell: MQTT_FROM_CLIENT for a run with a packet only clients send
+ * (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, ...), MQTT_FROM_SERVER for one
+ * only servers send (CONNACK, SUBACK, UNSUBACK, PINGRESP, ...), both bits
+ * when it has both (not a real run), 0 when no type tells. */
+uint8_t mqtt_run_senders(const uint8_t *p, uint32_t len);
+
 /* Whether p[0..len) starts a CONNECT of MQTT 3.1 (protocol name "MQIsdp"). */
 bool mqtt_is_v31_connect(const uint8_t *p, uint32_t len);
 
@@ -43,5 +50,44 @@ bool mqtt_ws_subprotocol_allowed(const char *selected, const uint8_t *first, uin
 /* The finding about a subprotocol mqtt_ws_subprotocol_allowed() refused
  * (`selected` NULL: none), its detail allocated in `pool`. */
 mqtt_finding_t mqtt_ws_subprotocol_finding(const char *selected, wmem_allocator_t *pool);
+
+/* Whether `token` is one of the comma-separated subprotocols of `list`
+ * (a Sec-WebSocket-Protocol value, several header lines joined by ","),
+ * compared exactly, as RFC 6455 compares subprotocol names. */
+bool mqtt_ws_list_has(const char *list, const char *token);
+
+/* [MQTT-6.0.0-3] (3.1.1 and 5.0): the client must offer "mqtt" among the
+ * subprotocols of its upgrade request (`offer`, NULL when it offered none).
+ * A 3.1 client (its CONNECT `first`) may offer "mqttv3.1" instead. */
+bool mqtt_ws_offer_allowed(const char *offer, const uint8_t *first, uint32_t len);
+
+/* The finding about an offer mqtt_ws_offer_allowed() refused. */
+mqtt_finding_t mqtt_ws_offer_finding(const char *offer, wmem_allocator_t *pool);
+
+/* What the WebSocket handshake of one connection said, as far as the
+ * capture holds it. */
+typedef struct {
+    bool response_seen;   /* the server's 101 response is in the capture */
+    const char *selected; /* the subprotocol it selected (NULL: none) */
+    bool request_seen;    /* the client's upgrade request is in the capture */
+    const char *offer;    /* the subprotocols it offered (NULL: none) */
+} mqtt_ws_handshake_t;
+
+/* [MQTT-6.0.0-3] and [MQTT-6.0.0-4], judged once per connection with the
+ * client's first MQTT packet (first[0..len), normally its CONNECT): the
+ * findings, at most two, go to out[]; returns how many.  A part of the
+ * handshake the capture does not hold is not judged. */
+unsigned mqtt_ws_judge_handshake(const mqtt_ws_handshake_t *hs, const uint8_t *first, uint32_t len,
+                                 wmem_allocator_t *pool, mqtt_finding_t out[2]);
+
+/* WebSocket opcodes of data frames (RFC 6455 §5.2). */
+#define MQTT_WS_OPCODE_CONTINUATION 0u
+#define MQTT_WS_OPCODE_TEXT 1u
+#define MQTT_WS_OPCODE_BINARY 2u
+
+/* [MQTT-6.0.0-1]: MQTT travels in binary data frames only; a message whose
+ * (first) frame has opcode `opcode` breaks it when it is a text message.
+ * The finding goes to *out when it does. */
+bool mqtt_ws_message_finding(unsigned opcode, mqtt_finding_t *out);
 
 #endif

@@ -96,6 +96,9 @@ typedef struct {
     guint32 pending_frame[2]; /* frame where a packet still being reassembled starts */
     guint32 pending_size[2];  /* the size its Remaining Length announces */
     guint8 pending_version;
+    gboolean client_hinted;   /* the transport said which endpoint is the client: */
+    address client_addr;
+    guint32 client_port;
 } mqtt_stream_t;
 
 /* What one dissection of a frame remembers: its stream, looked up once,
@@ -142,6 +145,16 @@ static mqtt_stream_t *stream_get(packet_info *pinfo)
     return st;
 }
 
+void mqttlens_hint_client(packet_info *pinfo, gboolean sender_is_client)
+{
+    mqtt_stream_t *st = stream_get(pinfo);
+    if (PINFO_FD_VISITED(pinfo) || st->client_hinted)
+        return;
+    st->client_hinted = TRUE;
+    copy_address_wmem(wmem_file_scope(), &st->client_addr, sender_is_client ? &pinfo->src : &pinfo->dst);
+    st->client_port = sender_is_client ? pinfo->srcport : pinfo->destport;
+}
+
 static int endpoint_index(const mqtt_stream_t *st, const packet_info *pinfo)
 {
     if (st->addr0)
@@ -151,12 +164,15 @@ static int endpoint_index(const mqtt_stream_t *st, const packet_info *pinfo)
 
 /* Whether the sender is the client when the first packet's type does not
  * tell (the core decides with this hint): what the transport knows (the
- * WebSocket upgrade's sides), else the ports: the client is not on the
+ * WebSocket upgrade's sides, the run heuristic's packet types), else the
+ * ports: the client is not on the
  * port the dissector was selected by, else it has the higher port. */
-static gboolean client_by_port(const packet_info *pinfo, mqttlens_sender_t sender)
+static gboolean client_by_port(const mqtt_stream_t *st, const packet_info *pinfo, mqttlens_sender_t sender)
 {
     if (sender != MQTTLENS_SENDER_BY_PORT)
         return sender == MQTTLENS_SENDER_CLIENT;
+    if (st->client_hinted)
+        return pinfo->srcport == st->client_port && addresses_equal(&pinfo->src, &st->client_addr);
     if (pinfo->match_uint == pinfo->destport && pinfo->destport != pinfo->srcport)
         return TRUE;
     if (pinfo->match_uint == pinfo->srcport && pinfo->destport != pinfo->srcport)
@@ -367,7 +383,7 @@ static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqtt
     ev->over_tls = proto_is_frame_protocol(pinfo->layers, "tls");
     ev->saw_connection_start = (tcp_completeness(st) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
     ev->endpoint = (guint8)ep;
-    ev->client_by_port = client_by_port(pinfo, sender);
+    ev->client_by_port = client_by_port(st, pinfo, sender);
     ev->src_port = pinfo->srcport;
     ev->dst_port = pinfo->destport;
     frame_addresses(pinfo, &ev->src_address, &ev->dst_address);

@@ -25,6 +25,11 @@ typedef enum {
  * connection analysis through the core's entry points, tree, taps), for a
  * transport that framed it itself (WebSocket). */
 int mqttlens_dissect_pdu(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, mqttlens_sender_t sender);
+/* Before the connection's first packet (the run heuristic): whether the
+ * sender of the current packet is the client, as the transport learnt it
+ * from packets it did not hand over.  Used where the first packet's type
+ * does not tell, instead of the ports. */
+void mqttlens_hint_client(packet_info *pinfo, gboolean sender_is_client);
 /* Bytes that cannot be framed as MQTT packets; `f` is the core's finding
  * about them (mqtt_core_unframed, ...). */
 int mqttlens_dissect_unframed(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_finding_t *f);

@@ -18,6 +18,8 @@
 
 #include <epan/conversation.h>
 
+#include "mqtt_dissector.h"
+#include "mqtt_spec.h"
 #include "mqtt_transport.h"
 #include "mqtt_wire.h"
 
@@ -31,6 +33,7 @@ typedef struct {
     guint32 port0;            /* the first sender's port tells the directions apart */
     guint32 segments[2];      /* segments of whole, well-formed packets per direction */
     guint32 packets;
+    guint8 senders[2];        /* per direction: what its packet types say it is (MQTT_FROM_*) */
     gboolean rejected;        /* a segment that is not such a run: never claimed */
 } run_state_t;
 
@@ -58,12 +61,33 @@ static ws_compat_bool heur_tcp(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tr
     return TRUE;
 }
 
+#define RUN_UNKNOWN (-1)
+#define RUN_CONTRADICTS (-2)
+
+/* Which direction (0, 1) is the client's, as the packet types of the run
+ * tell: a client-only type (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, ...)
+ * names its sender the client, a server-only one (CONNACK, SUBACK,
+ * UNSUBACK, PINGRESP, ...) its sender the server.  RUN_UNKNOWN when no
+ * packet tells (the ports decide then), RUN_CONTRADICTS when the packets
+ * disagree. */
+static int run_client(const run_state_t *rs)
+{
+    gboolean c0 = (rs->senders[0] & MQTT_FROM_CLIENT) || (rs->senders[1] & MQTT_FROM_SERVER);
+    gboolean c1 = (rs->senders[1] & MQTT_FROM_CLIENT) || (rs->senders[0] & MQTT_FROM_SERVER);
+    if (c0 && c1)
+        return RUN_CONTRADICTS;
+    return c0 ? 0 : c1 ? 1 : RUN_UNKNOWN;
+}
+
 /* The opt-in run heuristic (capture started after the CONNECT): on the
  * first pass, a conversation whose segments, in both directions, each hold
  * nothing but well-formed MQTT packets, at least RUN_PACKETS of them,
  * belongs to mqttlens from the segment where that became clear on (earlier
  * ones stay undecoded in every pass, so all passes agree).  Any other
- * segment first rules the conversation out for good. */
+ * segment first rules the conversation out for good, and so do packet
+ * types that give both sides the same role.  Which side is the client is
+ * taken from the packet types of all the segments seen (run_client), the
+ * undecoded ones too; only when none tells do the ports decide. */
 static ws_compat_bool heur_tcp_run(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
 {
     if (!pref_heur_run || PINFO_FD_VISITED(pinfo))
@@ -85,11 +109,20 @@ static ws_compat_bool heur_tcp_run(tvbuff_t *tvb, packet_info *pinfo, proto_tree
         rs->rejected = TRUE;
         return FALSE;
     }
-    rs->segments[pinfo->srcport == rs->port0 ? 0 : 1]++;
+    int dir = pinfo->srcport == rs->port0 ? 0 : 1;
+    rs->segments[dir]++;
     rs->packets += n;
+    rs->senders[dir] |= mqtt_run_senders(tvb_get_ptr(tvb, 0, (gint)len), len);
+    int client = run_client(rs);
+    if (client == RUN_CONTRADICTS) {
+        rs->rejected = TRUE; /* both sides claim the same role: not MQTT */
+        return FALSE;
+    }
     if (!rs->segments[0] || !rs->segments[1] || rs->packets < RUN_PACKETS)
         return FALSE;
     conversation_set_dissector_from_frame_number(conv, pinfo->num, mqttlens_handle);
+    if (client != RUN_UNKNOWN)
+        mqttlens_hint_client(pinfo, client == dir);
     dissect_mqttlens(tvb, pinfo, tree, data);
     return TRUE;
 }

@@ -3,9 +3,22 @@
  * Wireshark's WebSocket dissector hands over one message at a time, after
  * unmasking and after joining a fragmented message, in the frame where the
  * message completes (several messages may complete in one frame).  It finds
- * mqttlens by the subprotocol the server selected (the "ws.protocol" table:
- * "mqtt", and "mqttv3.1" of MQTT 3.1), by the server's port when none was
- * selected ("ws.port"), or through the heuristic list "ws".
+ * mqttlens by the subprotocol the server selected in the HTTP upgrade (the
+ * "ws.protocol" table), by the server's port when the server selected none
+ * ("ws.port"), or through the heuristic list "ws" otherwise (another
+ * subprotocol, or none on another port).  It gives a subdissector no data
+ * (NULL on 4.0, 4.4 and 4.6): neither the subprotocol nor the opcode.  So
+ * mqttlens registers one entry per subprotocol, and the entry that is called
+ * tells which one the server selected, on every version.
+ *
+ * What the upgrade's headers and the frames' opcodes say is read from
+ * Wireshark's own fields, on the first pass: a postdissector that wants
+ * "http.sec_websocket_protocol", "websocket.opcode" and a few more makes
+ * Wireshark build them (not fake them) in every first-pass dissection, even
+ * without a visible tree, and mqttlens reads them with
+ * proto_get_finfo_ptr_array() (during the frame for the opcodes, in the
+ * postdissector for the handshake, which comes before any message).  The
+ * cost: a protocol tree is built for every packet on the first pass.
  *
  * What counts is the MQTT byte stream of each direction, not the messages
  * ([MQTT-6.0.0-2]): the messages of a direction are fed to the core's
@@ -24,7 +37,6 @@
 #include <epan/conversation.h>
 #include <epan/expert.h>
 #include <epan/proto_data.h>
-#include <epan/dissectors/packet-http.h>
 #include <epan/dissectors/packet-tcp.h>
 #include <epan/dissectors/packet-tls.h>
 
@@ -40,32 +52,231 @@
 #define WSS_DEFAULT_PORTS "8084"
 
 static int proto_mqttlens = -1;
-static int proto_http = -1;
 static int proto_tcp = -1;
 static int hf_ws_partial = -1;
 static int hf_ws_subprotocol = -1;
+static int hf_ws_offer = -1;
+static int hf_ws_opcode = -1;
 static gint ett_ws = -1;
 
-static dissector_handle_t ws_handle;
+/* Wireshark's fields that mqttlens reads (-1 when a version lacks one). */
+static int hf_websocket_opcode = -1;
+static int hf_http_request = -1;
+static int hf_http_response_code = -1;
+static int hf_http_upgrade = -1;
+static int hf_http_sec_websocket_protocol = -1;
+
+/* How WebSocket found mqttlens, which says what the server selected. */
+typedef enum {
+    WS_ENTRY_MQTT,    /* "ws.protocol" "mqtt" */
+    WS_ENTRY_MQTTV31, /* "ws.protocol" "mqttv3.1" */
+    WS_ENTRY_PORT,    /* "ws.port": the server selected no subprotocol */
+    WS_ENTRY_HEUR,    /* "ws" heuristic: none, or one that is not MQTT's */
+} ws_entry_t;
+
+static dissector_handle_t ws_mqtt_handle;
+static dissector_handle_t ws_mqttv31_handle;
+static dissector_handle_t ws_port_handle;
+static dissector_handle_t ws_post_handle;
 static dissector_handle_t http_tcp_handle;
 static dissector_handle_t http_tls_handle;
 
+static ws_compat_bool pref_ws_fields = TRUE;
 static range_t *pref_ws_ports;
 static range_t *pref_wss_ports;
 static range_t *ws_ports_in_use;
 static range_t *wss_ports_in_use;
 
-/* Per WebSocket connection: the two directions' streams, told apart by
- * the sender's address and port. */
+static const value_string ws_opcode_names[] = {
+    {MQTT_WS_OPCODE_CONTINUATION, "Continuation"},
+    {MQTT_WS_OPCODE_TEXT, "Text"},
+    {MQTT_WS_OPCODE_BINARY, "Binary"},
+    {0, NULL},
+};
+
+/* ---- what the handshake and the frames said (first pass) ------------------------ */
+
+/* Per TCP conversation that carried an HTTP upgrade or WebSocket frames. */
+typedef struct {
+    mqtt_ws_handshake_t hs;
+    address server_addr;      /* the sender of the 101 response */
+    guint32 server_port;
+    address addr0;            /* the first sender of WebSocket frames: direction 0 */
+    guint32 port0;
+    gboolean dirs_known;
+    guint8 pending[2];        /* per direction: the opcode of a fragmented data message
+                                 begun and not yet ended, else 0 */
+} ws_watch_t;
+
+static wmem_map_t *ws_watches;
+
+static ws_watch_t *watch_get(packet_info *pinfo, gboolean create)
+{
+    conversation_t *conv = find_or_create_conversation(pinfo);
+    if (!ws_watches) {
+        if (!create)
+            return NULL;
+        ws_watches = wmem_map_new(wmem_file_scope(), g_direct_hash, g_direct_equal);
+    }
+    ws_watch_t *w = (ws_watch_t *)wmem_map_lookup(ws_watches, conv);
+    if (!w && create) {
+        w = wmem_new0(wmem_file_scope(), ws_watch_t);
+        wmem_map_insert(ws_watches, conv, w);
+    }
+    return w;
+}
+
+static int watch_dir(ws_watch_t *w, const packet_info *pinfo)
+{
+    if (!w->dirs_known) {
+        copy_address_wmem(wmem_file_scope(), &w->addr0, &pinfo->src);
+        w->port0 = pinfo->srcport;
+        w->dirs_known = TRUE;
+    }
+    return pinfo->srcport == w->port0 && addresses_equal(&w->addr0, &pinfo->src) ? 0 : 1;
+}
+
+static GPtrArray *finfos(proto_tree *tree, int hf)
+{
+    if (!tree || hf < 0)
+        return NULL;
+    GPtrArray *a = proto_get_finfo_ptr_array(tree, hf);
+    return a && a->len ? a : NULL;
+}
+
+/* The values of every Sec-WebSocket-Protocol header of the frame, joined
+ * by ", " as RFC 7230 joins repeated headers; NULL when there is none. */
+static const char *subprotocol_headers(proto_tree *tree)
+{
+    GPtrArray *a = finfos(tree, hf_http_sec_websocket_protocol);
+    if (!a)
+        return NULL;
+    wmem_strbuf_t *b = wmem_strbuf_new(wmem_file_scope(), "");
+    for (guint i = 0; i < a->len; i++) {
+        const char *v = fvalue_get_string(ws_compat_fi_value((field_info *)a->pdata[i]));
+        if (i)
+            wmem_strbuf_append(b, ", ");
+        wmem_strbuf_append(b, v ? v : "");
+    }
+    return wmem_strbuf_finalize(b);
+}
+
+static gboolean is_websocket_upgrade(proto_tree *tree)
+{
+    GPtrArray *a = finfos(tree, hf_http_upgrade);
+    for (guint i = 0; a && i < a->len; i++) {
+        const char *v = fvalue_get_string(ws_compat_fi_value((field_info *)a->pdata[i]));
+        if (v && g_ascii_strcasecmp(v, "websocket") == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static gboolean has_response_code(proto_tree *tree, guint32 code)
+{
+    GPtrArray *a = finfos(tree, hf_http_response_code);
+    for (guint i = 0; a && i < a->len; i++)
+        if (fvalue_get_uinteger(ws_compat_fi_value((field_info *)a->pdata[i])) == code)
+            return TRUE;
+    return FALSE;
+}
+
+/* The first byte of a WebSocket frame (FIN, RSV, opcode), read where
+ * Wireshark's opcode field lies. */
+static guint8 frame_first_byte(const field_info *fi)
+{
+    return *tvb_get_ptr(fi->ds_tvb, fi->start, 1); /* tvb_get_guint8 is deprecated from 4.4 on */
+}
+
+/* The HTTP upgrade (RFC 6455 §4): the client's offer in its request, the
+ * server's choice and address in its 101 response. */
+static void watch_handshake(packet_info *pinfo, proto_tree *tree)
+{
+    if (!is_websocket_upgrade(tree))
+        return;
+    if (finfos(tree, hf_http_request)) {
+        ws_watch_t *w = watch_get(pinfo, TRUE);
+        w->hs.request_seen = true;
+        w->hs.offer = subprotocol_headers(tree);
+    } else if (has_response_code(tree, 101)) {
+        ws_watch_t *w = watch_get(pinfo, TRUE);
+        w->hs.response_seen = true;
+        w->hs.selected = subprotocol_headers(tree);
+        copy_address_wmem(wmem_file_scope(), &w->server_addr, &pinfo->src);
+        w->server_port = pinfo->srcport;
+    }
+}
+
+/* Per direction, whether a fragmented data message is open after this
+ * frame, and with which opcode. */
+static void watch_frames(packet_info *pinfo, proto_tree *tree)
+{
+    GPtrArray *a = finfos(tree, hf_websocket_opcode);
+    if (!a)
+        return;
+    ws_watch_t *w = watch_get(pinfo, TRUE);
+    int dir = watch_dir(w, pinfo);
+    for (guint i = 0; i < a->len; i++) {
+        guint8 b = frame_first_byte((const field_info *)a->pdata[i]);
+        guint op = b & 0x0F;
+        gboolean fin = (b & 0x80) != 0;
+        if (op & 0x8)
+            continue; /* control frames come between fragments */
+        if (op != MQTT_WS_OPCODE_CONTINUATION)
+            w->pending[dir] = fin ? 0 : (guint8)op;
+        else if (fin)
+            w->pending[dir] = 0;
+    }
+}
+
+static int dissect_ws_post(tvbuff_t *tvb _U_, packet_info *pinfo, proto_tree *tree, void *data _U_)
+{
+    if (!pref_ws_fields || PINFO_FD_VISITED(pinfo) || !tree)
+        return 0;
+    watch_handshake(pinfo, tree);
+    watch_frames(pinfo, tree);
+    return 0;
+}
+
+/* The opcode of the message being handed over now: the frame that
+ * completes it is the last WebSocket frame Wireshark decoded so far; a
+ * continuation goes back to its message's first frame, in this TCP segment
+ * or (watch_frames) an earlier one.  0 when not known. */
+static guint message_opcode(packet_info *pinfo, proto_tree *tree)
+{
+    GPtrArray *a = pref_ws_fields ? finfos(tree, hf_websocket_opcode) : NULL;
+    if (!a)
+        return 0;
+    for (guint i = a->len; i-- > 0;) {
+        guint8 b = frame_first_byte((const field_info *)a->pdata[i]);
+        guint op = b & 0x0F;
+        gboolean last = i + 1 == a->len;
+        if (op & 0x8)
+            continue; /* control frames come between fragments */
+        if (!last && (b & 0x80))
+            break; /* an earlier message ended here: the first frame is in an earlier segment */
+        if (op != MQTT_WS_OPCODE_CONTINUATION)
+            return op;
+    }
+    ws_watch_t *w = watch_get(pinfo, FALSE);
+    return w ? w->pending[watch_dir(w, pinfo)] : 0;
+}
+
+/* ---- per WebSocket connection ------------------------------------------------ */
+
+/* The two directions' streams, told apart by the sender's address and
+ * port, and the judgement of the handshake. */
 typedef struct {
     address addr0;
     guint32 port0;
     mqtt_stream_t *dir[2];
-    gboolean checked;         /* the subprotocol was judged (first pass) */
-    const char *subprotocol;  /* the one the server selected, NULL if none */
-    gboolean bad_subprotocol;
-    gboolean subprotocol_unknown; /* the Wireshark built against does not tell it (4.6) */
-    guint32 first_frame;      /* where the judgement is shown */
+    ws_entry_t entry;         /* the entry of its first message */
+    gboolean judged;          /* [MQTT-6.0.0-3/4] judged (first pass) */
+    guint32 judged_frame;     /* ... with the client's first packet, in this message */
+    guint32 judged_index;
+    mqtt_ws_handshake_t hs;   /* what was judged */
+    mqtt_finding_t findings[2];
+    unsigned nfindings;
 } ws_conv_t;
 
 /* What one message holds, kept from the first pass. */
@@ -73,6 +284,7 @@ typedef struct {
     mqtt_stream_msg_t msg;
     ws_conv_t *wc;
     guint8 dir;
+    guint8 opcode;            /* of its (first) frame, 0 when not known */
 } ws_msg_t;
 
 /* Per frame key of the index-th message that completes in it. */
@@ -84,9 +296,10 @@ static wmem_map_t *ws_convs;
 static void forget_convs(void)
 {
     ws_convs = NULL;
+    ws_watches = NULL;
 }
 
-static ws_conv_t *ws_conv_get(packet_info *pinfo)
+static ws_conv_t *ws_conv_get(packet_info *pinfo, ws_entry_t entry)
 {
     conversation_t *conv = find_or_create_conversation(pinfo);
     if (!ws_convs)
@@ -98,6 +311,7 @@ static ws_conv_t *ws_conv_get(packet_info *pinfo)
         wc->port0 = pinfo->srcport;
         wc->dir[0] = mqtt_stream_new(wmem_file_scope());
         wc->dir[1] = mqtt_stream_new(wmem_file_scope());
+        wc->entry = entry;
         wmem_map_insert(ws_convs, conv, wc);
     }
     return wc;
@@ -117,44 +331,109 @@ static guint32 next_message_index(packet_info *pinfo)
     return n;
 }
 
-/* First pass, first message of the connection: the subprotocol the HTTP
- * upgrade selected. */
-static void judge_subprotocol(ws_conv_t *wc, packet_info *pinfo, tvbuff_t *tvb)
+/* Who sent the message: the side that answered the upgrade with 101 is
+ * the server, the other the client.  Without the upgrade in the capture,
+ * the ports decide as on TCP. */
+static mqttlens_sender_t ws_sender(packet_info *pinfo)
 {
-    if (wc->checked)
-        return;
-    wc->checked = TRUE;
-    wc->first_frame = pinfo->num;
-#if WS_COMPAT_AT_LEAST(4, 6)
-    /* 4.6's http_conv_t no longer records the subprotocol the upgrade
-     * selected: it is not known, and [MQTT-6.0.0-4] is not judged
-     * (docs/preferences.md). */
-    (void)tvb;
-    wc->subprotocol_unknown = TRUE;
-#else
-    conversation_t *conv = find_or_create_conversation(pinfo);
-    const http_conv_t *hc = (const http_conv_t *)conversation_get_proto_data(conv, proto_http);
-    if (hc && hc->websocket_protocol)
-        wc->subprotocol = wmem_strdup(wmem_file_scope(), hc->websocket_protocol);
-    guint len = tvb_captured_length(tvb);
-    wc->bad_subprotocol = !mqtt_ws_subprotocol_allowed(wc->subprotocol, tvb_get_ptr(tvb, 0, (gint)len), len);
-#endif
+    const ws_watch_t *w = watch_get(pinfo, FALSE);
+    if (!w || !w->hs.response_seen)
+        return MQTTLENS_SENDER_BY_PORT;
+    gboolean from_server = pinfo->srcport == w->server_port && addresses_equal(&pinfo->src, &w->server_addr);
+    return from_server ? MQTTLENS_SENDER_SERVER : MQTTLENS_SENDER_CLIENT;
 }
 
-static void show_subprotocol(const ws_conv_t *wc, tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree)
+/* What the server selected, as the entry that was called says; for the
+ * heuristic entry what its 101 response said (none, or another one). */
+static mqtt_ws_handshake_t handshake_of(const ws_conv_t *wc, packet_info *pinfo)
 {
+    const ws_watch_t *w = watch_get(pinfo, FALSE);
+    mqtt_ws_handshake_t hs = {false, NULL, false, NULL};
+    if (w)
+        hs = w->hs;
+    switch (wc->entry) {
+    case WS_ENTRY_MQTT:
+        hs.selected = "mqtt";
+        hs.response_seen = true; /* Wireshark's HTTP saw the upgrade select it */
+        break;
+    case WS_ENTRY_MQTTV31:
+        hs.selected = "mqttv3.1";
+        hs.response_seen = true;
+        break;
+    case WS_ENTRY_PORT:
+        hs.selected = NULL;
+        break;
+    case WS_ENTRY_HEUR:
+        break;
+    }
+    return hs;
+}
+
+/* First pass: [MQTT-6.0.0-3/4] once per connection, with the client's
+ * first complete MQTT packet (normally its CONNECT; a 3.1 client may use
+ * "mqttv3.1"), so neither the order of the first messages nor a packet
+ * split over several of them matters. */
+static void judge_handshake(ws_conv_t *wc, packet_info *pinfo, tvbuff_t *tvb, const mqtt_stream_msg_t *msg,
+                            guint32 index)
+{
+    if (wc->judged)
+        return;
+    const guint8 *first;
+    guint32 len;
+    if (msg->head) {
+        first = msg->head;
+        len = msg->head_len;
+    } else if (msg->body_off < msg->tail_off) {
+        first = tvb_get_ptr(tvb, (gint)msg->body_off, (gint)(msg->tail_off - msg->body_off));
+        len = msg->tail_off - msg->body_off;
+    } else {
+        return; /* no complete packet here */
+    }
+    mqttlens_sender_t sender = ws_sender(pinfo);
+    gboolean client = sender == MQTTLENS_SENDER_BY_PORT ? (first[0] >> 4) == MQTT_CONNECT
+                                                         : sender == MQTTLENS_SENDER_CLIENT;
+    if (!client)
+        return;
+    wc->judged = TRUE;
+    wc->judged_frame = pinfo->num;
+    wc->judged_index = index;
+    wc->hs = handshake_of(wc, pinfo);
+    wc->nfindings = mqtt_ws_judge_handshake(&wc->hs, first, len, wmem_file_scope(), wc->findings);
+}
+
+/* The WebSocket side of a message: the handshake where it was judged, and
+ * [MQTT-6.0.0-1] for a text message. */
+static void show_transport(const ws_msg_t *m, guint32 index, tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree)
+{
+    const ws_conv_t *wc = m->wc;
+    gboolean judged_here = wc->judged && wc->judged_frame == pinfo->num && wc->judged_index == index;
+    mqtt_finding_t text;
+    gboolean is_text = mqtt_ws_message_finding(m->opcode, &text);
+    if (!judged_here && !is_text)
+        return;
     proto_item *ti = proto_tree_add_item(tree, proto_mqttlens, tvb, 0, 0, ENC_NA);
     proto_item_append_text(ti, ", WebSocket transport");
     proto_tree *sub = proto_item_add_subtree(ti, ett_ws);
-    proto_item *it = proto_tree_add_string(sub, hf_ws_subprotocol, tvb, 0, 0,
-                                           wc->subprotocol       ? wc->subprotocol
-                                           : wc->subprotocol_unknown ? "(not known to this Wireshark version)"
-                                                                     : "(none)");
-    proto_item_set_generated(it);
-    if (!wc->bad_subprotocol)
+    if (m->opcode) {
+        proto_item *op = proto_tree_add_uint(sub, hf_ws_opcode, tvb, 0, 0, m->opcode);
+        proto_item_set_generated(op);
+        if (is_text)
+            mqtt_expert_report(pinfo, sub, op, tvb, 0, &text, 0);
+    }
+    if (!judged_here)
         return;
-    mqtt_finding_t f = mqtt_ws_subprotocol_finding(wc->subprotocol, pinfo->pool);
-    mqtt_expert_report(pinfo, sub, it, tvb, 0, &f, 0);
+    if (wc->hs.request_seen) {
+        proto_item *it = proto_tree_add_string(sub, hf_ws_offer, tvb, 0, 0, wc->hs.offer ? wc->hs.offer : "(none)");
+        proto_item_set_generated(it);
+    }
+    proto_item *it = proto_tree_add_string(sub, hf_ws_subprotocol, tvb, 0, 0,
+                                           !wc->hs.response_seen ? (pref_ws_fields ? "(the upgrade is not in the capture)"
+                                                                                   : "(not read: websocket_fields is off)")
+                                           : wc->hs.selected     ? wc->hs.selected
+                                                                 : "(none)");
+    proto_item_set_generated(it);
+    for (unsigned i = 0; i < wc->nfindings; i++)
+        mqtt_expert_report(pinfo, sub, it, tvb, 0, &wc->findings[i], 0);
 }
 
 /* Bytes of a packet that begins or continues here and completes later
@@ -181,21 +460,6 @@ static void show_partial(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, in
         return; /* reported once, where it began */
     mqtt_finding_t f = mqtt_core_unfinished_packet(closed, announced, pinfo->pool);
     mqtt_expert_report(pinfo, sub, NULL, tvb, off, &f, 0);
-}
-
-/* Who sent the message: the side that sent the HTTP Upgrade is the client,
- * the side that answered it the server (HTTP keeps the server's address
- * and port from its response).  Without the upgrade in the capture, the
- * ports decide as on TCP. */
-static mqttlens_sender_t ws_sender(packet_info *pinfo)
-{
-    conversation_t *conv = find_or_create_conversation(pinfo);
-    const http_conv_t *hc = (const http_conv_t *)conversation_get_proto_data(conv, proto_http);
-    if (!hc || !hc->server_port)
-        return MQTTLENS_SENDER_BY_PORT;
-    gboolean from_server = pinfo->srcport == hc->server_port &&
-                           (hc->server_addr.type == AT_NONE || addresses_equal(&pinfo->src, &hc->server_addr));
-    return from_server ? MQTTLENS_SENDER_SERVER : MQTTLENS_SENDER_CLIENT;
 }
 
 static void dissect_packets(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const ws_msg_t *m, guint32 index)
@@ -233,20 +497,28 @@ static void dissect_packets(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree,
         show_partial(tvb, pinfo, tree, (int)msg->tail_off, m, pinfo->num);
 }
 
-static int dissect_mqtt_ws(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
+/* First pass: the message goes into its direction's stream. */
+static ws_msg_t *first_pass(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, ws_entry_t entry, guint32 index)
+{
+    ws_msg_t *m = wmem_new0(wmem_file_scope(), ws_msg_t);
+    m->wc = ws_conv_get(pinfo, entry);
+    m->dir = (guint8)ws_dir(m->wc, pinfo);
+    m->opcode = (guint8)message_opcode(pinfo, tree);
+    guint len = tvb_captured_length(tvb);
+    mqtt_stream_feed(m->wc->dir[m->dir], tvb_get_ptr(tvb, 0, (gint)len), len, pinfo->num, &m->msg);
+    judge_handshake(m->wc, pinfo, tvb, &m->msg, index);
+    p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, KEY_WS_MSG(index), m);
+    return m;
+}
+
+static int dissect_ws_entry(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, ws_entry_t entry)
 {
     guint32 index = next_message_index(pinfo);
     ws_msg_t *m = (ws_msg_t *)p_get_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, KEY_WS_MSG(index));
     if (!m) {
         if (PINFO_FD_VISITED(pinfo))
             return 0; /* not seen on the first pass */
-        m = wmem_new0(wmem_file_scope(), ws_msg_t);
-        m->wc = ws_conv_get(pinfo);
-        m->dir = (guint8)ws_dir(m->wc, pinfo);
-        judge_subprotocol(m->wc, pinfo, tvb);
-        guint len = tvb_captured_length(tvb);
-        mqtt_stream_feed(m->wc->dir[m->dir], tvb_get_ptr(tvb, 0, (gint)len), len, pinfo->num, &m->msg);
-        p_add_proto_data(wmem_file_scope(), pinfo, proto_mqttlens, KEY_WS_MSG(index), m);
+        m = first_pass(tvb, pinfo, tree, entry, index);
     }
     /* The WebSocket dissector rewrites the columns at each of its frames;
      * the ones after this message (a pong, the next message) must not
@@ -254,18 +526,32 @@ static int dissect_mqtt_ws(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, 
     col_set_writable(pinfo->cinfo, COL_PROTOCOL, TRUE);
     col_set_writable(pinfo->cinfo, COL_INFO, TRUE);
     col_set_str(pinfo->cinfo, COL_PROTOCOL, "MQTT");
-    if (index == 0 && m->wc->first_frame == pinfo->num)
-        show_subprotocol(m->wc, tvb, pinfo, tree);
+    show_transport(m, index, tvb, pinfo, tree);
     dissect_packets(tvb, pinfo, tree, m, index);
     col_set_writable(pinfo->cinfo, COL_PROTOCOL, FALSE);
     col_set_writable(pinfo->cinfo, COL_INFO, FALSE);
     return (int)tvb_captured_length(tvb);
 }
 
-/* The "ws" heuristic list: a WebSocket connection on a port that no
- * subprotocol or port entry gave to anyone, whose first message is an MQTT
- * CONNECT; afterwards every message of the connection. */
-static ws_compat_bool dissect_mqtt_ws_heur(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
+static int dissect_ws_mqtt(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
+{
+    return dissect_ws_entry(tvb, pinfo, tree, WS_ENTRY_MQTT);
+}
+
+static int dissect_ws_mqttv31(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
+{
+    return dissect_ws_entry(tvb, pinfo, tree, WS_ENTRY_MQTTV31);
+}
+
+static int dissect_ws_port(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
+{
+    return dissect_ws_entry(tvb, pinfo, tree, WS_ENTRY_PORT);
+}
+
+/* The "ws" heuristic list: a WebSocket connection that no subprotocol or
+ * port entry gave to anyone, whose first message is an MQTT CONNECT;
+ * afterwards every message of the connection. */
+static ws_compat_bool dissect_ws_heur(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data _U_)
 {
     conversation_t *conv = find_or_create_conversation(pinfo);
     gboolean ours = ws_convs && wmem_map_lookup(ws_convs, conv);
@@ -274,7 +560,7 @@ static ws_compat_bool dissect_mqtt_ws_heur(tvbuff_t *tvb, packet_info *pinfo, pr
         if (PINFO_FD_VISITED(pinfo) || !mqtt_looks_like_connect(tvb_get_ptr(tvb, 0, (gint)len), len))
             return FALSE;
     }
-    dissect_mqtt_ws(tvb, pinfo, tree, data);
+    dissect_ws_entry(tvb, pinfo, tree, WS_ENTRY_HEUR);
     return TRUE;
 }
 
@@ -299,20 +585,47 @@ static void apply_ports(void)
         return;
     if (ws_ports_in_use) {
         dissector_delete_uint_range("tcp.port", ws_ports_in_use, http_tcp_handle);
-        dissector_delete_uint_range("ws.port", ws_ports_in_use, ws_handle);
+        dissector_delete_uint_range("ws.port", ws_ports_in_use, ws_port_handle);
         wmem_free(wmem_epan_scope(), ws_ports_in_use);
     }
     if (wss_ports_in_use) {
         range_foreach(wss_ports_in_use, delete_tls_port, NULL);
-        dissector_delete_uint_range("ws.port", wss_ports_in_use, ws_handle);
+        dissector_delete_uint_range("ws.port", wss_ports_in_use, ws_port_handle);
         wmem_free(wmem_epan_scope(), wss_ports_in_use);
     }
     ws_ports_in_use = range_copy(wmem_epan_scope(), pref_ws_ports);
     wss_ports_in_use = range_copy(wmem_epan_scope(), pref_wss_ports);
     dissector_add_uint_range("tcp.port", ws_ports_in_use, http_tcp_handle);
     range_foreach(wss_ports_in_use, add_tls_port, NULL);
-    dissector_add_uint_range("ws.port", ws_ports_in_use, ws_handle);
-    dissector_add_uint_range("ws.port", wss_ports_in_use, ws_handle);
+    dissector_add_uint_range("ws.port", ws_ports_in_use, ws_port_handle);
+    dissector_add_uint_range("ws.port", wss_ports_in_use, ws_port_handle);
+}
+
+/* The fields the postdissector wants built on the first pass (none when
+ * the preference websocket_fields is off). */
+static void want_fields(void)
+{
+    int wanted[] = {hf_websocket_opcode, hf_http_request, hf_http_response_code, hf_http_upgrade,
+                    hf_http_sec_websocket_protocol};
+    GArray *a = NULL;
+    for (size_t i = 0; pref_ws_fields && i < G_N_ELEMENTS(wanted); i++) {
+        if (wanted[i] <= 0)
+            continue;
+        if (!a)
+            a = g_array_new(FALSE, FALSE, (guint)sizeof(int));
+        g_array_append_val(a, wanted[i]);
+    }
+    set_postdissector_wanted_hfids(ws_post_handle, a);
+}
+
+static void find_fields(void)
+{
+    hf_websocket_opcode = proto_registrar_get_id_byname("websocket.opcode");
+    hf_http_request = proto_registrar_get_id_byname("http.request");
+    hf_http_response_code = proto_registrar_get_id_byname("http.response.code");
+    hf_http_upgrade = proto_registrar_get_id_byname("http.upgrade");
+    hf_http_sec_websocket_protocol = proto_registrar_get_id_byname("http.sec_websocket_protocol");
+    register_postdissector(ws_post_handle);
 }
 
 void mqtt_ws_register(int proto, module_t *module)
@@ -322,6 +635,11 @@ void mqtt_ws_register(int proto, module_t *module)
                           "Bytes of an MQTT packet that is completed in a later WebSocket message", HFILL}},
         {&hf_ws_subprotocol, {"WebSocket subprotocol", "mqttlens.ws.subprotocol", FT_STRING, BASE_NONE, NULL, 0,
                               "The subprotocol the server selected in the WebSocket upgrade", HFILL}},
+        {&hf_ws_offer, {"WebSocket subprotocols offered", "mqttlens.ws.offer", FT_STRING, BASE_NONE, NULL, 0,
+                        "The subprotocols the client offered in its WebSocket upgrade request", HFILL}},
+        {&hf_ws_opcode, {"WebSocket message opcode", "mqttlens.ws.opcode", FT_UINT8, BASE_DEC, VALS(ws_opcode_names),
+                         0, "The opcode of the (first frame of the) WebSocket message that carried the MQTT bytes",
+                         HFILL}},
     };
     static gint *ett[] = {&ett_ws};
     proto_mqttlens = proto;
@@ -342,19 +660,33 @@ void mqtt_ws_register(int proto, module_t *module)
                                     "WebSocket connections are MQTT when the server selected no subprotocol.",
                                     &pref_wss_ports, 65535);
 
-    ws_handle = create_dissector_handle(dissect_mqtt_ws, proto);
+    prefs_register_bool_preference(module, "websocket_fields", "Read the WebSocket handshake and opcodes",
+                                   "Whether mqttlens reads Wireshark's HTTP upgrade headers and WebSocket "
+                                   "opcodes to judge the client's subprotocol offer [MQTT-6.0.0-3], a server "
+                                   "that selected none off the ws ports [MQTT-6.0.0-4] and text messages "
+                                   "[MQTT-6.0.0-1], and to tell client from server by the upgrade. It makes "
+                                   "Wireshark build a protocol tree for every packet of the first pass "
+                                   "(docs/heuristics.md).",
+                                   &pref_ws_fields);
+    ws_mqtt_handle = create_dissector_handle(dissect_ws_mqtt, proto);
+    ws_mqttv31_handle = create_dissector_handle(dissect_ws_mqttv31, proto);
+    ws_port_handle = create_dissector_handle(dissect_ws_port, proto);
+    ws_post_handle = create_dissector_handle(dissect_ws_post, proto);
     register_cleanup_routine(forget_convs);
 }
 
 void mqtt_ws_handoff(void)
 {
-    proto_http = proto_get_id_by_filter_name("http");
     proto_tcp = proto_get_id_by_filter_name("tcp");
     http_tcp_handle = find_dissector("http-over-tcp");
     http_tls_handle = find_dissector("http-over-tls");
-    dissector_add_string("ws.protocol", "mqtt", ws_handle);
-    dissector_add_string("ws.protocol", "mqttv3.1", ws_handle);
-    heur_dissector_add("ws", dissect_mqtt_ws_heur, "MQTT over WebSocket (first message a CONNECT)", "mqttlens_ws",
+    /* One entry per subprotocol: the one called tells which the server
+     * selected ([MQTT-6.0.0-4]). */
+    dissector_add_string("ws.protocol", "mqtt", ws_mqtt_handle);
+    dissector_add_string("ws.protocol", "mqttv3.1", ws_mqttv31_handle);
+    find_fields();
+    want_fields();
+    heur_dissector_add("ws", dissect_ws_heur, "MQTT over WebSocket (first message a CONNECT)", "mqttlens_ws",
                        proto_mqttlens, HEURISTIC_ENABLE);
     apply_ports();
 }
@@ -362,4 +694,6 @@ void mqtt_ws_handoff(void)
 void mqtt_ws_prefs_changed(void)
 {
     apply_ports();
+    if (ws_post_handle && hf_websocket_opcode != -1)
+        want_fields();
 }

@@ -78,6 +78,14 @@ typedef gboolean ws_compat_bool;
 #define ws_compat_dissector_try_string dissector_try_string
 #endif
 
+/* A field_info's value: embedded in 4.0, a pointer from 4.2 on (the
+ * fvalue rework of 4.1). */
+#if WS_COMPAT_AT_LEAST(4, 2)
+#define ws_compat_fi_value(fi) ((fi)->value)
+#else
+#define ws_compat_fi_value(fi) (&(fi)->value)
+#endif
+
 /* Text given to Wireshark (Info column, item labels, expert messages) must
  * be valid UTF-8: 4.4 on cut it at the first byte that is not (4.0 showed
  * U+FFFD).  Returns `s` itself when valid, otherwise a copy in

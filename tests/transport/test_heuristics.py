@@ -258,3 +258,37 @@ def test_run_heuristic_is_off_by_default_and_measured(tmp_path):
     _total, claimed = streams_of(capture, others_disabled() + ["-o", "mqttlens.heuristic_run:TRUE",
                                                                "-o", "mqttlens.heuristic_connect:FALSE"])
     print(f"run heuristic: {len(claimed)} of {len(streams) - len(CONTROLS)} synthetic non-MQTT connections claimed")
+
+
+def test_run_heuristic_takes_the_client_from_the_packet_types(tmp_path):
+    """A capture that starts after the CONNECT, whose client has the lower
+    port: the run heuristic claims it at the fourth packet (a PUBACK, sent
+    by both sides), but the PINGREQ and PINGRESP it saw before name the
+    client, so the ports (the client has the higher one) are not asked.
+    Then a run whose two sides both send PINGREQ is never claimed."""
+    cip, sip, cport, sport = bytes([10, 1, 0, 1]), bytes([10, 2, 0, 1]), 20001, 40001
+
+    def capture(path, segments):
+        seq = {"c": 1000, "s": 5000}
+        out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        t = 1704067200 * 1000000
+        for side, data in segments:
+            hdr = (cip, sip, cport, sport) if side == "c" else (sip, cip, sport, cport)
+            frame = _frame(*hdr, seq[side], seq["s" if side == "c" else "c"], 0x18, data)
+            seq[side] += len(data)
+            t += 1000
+            out += struct.pack("<IIII", t // 1000000, t % 1000000, len(frame), len(frame)) + frame
+        path.write_bytes(bytes(out))
+        os.chmod(path, 0o644)
+        return path
+
+    publish = lambda pid: b"\x32\x0a\x00\x04lens" + struct.pack(">H", pid) + b"ab"
+    puback = lambda pid: b"\x40\x02" + struct.pack(">H", pid)
+    late = capture(tmp_path / "low-client.pcap", [("c", b"\xc0\x00"), ("s", b"\xd0\x00"), ("c", publish(3)),
+                                                  ("s", puback(3)), ("c", publish(4)), ("s", puback(4))])
+    run = ["-n", "-o", "mqttlens.heuristic_run:TRUE", "-q", "-z", "flow,mqttlens,standard"]
+    flow = mqttlens.tshark().run(run, late)
+    assert f"broker 10.2.0.1:{sport}" in flow and f"client 10.1.0.1:{cport}" in flow, flow
+    both = capture(tmp_path / "both-ping.pcap", [("c", b"\xc0\x00"), ("s", b"\xc0\x00"), ("c", publish(3)),
+                                                 ("s", puback(3)), ("c", publish(4)), ("s", puback(4))])
+    assert not mqttlens.tshark().run(["-n", "-o", "mqttlens.heuristic_run:TRUE", "-Y", "mqttlens"], both).strip()

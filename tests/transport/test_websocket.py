@@ -5,11 +5,16 @@
 * Every WebSocket capture shows the same MQTT packets in the same frames
   with one pass as with two (the stream is rebuilt on the first pass and
   replayed later).
+* [MQTT-6.0.0-1/3/4] are judged the same in one and two passes, only
+  where the capture holds the upgrade, and the websocket_fields preference
+  turns the reading of Wireshark's fields off.
 * On the captures of MQTT on other ports, mqttlens (which finds them by
   their CONNECT) and the built-in dissector (told the port with Decode As)
   see the same packets.
 """
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -76,3 +81,60 @@ def test_no_subprotocol_found_by_websocket_heuristic():
     assert any("mqttlens.rule.websocket_subprotocol" in p.expert_names() for p in rows)
     off = mqttlens.packets(capture, extra=["-o", "mqttlens.ws_ports:", "--disable-heuristic", "mqttlens_ws"])
     assert not off
+
+
+def _findings(capture, extra=()):
+    return [(str(p.frame), sorted(n for n in p.expert_names() if "websocket" in n))
+            for p in mqttlens.packets(capture, extra=list(extra)) if any("websocket" in n for n in p.expert_names())]
+
+
+def test_websocket_findings_with_one_pass_two_passes_and_no_tree_shown():
+    """[MQTT-6.0.0-1/3/4] are decided on the first pass from Wireshark's
+    fields, which mqttlens' postdissector has built even where no tree is
+    shown: two passes report the same on the same frames, and a run that
+    filters on the finding in the second pass only (-2 -Y) finds it."""
+    for name, want in (("v311-ws-text-frame.pcap", ["mqttlens.rule.websocket_text_frame"]),
+                       ("v5-ws-text-fragmented.pcap", ["mqttlens.rule.websocket_text_frame"]),
+                       ("v311-ws-no-offer.pcap", ["mqttlens.rule.websocket_offer",
+                                                  "mqttlens.rule.websocket_subprotocol"])):
+        capture = next(c for c in CAPTURES if c.name == name)
+        one = _findings(capture)
+        assert [names for _frame, names in one] == [want], (name, one)
+        assert _findings(capture, ["-2"]) == one
+        rule = want[0]
+        frames = mqttlens.tshark().run(["-n", "-2", "-Y", rule, "-T", "fields", "-e", "frame.number"], capture).split()
+        assert frames == [one[0][0]], (name, frames)
+
+
+def test_binary_messages_with_mqtt_offer_are_clean():
+    """The ordinary captures (mqtt.js, paho, and the generated ones that
+    offer and select "mqtt") have no WebSocket finding, and their opcode
+    is known (binary) where the transport item is shown."""
+    for capture in WEBSOCKET:
+        if any(bad in capture.name for bad in ("text", "no-offer", "no-subprotocol")):
+            continue
+        assert not _findings(capture), capture.name
+
+
+def test_capture_starting_after_the_upgrade_is_not_judged(tmp_path):
+    """Without the HTTP upgrade in the capture (WebSocket then found by
+    Decode As), neither the offer nor the subprotocol is judged; with it,
+    the same connection has the finding."""
+    capture = next(c for c in CAPTURES if c.name == "v311-ws-no-subprotocol.pcap")
+    late = tmp_path / "after-upgrade.pcap"
+    subprocess.run(["editcap", str(capture), str(late), "4-5"], check=True)  # the request and the 101
+    os.chmod(late, 0o644)
+    decode_as = ["-d", "tcp.port==8083,websocket"]
+    rows = mqttlens.packets(late, extra=decode_as)
+    assert [p.first("mqttlens.type") for p in rows if p.first("mqttlens.type")][:2] == ["1", "2"]
+    assert not any("websocket" in n for p in rows for n in p.expert_names())
+    assert _findings(capture)
+
+
+def test_websocket_fields_preference():
+    """Off, the headers and opcodes are not read: no text-frame finding;
+    the subprotocol entry "mqtt" still tells what the server selected."""
+    text = next(c for c in CAPTURES if c.name == "v311-ws-text-frame.pcap")
+    assert not _findings(text, ["-o", "mqttlens.websocket_fields:FALSE"])
+    rows = mqttlens.packets(text, extra=["-o", "mqttlens.websocket_fields:FALSE"])
+    assert [v for p in rows for v in p.all("mqttlens.ws.subprotocol")] == ["mqtt"]

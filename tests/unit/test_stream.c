@@ -207,5 +207,57 @@ TEST(well_formed_runs)
     CHECK_EQ(mqtt_count_well_formed(unit_pool, ping_bad_flags, sizeof ping_bad_flags), 0);
 }
 
+TEST(websocket_offer_and_handshake)
+{
+    static const uint8_t v311[] = {0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, 4, 'l', 'e', 'n', 's'};
+    static const uint8_t v31[] = {0x10, 0x12, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 2, 0, 60, 0, 4, 'l', 'e', 'n', 's'};
+    CHECK(mqtt_ws_list_has("mqtt", "mqtt"));
+    CHECK(mqtt_ws_list_has("chat,  mqtt ,x", "mqtt"));
+    CHECK(mqtt_ws_list_has("mqttv3.1, mqtt", "mqtt"));
+    CHECK(!mqtt_ws_list_has("mqttv3.1", "mqtt"));
+    CHECK(!mqtt_ws_list_has("MQTT", "mqtt")); /* subprotocol names are compared exactly */
+    CHECK(!mqtt_ws_list_has("mqtts, xmqtt", "mqtt"));
+    CHECK(!mqtt_ws_list_has(NULL, "mqtt"));
+    CHECK(!mqtt_ws_list_has("", "mqtt"));
+    CHECK(mqtt_ws_offer_allowed("mqtt", v311, sizeof v311));
+    CHECK(mqtt_ws_offer_allowed("mqttv3.1", v31, sizeof v31));
+    CHECK(!mqtt_ws_offer_allowed("mqttv3.1", v311, sizeof v311));
+    CHECK(!mqtt_ws_offer_allowed(NULL, v311, sizeof v311));
+    mqtt_finding_t f = mqtt_ws_offer_finding("chat", unit_pool);
+    CHECK_EQ(f.rule, MQTT_R_WS_OFFER);
+    CHECK_STR(f.detail, "the client offered \"chat\"");
+
+    mqtt_finding_t out[2];
+    mqtt_ws_handshake_t all_bad = {true, NULL, true, "chat"};
+    CHECK_EQ(mqtt_ws_judge_handshake(&all_bad, v311, sizeof v311, unit_pool, out), 2);
+    CHECK_EQ(out[0].rule, MQTT_R_WS_OFFER);
+    CHECK_EQ(out[1].rule, MQTT_R_WS_SUBPROTOCOL);
+    mqtt_ws_handshake_t unseen = {false, NULL, false, NULL}; /* capture starts after the upgrade */
+    CHECK_EQ(mqtt_ws_judge_handshake(&unseen, v311, sizeof v311, unit_pool, out), 0);
+    mqtt_ws_handshake_t good = {true, "mqtt", true, "mqtt"};
+    CHECK_EQ(mqtt_ws_judge_handshake(&good, v311, sizeof v311, unit_pool, out), 0);
+    mqtt_ws_handshake_t v31_names = {true, "mqttv3.1", true, "mqttv3.1"};
+    CHECK_EQ(mqtt_ws_judge_handshake(&v31_names, v31, sizeof v31, unit_pool, out), 0);
+    CHECK_EQ(mqtt_ws_judge_handshake(&v31_names, v311, sizeof v311, unit_pool, out), 2);
+
+    CHECK(mqtt_ws_message_finding(MQTT_WS_OPCODE_TEXT, &f));
+    CHECK_EQ(f.rule, MQTT_R_WS_TEXT_FRAME);
+    CHECK(!mqtt_ws_message_finding(MQTT_WS_OPCODE_BINARY, &f));
+    CHECK(!mqtt_ws_message_finding(0, &f)); /* not known */
+}
+
+TEST(run_senders)
+{
+    static const uint8_t pub_ack[] = {0x30, 0x03, 0x00, 0x01, 'a', 0x40, 0x02, 0x00, 0x01};
+    CHECK_EQ(mqtt_run_senders(pub_ack, sizeof pub_ack), 0); /* both sides send these */
+    static const uint8_t pub_ping[] = {0x30, 0x03, 0x00, 0x01, 'a', 0xC0, 0x00};
+    CHECK_EQ(mqtt_run_senders(pub_ping, sizeof pub_ping), MQTT_FROM_CLIENT);
+    static const uint8_t suback[] = {0x90, 0x03, 0x00, 0x01, 0x00, 0xD0, 0x00};
+    CHECK_EQ(mqtt_run_senders(suback, sizeof suback), MQTT_FROM_SERVER);
+    static const uint8_t both[] = {0xC0, 0x00, 0xD0, 0x00};
+    CHECK_EQ(mqtt_run_senders(both, sizeof both), MQTT_FROM_BOTH);
+    CHECK_EQ(mqtt_run_senders(pub_ping, 3), 0); /* a partial packet tells nothing */
+}
+
 UNIT_MAIN("stream", every_single_cut, byte_by_byte_header_and_two_cuts, pending_and_unframeable, connect_recognition,
-          websocket_subprotocol, well_formed_runs)
+          websocket_subprotocol, websocket_offer_and_handshake, well_formed_runs, run_senders)
