@@ -20,14 +20,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 jobs=$(nproc)
 # What runs where (docs/testing.md, "Other Wireshark versions"): on 4.4 the
-# unit, links, journeys, interop and docs tests (baselines, rules and taps
-# still differ there: a TLS capture on a heuristic port, JSON payloads); on
-# 4.6 the unit and docs tests (its HTTP dissector no longer records the
-# WebSocket subprotocol).
+# unit, capture (dissect, baselines, links, rules, taps, journeys), interop
+# (builtin, peers) and docs tests.
 tests_of() {
     case "$1" in
         4.6) echo "${MQTTLENS_VERSION_TESTS:-^(unit/|docs/)}" ;;
-        *) echo "${MQTTLENS_VERSION_TESTS:-^(unit/|captures/(dissect|links|journeys)|interop/|docs/)}" ;;
+        *) echo "${MQTTLENS_VERSION_TESTS:-^(unit/|captures/|interop/|docs/)}" ;;
     esac
 }
 [ $# -gt 0 ] || set -- 4.4 4.6
