@@ -127,14 +127,13 @@ static ws_compat_bool heur_tcp_run(tvbuff_t *tvb, packet_info *pinfo, proto_tree
     return TRUE;
 }
 
-/* TLS passes the session's application handle: setting it keeps the
- * session's later records for mqttlens. */
+/* Setting the TLS session's application handle keeps the session's later
+ * records for mqttlens (how it is reached differs by version: ws_compat.h). */
 static ws_compat_bool heur_tls(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, void *data)
 {
     if (!starts_with_connect(tvb))
         return FALSE;
-    if (data)
-        *(dissector_handle_t *)data = mqttlens_handle;
+    ws_compat_tls_claim_session(data, mqttlens_handle);
     dissect_mqttlens(tvb, pinfo, tree, NULL);
     return TRUE;
 }

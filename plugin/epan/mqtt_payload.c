@@ -35,6 +35,7 @@ static payload_rule_t *rules;
 static guint nrules;
 static dissector_handle_t json_handle;
 static int proto_json = -1;
+static int hf_frame_protocols = -1;
 static int expert_tap = -1;
 static dissector_table_t media_types;
 static heur_dissector_list_t topic_heuristics;
@@ -111,6 +112,7 @@ void mqtt_payload_handoff(void)
 {
     json_handle = find_dissector("json");
     proto_json = proto_get_id_by_filter_name("json");
+    hf_frame_protocols = proto_registrar_get_id_byname("frame.protocols");
     expert_tap = find_tap_id("expert");
     media_types = find_dissector_table("media_type");
     /* Registered by the built-in MQTT dissector (packet-mqtt.c), which is
@@ -214,12 +216,18 @@ static bool field_kept(proto_tree *tree, int hf)
 
 /* Whether nothing would see what the JSON dissector makes of a valid
  * document: no column is written (JSON names itself in Protocol and Info),
- * the tree is not shown and no filter or field extraction refers to a json
- * field (proto_field_is_referenced() covers both).  Parsing it then costs
- * more than all of MQTT; the payload is only marked as decoded as JSON. */
+ * the tree is not shown, and no filter or field extraction refers to a json
+ * field or to the frame's list of protocols, where JSON names itself too
+ * (proto_field_is_referenced() covers the tree and the references).  tshark
+ * -T fields fills the columns on 4.0 whatever the fields, on 4.4 and later
+ * only for a column field, so the list of protocols must be asked for
+ * itself.  Parsing the document then costs more than all of MQTT; the
+ * payload is only marked as decoded as JSON. */
 static bool json_unseen(packet_info *pinfo, proto_tree *tree)
 {
     if (pinfo->cinfo && col_get_writable(pinfo->cinfo, -1))
+        return false;
+    if (hf_frame_protocols != -1 && proto_field_is_referenced(tree, hf_frame_protocols))
         return false;
     return proto_json == -1 || !proto_field_is_referenced(tree, proto_json);
 }

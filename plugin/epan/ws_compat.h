@@ -115,6 +115,32 @@ static inline const char *ws_compat_utf8_value(wmem_allocator_t *pool, const cha
     return (const char *)get_utf_8_string(pool, (const guint8 *)s, (gint)strlen(s));
 }
 
+/* ---- TLS: a heuristic that claims the session ---------------------------------
+ * A heuristic dissector of the "tls" list keeps the session's later records
+ * by setting the session's application handle.  4.0 passes a pointer to that
+ * handle as the heuristic's data; 4.4 and 4.6 pass struct tlsinfo
+ * (epan/dissectors/packet-tls.h, installed), whose app_handle points at it.
+ * Writing a handle over 4.4's tlsinfo claimed nothing: TLS decoded the
+ * CONNECT through the heuristic and every later record as "Application
+ * Data".  4.2 is assumed to be 4.4's; the layout check at the end refuses a
+ * tlsinfo without app_handle. */
+#if WS_COMPAT_AT_LEAST(4, 2)
+#include <epan/dissectors/packet-tls.h>
+#endif
+
+static inline void ws_compat_tls_claim_session(void *data, dissector_handle_t handle)
+{
+    if (!data)
+        return;
+#if WS_COMPAT_AT_LEAST(4, 2)
+    struct tlsinfo *tlsinfo = (struct tlsinfo *)data;
+    if (tlsinfo->app_handle)
+        *tlsinfo->app_handle = handle;
+#else
+    *(dissector_handle_t *)data = handle;
+#endif
+}
+
 /* ---- constants Wireshark defines only in its sources -------------------------- */
 
 /* struct tcp_analysis.conversation_completeness bits (epan/dissectors/
@@ -230,6 +256,9 @@ WS_DLL_PUBLIC seq_analysis_item_t *sequence_analysis_create_sai_with_addresses(p
 #endif
 #endif
 WS_COMPAT_CHECK(sizeof(address), 24);
+#if WS_COMPAT_AT_LEAST(4, 2)
+WS_COMPAT_CHECK(offsetof(struct tlsinfo, app_handle), 8);
+#endif
 WS_COMPAT_CHECK(sizeof(tap_credential_t), 40);
 WS_COMPAT_CHECK(offsetof(tap_credential_t, username), 16);
 WS_COMPAT_CHECK(offsetof(tap_credential_t, info), 32);

@@ -472,11 +472,19 @@ def normal_show(name, show):
 
 TCP_SEGMENT_SUFFIX = " [TCP segment of a reassembled PDU]"
 
+# What Wireshark's JSON dissector appends to the Info column of a payload it
+# decodes: its name, "JavaScript Object Notation" up to 4.2, "JSON" from 4.4
+# on (then the media type in parentheses, if any).  JSON's text, not
+# mqttlens's: written the 4.0 way.
+_JSON_INFO = re.compile(r", JSON(?=$| \(|, )")
+JSON_INFO_NAME = ", JavaScript Object Notation"
+
 
 def info_columns(capture):
     """frame number -> Info column of every mqttlens frame (two passes),
     without TCP's "[TCP segment of a reassembled PDU]" suffix (gone in
-    4.4), which is TCP's text, not mqttlens's."""
+    4.4), which is TCP's text, not mqttlens's, and with the JSON
+    dissector's name as 4.0 writes it (_JSON_INFO)."""
     text = dissection(capture, "info").strip()
     rows = json.loads(text) if text else []
     out = {}
@@ -487,7 +495,7 @@ def info_columns(capture):
         info = (layers.get("_ws.col.Info") or layers.get("_ws.col.info") or [""])[0]
         if info.endswith(TCP_SEGMENT_SUFFIX):
             info = info[:-len(TCP_SEGMENT_SUFFIX)]
-        out[frame] = info
+        out[frame] = _JSON_INFO.sub(JSON_INFO_NAME, info)
     return out
 
 
