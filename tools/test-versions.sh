@@ -21,10 +21,7 @@ fi
 jobs=$(nproc)
 # What runs where (docs/testing.md, "Other Wireshark versions"): on 4.4 and
 # 4.6 the same: the unit, capture (dissect, baselines, links, rules, taps,
-# journeys), interop (builtin, peers) and docs tests.  On 4.6 the baseline
-# and rule of the WebSocket capture without a subprotocol fail until the
-# subprotocol is known there ([MQTT-6.0.0-4]: 4.6's http_conv_t dropped
-# websocket_protocol; mqtt_ws.c is to register one handle per subprotocol).
+# journeys, labels), interop (builtin, peers) and docs tests.
 tests_of() {
     echo "${MQTTLENS_VERSION_TESTS:-^(unit/|captures/|interop/|docs/)}"
 }
