@@ -254,6 +254,15 @@ bool mqtt_conn_session_present(const mqtt_conn_t *conn)
     return conn->session_present;
 }
 
+bool mqtt_conn_session_may_outlive(const mqtt_conn_t *conn)
+{
+    if (!conn->connect)
+        return true;
+    if (conn->version == MQTT_V5)
+        return !conn->session_expiry_zero;
+    return !(conn->connect_flags & MQTT_CF_CLEAN);
+}
+
 bool mqtt_conn_fresh_session(const mqtt_conn_t *conn)
 {
     return !conn->mid_connection && conn->connect && !conn->session_present && (conn->connect_flags & MQTT_CF_CLEAN);

@@ -133,6 +133,12 @@ bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
  * Present (a resumed session). */
 bool mqtt_conn_accepted(const mqtt_conn_t *conn);
 bool mqtt_conn_session_present(const mqtt_conn_t *conn);
+/* Whether the connection's session may outlive it, so that a later
+ * connection can resume it: 3.1/3.1.1 Clean Session 0 ([MQTT-3.1.2-4]; with
+ * 1 it ends with the connection, [MQTT-3.1.2-6]), 5.0 a Session Expiry
+ * Interval other than 0 in the CONNECT (§3.1.2.11.2).  True when the
+ * capture does not hold the CONNECT. */
+bool mqtt_conn_session_may_outlive(const mqtt_conn_t *conn);
 /* Whether the capture holds the whole session: its connection's start and
  * CONNECT with Clean Session / Clean Start 1, and no session present. */
 bool mqtt_conn_fresh_session(const mqtt_conn_t *conn);

@@ -216,8 +216,10 @@ static void follow_sessions(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocat
             session_reset(cap, s);
         break;
     case MQTT_PUBLISH:
+        /* Only a session a later connection can resume keeps what its
+         * connection left unacknowledged. */
         if (pkt->has_packet_id && (MQTT_PUBLISH_QOS(pkt->flags) == 1 || MQTT_PUBLISH_QOS(pkt->flags) == 2) &&
-            (s = session_of(cap, conn, mem, snap, ev, true)) != NULL)
+            mqtt_conn_session_may_outlive(conn) && (s = session_of(cap, conn, mem, snap, ev, true)) != NULL)
             session_publish(cap, conn, mem, s, pkt, snap);
         break;
     case MQTT_PUBACK:

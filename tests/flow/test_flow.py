@@ -313,7 +313,8 @@ def test_sessions_closed_in_one_pass():
     ends = [(r["Client id"], r["End"]) for r in table(out)]
     closed, bye = "closed without DISCONNECT", "DISCONNECT by client"
     assert ends == [("pub", bye), ("gets-it", bye), ("fin-before", closed), ("rst-within", closed),
-                    ("bye-within", bye), ("unsub-within", bye), ("durable", closed), ("stays-open", bye),
+                    ("bye-within", bye), ("unsub-within", bye), ("durable", closed), ("bye-late", bye),
+                    ("stays-open", bye),
                     ("durable", bye)]
 
 

@@ -102,8 +102,14 @@ static buf_t connect_keep_session(unsigned level, const char *id)
     put8(&body, (uint8_t)level);
     put8(&body, 0);
     put16(&body, 60);
-    if (level == MQTT_V5)
-        putvbi(&body, 0);
+    if (level == MQTT_V5) {
+        /* Session Expiry Interval 3600: without it a 5.0 session ends with
+         * its connection (§3.1.2.11.2). */
+        putvbi(&body, 5);
+        put8(&body, 0x11);
+        put16(&body, 0);
+        put16(&body, 3600);
+    }
     putstr(&body, id);
     return pkt_finish(0x10, &body);
 }
@@ -439,6 +445,26 @@ TEST(dup_session_key)
     mqtt_snapshot_t *other = feed(&b, MQTT_C2S, &p);
     CHECK_EQ(mqtt_snapshot_extra(other)->retransmission_of, 0);
     CHECK_EQ(nfindings(other), 0);
+}
+
+/* A session that ends with its connection (Clean Session 1) keeps
+ * nothing for a later one: a DUP copy on a connection that claims to
+ * resume it is not linked to a PUBLISH of the clean one. */
+TEST(dup_clean_session_kept_nothing)
+{
+    mqtt_capture_t *cap = mqtt_capture_new(unit_pool);
+    conv_t a = conv_in(cap, true, "192.0.2.1"), b = conv_in(cap, true, "192.0.2.1");
+    b.frame = 40;
+    buf_t p = connect_pkt(MQTT_V311, "car-7", 60, NULL);
+    feed(&a, MQTT_C2S, &p);
+    p = connack_session(MQTT_V311, false);
+    feed(&a, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V311, 1, false, 1, "t/1", NULL);
+    feed(&a, MQTT_C2S, &p);
+    session_open(&b, MQTT_V311, true);
+    p = publish_pkt(MQTT_V311, 1, true, 1, "t/1", NULL);
+    mqtt_snapshot_t *copy = feed(&b, MQTT_C2S, &p);
+    CHECK_EQ(mqtt_snapshot_extra(copy)->retransmission_of, 0);
 }
 
 TEST(pings_in_order)
@@ -936,7 +962,8 @@ TEST(framing_findings)
 }
 
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
-          dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_session_key, pings_in_order, topic_aliases_per_direction, keepalive,
+          dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_session_key,
+          dup_clean_session_kept_nothing, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
           suback_codes_past_256_filters, suback_codes_repeated_filter, suback_codes_full_table, topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
           keepalive_at_close_and_end, repeated_failures_per_address, framing_findings)
