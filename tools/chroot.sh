@@ -95,6 +95,11 @@ in_chroot() {
 apt_opts="-q -o Acquire::Retries=5 -o Acquire::Check-Valid-Until=false"
 
 create() {
+    # One maker at a time per chroot: tools/test.sh starts making them
+    # early, in the background, and test-versions.sh waits here for it.
+    mkdir -p "$(dirname "$dir")"
+    exec 9>"$dir.lock"
+    flock 9
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe" ]; then
         return 0
     fi

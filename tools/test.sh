@@ -35,6 +35,15 @@ took() {
 
 tools/deps.sh test
 took "installs"
+# The chroots of the other Wireshark versions (tools/test-versions.sh, at
+# the end) wait mostly on the mirror and the disk: when they are not made
+# yet, make them while the tests below use the processors.
+if [ "$quick" = no ] && [ $# -eq 0 ]; then
+    mkdir -p build
+    for suite in trixie sid; do
+        tools/chroot.sh create "$suite" >"build/chroot-$suite.log" 2>&1 &
+    done
+fi
 
 # suite DIR SANITIZE [CTEST ARGS...]
 suite() {
