@@ -99,18 +99,13 @@ static int64_t capture_ns(nstime_t t)
 
 /* The packet as the journeys see it: its broker is the server end of its
  * connection. */
-static void follow_journeys(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_allocator_t *mem,
-                            const mqtt_pkt_t *pkt, const mqtt_snapshot_t *snap, const mqtt_event_t *ev)
+static void follow_journeys(mqtt_capture_t *cap, const mqtt_conn_t *conn, const mqtt_pkt_t *pkt,
+                            const mqtt_snapshot_t *snap, const mqtt_event_t *ev, const char *broker,
+                            const char *client)
 {
     if (!snap->dir_known)
         return;
-    bool c2s = snap->dir == MQTT_C2S;
-    mqtt_journey_ctx_t ctx = {conn,
-                              c2s ? endpoint(mem, ev->dst_address, ev->dst_port)
-                                  : endpoint(mem, ev->src_address, ev->src_port),
-                              c2s ? endpoint(mem, ev->src_address, ev->src_port)
-                                  : endpoint(mem, ev->dst_address, ev->dst_port),
-                              ev->frame, capture_ns(ev->time)};
+    mqtt_journey_ctx_t ctx = {conn, broker, client, ev->frame, capture_ns(ev->time)};
     mqtt_journey_packet(cap->journeys, &ctx, pkt, snap);
 }
 
@@ -120,11 +115,9 @@ static void follow_journeys(mqtt_capture_t *cap, const mqtt_conn_t *conn, wmem_a
  * client id; NULL without either, or when no more are kept (`create`
  * false: only an existing one). */
 static session_t *session_of(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem,
-                             mqtt_snapshot_t *snap, const mqtt_event_t *ev, bool create)
+                             mqtt_snapshot_t *snap, const char *broker, bool create)
 {
     const char *id = snap->who ? snap->who->client_id : NULL;
-    const char *broker = snap->dir == MQTT_C2S ? endpoint(mem, ev->dst_address, ev->dst_port)
-                                               : endpoint(mem, ev->src_address, ev->src_port);
     if (!id || !*id || !broker)
         return NULL;
     const char *key = wmem_strdup_printf(mem, "%s|%s", broker, id);
@@ -204,7 +197,7 @@ static void session_acked(mqtt_capture_t *cap, session_t *s, const mqtt_pkt_t *p
 /* What the packet tells about its session: a new one begins, a PUBLISH
  * awaits its acknowledgement, or is re-sent. */
 static void follow_sessions(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
-                            mqtt_snapshot_t *snap, const mqtt_event_t *ev)
+                            mqtt_snapshot_t *snap, const char *broker)
 {
     session_t *s;
     if (!snap->dir_known || !pkt->framed)
@@ -212,19 +205,19 @@ static void follow_sessions(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocat
     switch (pkt->type) {
     case MQTT_CONNACK:
         if (mqtt_conn_accepted(conn) && !mqtt_conn_session_present(conn) &&
-            (s = session_of(cap, conn, mem, snap, ev, false)) != NULL)
+            (s = session_of(cap, conn, mem, snap, broker, false)) != NULL)
             session_reset(cap, s);
         break;
     case MQTT_PUBLISH:
         /* Only a session a later connection can resume keeps what its
          * connection left unacknowledged. */
         if (pkt->has_packet_id && (MQTT_PUBLISH_QOS(pkt->flags) == 1 || MQTT_PUBLISH_QOS(pkt->flags) == 2) &&
-            mqtt_conn_session_may_outlive(conn) && (s = session_of(cap, conn, mem, snap, ev, true)) != NULL)
+            mqtt_conn_session_may_outlive(conn) && (s = session_of(cap, conn, mem, snap, broker, true)) != NULL)
             session_publish(cap, conn, mem, s, pkt, snap);
         break;
     case MQTT_PUBACK:
     case MQTT_PUBREC:
-        if (pkt->has_packet_id && (s = session_of(cap, conn, mem, snap, ev, false)) != NULL)
+        if (pkt->has_packet_id && (s = session_of(cap, conn, mem, snap, broker, false)) != NULL)
             session_acked(cap, s, pkt, snap);
         break;
     default:
@@ -264,12 +257,19 @@ static void delivery_qos(mqtt_capture_t *cap, mqtt_conn_t *conn, const mqtt_pkt_
 static void capture_observe(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
                             mqtt_snapshot_t *snap, const mqtt_event_t *ev)
 {
-    int64_t ns = (int64_t)ev->time.secs * 1000000000 + ev->time.nsecs;
+    int64_t ns = capture_ns(ev->time);
     if (ns > cap->last_ns)
         cap->last_ns = ns;
     count_failed_login(cap, snap, ev);
-    follow_sessions(cap, conn, mem, pkt, snap, ev);
-    follow_journeys(cap, conn, mem, pkt, snap, ev);
+    /* The broker is the server end of the connection; made once for both. */
+    bool c2s = snap->dir == MQTT_C2S;
+    const char *broker = NULL, *client = NULL;
+    if (snap->dir_known) {
+        broker = c2s ? endpoint(mem, ev->dst_address, ev->dst_port) : endpoint(mem, ev->src_address, ev->src_port);
+        client = c2s ? endpoint(mem, ev->src_address, ev->src_port) : endpoint(mem, ev->dst_address, ev->dst_port);
+    }
+    follow_sessions(cap, conn, mem, pkt, snap, broker);
+    follow_journeys(cap, conn, pkt, snap, ev, broker, client);
     delivery_qos(cap, conn, pkt, snap);
 }
 
