@@ -7,11 +7,12 @@
 # builds the targets in build-fuzz/, writes the seed corpus from pcaps/
 # (tests/fuzz/make_corpus.py) into build-fuzz/corpus/, replays the
 # regression inputs of tests/fuzz/regressions/, then runs each target for
-# SECONDS (default 60) on the corpus.  Targets: fuzz_core (decoding,
-# checks, connection analysis without libwireshark) and fuzz_epan (the
-# whole plugin through libwireshark's TCP reassembly, two passes).  New
-# corpus entries stay in build-fuzz/corpus/TARGET; a crashing input is
-# written to build-fuzz/crash-* and the script fails.  docs/fuzzing.md
+# SECONDS (default 60) on the corpus, all targets at the same time.
+# Targets: fuzz_core (decoding, checks, connection analysis without
+# libwireshark) and fuzz_epan (the whole plugin through libwireshark's TCP
+# reassembly, two passes).  New corpus entries stay in
+# build-fuzz/corpus/TARGET; a crashing input is written to
+# build-fuzz/crash-* and the script fails.  docs/fuzzing.md
 # describes the longer campaign.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,11 +44,31 @@ fi
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd build-fuzz
+# fuzz T: the regression inputs, then SECONDS of fuzzing (one process,
+# single-threaded); its output goes to T.log.
+fuzz() {
+    t=$1
+    {
+        echo "== $t: regression inputs"
+        ./tests/fuzz/"$t" -runs=0 "$top"/tests/fuzz/regressions/* &&
+        echo "== $t: ${seconds}s" &&
+        mkdir -p corpus/"$t" &&
+        ./tests/fuzz/"$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+            -artifact_prefix="$PWD/" corpus/"$t" corpus/seeds
+    } >"$t.log" 2>&1
+}
+# The targets fuzz at the same time, one per processor (each is one
+# process); their logs are printed once all have ended.
+pids=""
 for t in $targets; do
-    echo "== $t: regression inputs"
-    ./tests/fuzz/"$t" -runs=0 "$top"/tests/fuzz/regressions/*
-    echo "== $t: ${seconds}s"
-    mkdir -p corpus/"$t"
-    ./tests/fuzz/"$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
-        -artifact_prefix="$PWD/" corpus/"$t" corpus/seeds
+    fuzz "$t" &
+    pids="$pids $!"
 done
+status=0
+for pid in $pids; do
+    wait "$pid" || status=1
+done
+for t in $targets; do
+    cat "$t.log"
+done
+exit $status

@@ -15,7 +15,11 @@
 #                 and mutation testing of every capture (editcap -E);
 # 3. build-fuzz/  both libFuzzer targets for MQTTLENS_FUZZ_SECONDS each
 #                 (default 60; tools/fuzz.sh).
-# --quick runs the first without valgrind (ctest -LE memcheck) and stops.
+# --quick is the developer's loop: build/ with the unit, capture and docs
+# tests (ctest -L 'unit|captures|docs'), every capture dissected in two
+# passes only (MQTTLENS_QUICK=1: the tree and the Info column); what needs
+# a one-pass run, the built-in dissector, the taps, the peers, valgrind,
+# the sanitizers, fuzzing or another version is left to the full run.
 # CTEST ARGS (e.g. -R unit, -L captures) go to each ctest run and skip the
 # fuzzing.
 set -eu
@@ -59,7 +63,8 @@ suite() {
 }
 
 if [ "$quick" = yes ]; then
-    suite build OFF -LE memcheck "$@"
+    export MQTTLENS_QUICK=1
+    suite build OFF -L 'unit|captures|docs' "$@"
     exit 0
 fi
 suite build OFF "$@"

@@ -97,9 +97,8 @@ def path_of(capture):
 
 def by_frame(capture, two_pass):
     """The PUBLISH and CONNECT packets of a capture, by frame."""
-    extra = ["-2"] if two_pass else []
     out = {}
-    for p in mqttlens.packets(path_of(capture), extra=extra):
+    for p in mqttlens.dissected(path_of(capture), "two" if two_pass else "one"):
         if p.first("mqttlens.type") in ("3", "1") or p.all(J + "origin_kind") or p.all(J + "deliveries"):
             out.setdefault(p.frame, p)
     return out

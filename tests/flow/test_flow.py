@@ -169,8 +169,8 @@ def test_lab_graph_one_lifeline_per_endpoint(name):
     capture = LAB / f"{name}.pcapng"
     out = graph(capture)
     rs = check_rows(out)
-    conns = {p.frame for p in mqttlens.packets(capture)}
-    assert len(rs) == len(mqttlens.packets(capture)) and conns
+    pdus = mqttlens.dissected(capture, "one")
+    assert len(rs) == len(pdus) and pdus
     names = nodes(out)
     brokers = [n for n in names if n.startswith("broker ")]
     assert brokers == ["broker 127.0.0.1:1883"], names

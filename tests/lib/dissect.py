@@ -10,8 +10,10 @@ Which captures are dissected in which mode (see mqttlens.MODES):
   two, one, builtin  every capture of pcaps/ and of the peers
   info          every capture of pcaps/ (the baselines)
   taps          the lab captures and the generated framing, tracking and
-                payload captures
-A folder from another build of the plugin (another stamp) is removed.
+                payload captures, in the same run as their "info"
+With MQTTLENS_QUICK=1 (tools/test.sh --quick) only "two" and "info" of
+the captures of pcaps/.  A folder from another build of the plugin
+(another stamp) is removed.
 """
 
 import argparse
@@ -35,13 +37,14 @@ def tap_captures():
 def jobs():
     """(capture, mode) for every dissection the suite reads."""
     ours = mqttlens.all_captures()
+    if mqttlens.quick():
+        return [(c, mode) for mode in mqttlens.QUICK_MODES for c in ours]
     peers = mqttlens.peer_captures()
     work = [(c, "two") for c in ours + peers]
-    work += [(c, "info") for c in ours]
+    taps = set(tap_captures())
+    work += [(c, mqttlens.INFO_AND_TAPS if c in taps else "info") for c in ours]
     work += [(c, "builtin") for c in ours + peers]
     work += [(c, "one") for c in ours + peers]
-    for c in tap_captures():
-        work.append((c, "taps"))
     return work
 
 

@@ -322,6 +322,31 @@ MODES = {
     "taps": ["-n", "-2", "-q", "-z", "mqttlens,tree", "-z", "mqttlens,srt", "-z", "flow,mqttlens,standard"],
 }
 
+# One run that writes both "info" and "taps" (dissect.py uses it for the
+# captures that need both): the taps print after the JSON array, and a
+# display filter does not restrict what taps see, so each part is what its
+# own run prints (checked on every tap capture when this was introduced).
+INFO_AND_TAPS = "info+taps"
+
+# tools/test.sh --quick (MQTTLENS_QUICK=1): only these modes, only our
+# captures; a test that needs another mode skips itself.
+QUICK_MODES = ("two", "info")
+
+
+def quick():
+    return os.environ.get("MQTTLENS_QUICK") == "1"
+_TAP_ARGS = MODES["taps"][3:]
+
+
+def _split_json_array(out):
+    """(the JSON array tshark -T json printed, what followed it)."""
+    if out.startswith("[]\n"):
+        return "[]\n", out[3:]
+    end = out.find("\n]\n")
+    if not out.startswith("[") or end < 0:
+        return "", out
+    return out[:end + 3], out[end + 3:]
+
 
 def _file_stamp(path):
     try:
@@ -367,24 +392,54 @@ def dissection(capture, mode):
         path = folder / stamp() / mode / (cache_key(capture) + ".out")
         if path.exists():
             return path.read_text(errors="replace")
+    if mode == INFO_AND_TAPS:
+        return _info_and_taps(capture)
+    if quick() and mode not in QUICK_MODES:
+        import pytest
+        pytest.skip(f"tools/test.sh --quick dissects only in {', '.join(QUICK_MODES)}, not {mode}")
     t = tshark()
     args = list(MODES[mode])
     if mode == "taps":
-        objects = (path.with_suffix(".objects") if path is not None
-                   else t.out / ("objects-" + cache_key(capture)))
-        shutil.rmtree(objects, ignore_errors=True)
-        objects.mkdir(parents=True)
-        for d in (objects, objects.parent):
-            os.chmod(d, 0o777 if d == objects else 0o755)
-        args += ["--export-objects", f"mqttlens,{objects}"]
+        args += _objects_args(capture)
     out = t.run(args, capture)
+    _keep(capture, mode, out)
+    return out
+
+
+def _cache_path(capture, mode):
+    folder = cache_dir()
+    return None if folder is None else folder / stamp() / mode / (cache_key(capture) + ".out")
+
+
+def _keep(capture, mode, out):
+    path = _cache_path(capture, mode)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_text(out)
         os.replace(tmp, path)
     else:
-        _memory[key] = out
+        _memory[(str(capture), mode)] = out
+
+
+def _objects_args(capture):
+    """--export-objects into the capture's (emptied) folder of the taps mode."""
+    path = _cache_path(capture, "taps")
+    objects = (path.with_suffix(".objects") if path is not None
+               else tshark().out / ("objects-" + cache_key(capture)))
+    shutil.rmtree(objects, ignore_errors=True)
+    objects.mkdir(parents=True)
+    for d in (objects, objects.parent):
+        os.chmod(d, 0o777 if d == objects else 0o755)
+    return ["--export-objects", f"mqttlens,{objects}"]
+
+
+def _info_and_taps(capture):
+    """The "info" and "taps" outputs of the capture from one tshark run."""
+    out = tshark().run(MODES["info"] + _TAP_ARGS + _objects_args(capture), capture)
+    info, taps = _split_json_array(out)
+    _keep(capture, "info", info)
+    _keep(capture, "taps", taps)
     return out
 
 

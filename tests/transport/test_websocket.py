@@ -54,10 +54,18 @@ def test_websocket_captures_present():
         assert want in names
 
 
+def shared_types_by_frame(capture, mode):
+    """(frame, its packet types) from the shared dissection in `mode`."""
+    out = {}
+    for p in mqttlens.dissected(capture, mode):
+        out.setdefault(p.frame, []).extend(p.get("mqttlens.type"))
+    return [(str(frame), ",".join(types)) for frame, types in out.items() if types]
+
+
 @pytest.mark.parametrize("capture", WEBSOCKET, ids=[mqttlens.capture_id(c) for c in WEBSOCKET])
 def test_one_and_two_passes_agree(capture):
-    one = types_by_frame(capture, "mqttlens")
-    two = types_by_frame(capture, "mqttlens", ["-2"])
+    one = shared_types_by_frame(capture, "one")
+    two = shared_types_by_frame(capture, "two")
     assert one, "no MQTT found"
     assert one == two
 
@@ -83,9 +91,12 @@ def test_no_subprotocol_found_by_websocket_heuristic():
     assert not off
 
 
-def _findings(capture, extra=()):
+def _findings(capture, extra=None, mode="one"):
+    """(frame, WebSocket findings) of every frame with one: from a run of
+    its own with `extra`, else from the shared dissection in `mode`."""
+    pdus = mqttlens.dissected(capture, mode) if extra is None else mqttlens.packets(capture, extra=list(extra))
     return [(str(p.frame), sorted(n for n in p.expert_names() if "websocket" in n))
-            for p in mqttlens.packets(capture, extra=list(extra)) if any("websocket" in n for n in p.expert_names())]
+            for p in pdus if any("websocket" in n for n in p.expert_names())]
 
 
 def test_websocket_findings_with_one_pass_two_passes_and_no_tree_shown():
@@ -100,7 +111,7 @@ def test_websocket_findings_with_one_pass_two_passes_and_no_tree_shown():
         capture = next(c for c in CAPTURES if c.name == name)
         one = _findings(capture)
         assert [names for _frame, names in one] == [want], (name, one)
-        assert _findings(capture, ["-2"]) == one
+        assert _findings(capture, mode="two") == one
         rule = want[0]
         frames = mqttlens.tshark().run(["-n", "-2", "-Y", rule, "-T", "fields", "-e", "frame.number"], capture).split()
         assert frames == [one[0][0]], (name, frames)
