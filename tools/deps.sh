@@ -1,15 +1,15 @@
 #!/bin/sh
 # Installs the Debian 12 packages mqttlens needs, when they are missing.
 #   tools/deps.sh build     compile the plugin and run tshark with it
-#   tools/deps.sh test      ... and run every test
+#   tools/deps.sh test      ... and run every test (flow/gui: Wireshark under Xvfb)
 #   tools/deps.sh record    ... and re-record the lab captures (pcaps/record.py)
-#   tools/deps.sh gui       ... and the GUI smoke test and tools/screenshots.sh
+#   tools/deps.sh gui       ... and tools/screenshots.sh
 # Uses sudo when not run as root.  Does nothing when all are present.
 set -eu
 
 build="cmake make gcc pkg-config libwireshark-dev libglib2.0-dev tshark"
-test="$build python3 python3-pytest python3-yaml util-linux valgrind clang libclang-rt-14-dev"
-gui="$test wireshark-qt xvfb xdotool imagemagick"
+test="$build python3 python3-pytest python3-yaml util-linux valgrind clang libclang-rt-14-dev wireshark-qt xvfb xdotool"
+gui="$test imagemagick"
 record="$test mosquitto mosquitto-clients python3-paho-mqtt openssl nodejs npm"
 
 case "${1:-test}" in
