@@ -796,7 +796,9 @@ static bool link_queued(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journ
 /* ---- the QoS of the copies a subscriber got (3.1, 3.1.1) ------------------------------------ */
 
 /* No more copies of the origin can come to the subscriber: when none came
- * at the QoS expected, the rule is raised on the copy at the highest QoS. */
+ * at the QoS expected, the rule is raised on the copy at the highest QoS.
+ * Its text says what it assumed: the origin is the earlier client PUBLISH
+ * with the same topic and payload (expert texts are cut at 240 bytes). */
 static void judge_copies(mqtt_journeys_t *j, copy_set_t *cs)
 {
     if (cs->judged)
@@ -807,11 +809,8 @@ static void judge_copies(mqtt_journeys_t *j, copy_set_t *cs)
     mqtt_finding_t *f = wmem_new(j->scope, mqtt_finding_t);
     const char *detail = wmem_strdup_printf(
         j->scope,
-        "QoS %u, the highest of the %u cop%s of it this client got; frame %u (taken as its origin: same topic "
-        "and payload, published first) was published at QoS %u, the matching subscriptions granted up to %u; "
-        "assumes no other PUBLISH with this topic and payload came in between",
-        cs->best_qos, cs->copies, cs->copies == 1 ? "y" : "ies", cs->origin_frame, cs->origin_qos,
-        cs->best_granted);
+        "best of %u cop%s at QoS %u; origin frame %u (same topic+payload) at QoS %u, subscriptions granted up to %u",
+        cs->copies, cs->copies == 1 ? "y" : "ies", cs->best_qos, cs->origin_frame, cs->origin_qos, cs->best_granted);
     *f = (mqtt_finding_t){MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM, {0, 1}, detail, NULL};
     cs->best->qos_finding = f;
 }
