@@ -3647,6 +3647,27 @@ def _(cap):
         k.bye()
 
 
+# ---- jq16: further copies per matching subscription (3.1.1 §3.3.5) ----
+@jny('v311-overlapping-copies', 4, 'A subscriber with overlapping subscriptions granted QoS 0 (a/#) and QoS 2 (a/b) '
+     'gets each QoS 2 publication twice, as mosquitto sends it: first the QoS 0 copy of a/#, then the QoS 2 copy of '
+     'a/b; a third publication comes in the other order.',
+     notes='3.1.1 [MQTT-3.3.5-1]: the server must deliver respecting the maximum QoS of all matching subscriptions '
+           'and may deliver further copies, one per other matching subscription at its QoS: no finding, whatever '
+           'the order of the copies.')
+def _(cap):
+    pub = j_client(cap, 'copies-pub')
+    sub = j_client(cap, 'copies-sub', [('a/#', 0), ('a/b', 2)])
+    for n, payload in enumerate((b'low first', b'low first again'), 1):
+        o = j_publish(pub, 'a/b', payload, qos=2, id=n)
+        j_deliver(cap, o, sub, 'a/b', payload)
+        j_deliver(cap, o, sub, 'a/b', payload, qos=2, id=n)
+    o = j_publish(pub, 'a/b', b'max first', qos=2, id=3)
+    j_deliver(cap, o, sub, 'a/b', b'max first', qos=2, id=3)
+    j_deliver(cap, o, sub, 'a/b', b'max first')
+    j_end(pub, sub)
+# ---- end of jq16 ----
+
+
 @jny('v5-aliases', 5, 'A 5.0 publisher that sets and then uses Topic Aliases, a 5.0 subscriber to which the broker '
      'sends with aliases of its own (other numbers), and a 3.1.1 subscriber that gets the full topic.',
      notes='Topics are matched with the aliases resolved on each side.')

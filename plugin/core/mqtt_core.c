@@ -225,33 +225,6 @@ static void follow_sessions(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocat
     }
 }
 
-/* 3.1.1: overlapping subscriptions of a client get a message at the
- * highest QoS granted to any of them, no higher than it was published
- * with ([MQTT-3.3.5-1], [MQTT-3.8.4-6]).  Judged on a delivery whose
- * origin the journeys found (a heuristic: same topic and payload), not
- * retained, on a fresh session seen from its start.  5.0 lets the server
- * send one copy per matching subscription, each at that subscription's
- * QoS ([MQTT-3.3.4-2]): a lower copy is allowed there, so it is not
- * judged. */
-static void delivery_qos(mqtt_capture_t *cap, mqtt_conn_t *conn, const mqtt_pkt_t *pkt, mqtt_snapshot_t *snap)
-{
-    const mqtt_subs_t *subs = mqtt_conn_subs(conn);
-    if (pkt->type != MQTT_PUBLISH || snap->dir != MQTT_S2C || snap->version == MQTT_V5 || !subs ||
-        (pkt->flags & MQTT_PUBLISH_RETAIN) || !(pkt->topic.flags & MQTT_STR_PRESENT) || !mqtt_conn_fresh_session(conn))
-        return;
-    const mqtt_journey_t *j = mqtt_journey_of(cap->journeys, snap);
-    unsigned max, qos = MQTT_PUBLISH_QOS(pkt->flags);
-    if (!j || !j->is_delivery || !j->origin || (j->kind != MQTT_JK_FORWARDED && j->kind != MQTT_JK_WILL) ||
-        !mqtt_subs_max_granted(subs, pkt->topic.bytes, pkt->topic.data.len, &max))
-        return;
-    unsigned expected = MIN(max, j->origin_qos);
-    if (qos < expected)
-        mqtt_conn_add_finding(conn, snap, MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM, (mqtt_span_t){0, 1},
-                              wmem_strdup_printf(cap->scope, "QoS %u; frame %u (taken as its origin) was published "
-                                                 "at QoS %u, the matching subscriptions granted up to %u", qos,
-                                                 j->origin, j->origin_qos, max));
-}
-
 /* Every per-capture module sees every packet once its connection has
  * analysed it. */
 static void capture_observe(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
@@ -270,7 +243,6 @@ static void capture_observe(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocat
     }
     follow_sessions(cap, conn, mem, pkt, snap, broker);
     follow_journeys(cap, conn, pkt, snap, ev, broker, client);
-    delivery_qos(cap, conn, pkt, snap);
 }
 
 void mqtt_core_transport_closed(mqtt_capture_t *cap, const mqtt_conn_t *conn, nstime_t time)

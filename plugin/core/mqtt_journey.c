@@ -29,7 +29,27 @@ typedef struct {
     bool subscriber;            /* in the broker's subscriber list */
     const mqtt_conn_t *conn;
     wmem_map_t *got;            /* serials of the origins in the window it received (made when needed) */
+    wmem_map_t *copy_sets;      /* origin's mqtt_journey_t -> copy_set_t still open (made when needed) */
 } jconn_t;
+
+/* The copies of one origin one 3.1/3.1.1 subscriber got, for
+ * rule.delivery_qos_below_matching_maximum: the server MUST deliver at the
+ * maximum QoS of the matching subscriptions ([MQTT-3.3.5-1]) and MAY send
+ * further copies, one per other matching subscription at its own QoS, so
+ * the rule is judged over all of them, once no more can come. */
+typedef struct copy_set {
+    struct copy_set *next;      /* the broker's list, in the order they were opened */
+    jconn_t *to;
+    const mqtt_journey_t *origin;
+    uint32_t origin_frame;
+    uint8_t origin_qos;
+    int64_t first_ns;           /* the first copy */
+    mqtt_journey_t *best;       /* the (first) copy at the highest QoS */
+    uint8_t best_qos, best_granted;
+    uint32_t copies;
+    bool reached;               /* a copy came at the QoS expected, or one could not be judged */
+    bool judged;
+} copy_set_t;
 
 /* What identifies a message. */
 typedef struct {
@@ -82,7 +102,7 @@ typedef struct {
 } queued_t;
 
 enum limit_bit { LIM_PENDING = 1, LIM_RETAINED = 2, LIM_WILLS = 4, LIM_SUBSCRIBERS = 8, LIM_EXPECTED = 16,
-                 LIM_DELIVERIES = 32, LIM_QUEUED = 64 };
+                 LIM_DELIVERIES = 32, LIM_QUEUED = 64, LIM_COPY_SETS = 128 };
 
 /* The pending origins of one message, oldest first. */
 typedef struct {
@@ -103,6 +123,8 @@ struct broker {
     queued_t *queued;           /* in the order they were queued */
     uint32_t queued_count, queued_capacity;
     wmem_map_t *queued_for;     /* client id -> how many of them are its (made when needed) */
+    copy_set_t *sets_head, *sets_tail; /* copy sets, oldest first (judged ones until they leave) */
+    uint32_t set_count;
     uint32_t origins_seen;      /* client PUBLISH packets seen at all */
     int64_t slowest_ns;         /* the longest broker latency of a delivery seen so far */
     bool seen;                  /* a delivery or a granted subscription seen */
@@ -502,17 +524,29 @@ static void pop_oldest(mqtt_journeys_t *j, broker_t *b, bool judged)
     j->free_origins = o;
 }
 
+static void expire_copies(mqtt_journeys_t *j, broker_t *b, int64_t now);
+static void judge_copies(mqtt_journeys_t *j, struct copy_set *cs);
+
 /* The broker's clock: origins older than the window are judged. */
 static void expire(mqtt_journeys_t *j, broker_t *b, int64_t now)
 {
     while (b->head && now - b->head->ns > MQTT_JOURNEY_WINDOW_NS)
         pop_oldest(j, b, true);
+    expire_copies(j, b, now);
 }
 
+/* At the end of the capture, a set whose window outlasts the capture, of
+ * a subscriber still connected, is not judged: its copy at the QoS
+ * expected may have come after the end. */
 static void finish_broker(gpointer key _U_, gpointer value, gpointer data)
 {
-    for (origin_t *o = ((broker_t *)value)->head; o; o = o->next)
-        judge((mqtt_journeys_t *)data, o, true);
+    mqtt_journeys_t *j = (mqtt_journeys_t *)data;
+    broker_t *b = (broker_t *)value;
+    for (origin_t *o = b->head; o; o = o->next)
+        judge(j, o, true);
+    for (copy_set_t *cs = b->sets_head; cs; cs = cs->next)
+        if (cs->to->closed || j->last_ns - cs->first_ns > MQTT_JOURNEY_WINDOW_NS)
+            judge_copies(j, cs);
 }
 
 void mqtt_journey_finish(mqtt_journeys_t *j)
@@ -554,10 +588,15 @@ static void refused(jconn_t *c, uint32_t publish_frame, uint32_t frame)
 static void expect(mqtt_journeys_t *j, origin_t *o, const uint8_t *topic, uint32_t tlen, const mqtt_snapshot_t *snap)
 {
     broker_t *b = o->from->broker;
+    /* Only the tables with a filter that can match the topic's first level
+     * are scanned: a PUBLISH costs little more with many subscribers. */
+    uint64_t level = mqtt_topic_first_level_bit(topic, tlen);
     for (uint32_t i = 0; i < b->subscriber_count; i++) {
         jconn_t *s = b->subscribers[i];
         const mqtt_subs_t *subs = mqtt_conn_subs(s->conn);
-        const char *filter = subs ? mqtt_subs_expecting(subs, topic, tlen, s == o->from) : NULL;
+        const char *filter = subs && mqtt_subs_may_match(subs, level)
+                                 ? mqtt_subs_expecting(subs, topic, tlen, s == o->from)
+                                 : NULL;
         if (!filter)
             continue;
         if (o->expected_count == MQTT_JOURNEY_MAX_EXPECTED) {
@@ -759,6 +798,130 @@ static bool link_queued(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_journ
     return false;
 }
 
+/* ---- the QoS of the copies a subscriber got (3.1, 3.1.1) ------------------------------------ */
+
+/* No more copies of the origin can come to the subscriber: when none came
+ * at the QoS expected, the rule is raised on the copy at the highest QoS.
+ * Its text says what it assumed: the origin is the earlier client PUBLISH
+ * with the same topic and payload (expert texts are cut at 240 bytes). */
+static void judge_copies(mqtt_journeys_t *j, copy_set_t *cs)
+{
+    if (cs->judged)
+        return;
+    cs->judged = true;
+    if (cs->reached || !cs->best)
+        return;
+    mqtt_finding_t *f = wmem_new(j->scope, mqtt_finding_t);
+    const char *detail = wmem_strdup_printf(
+        j->scope,
+        "best of %u cop%s at QoS %u; origin frame %u (same topic+payload) at QoS %u, subscriptions granted up to %u",
+        cs->copies, cs->copies == 1 ? "y" : "ies", cs->best_qos, cs->origin_frame, cs->origin_qos, cs->best_granted);
+    *f = (mqtt_finding_t){MQTT_R_DELIVERY_QOS_BELOW_MAXIMUM, {0, 1}, detail, NULL};
+    cs->best->qos_finding = f;
+}
+
+/* Copy sets older than the window (or judged already) leave the broker's list. */
+static void expire_copies(mqtt_journeys_t *j, broker_t *b, int64_t now)
+{
+    copy_set_t *cs;
+    while ((cs = b->sets_head) != NULL && (cs->judged || now - cs->first_ns > MQTT_JOURNEY_WINDOW_NS)) {
+        judge_copies(j, cs);
+        if (cs->to->copy_sets && wmem_map_lookup(cs->to->copy_sets, cs->origin) == cs)
+            wmem_map_remove(cs->to->copy_sets, cs->origin);
+        b->sets_head = cs->next;
+        if (!b->sets_head)
+            b->sets_tail = NULL;
+        b->set_count--;
+        wmem_free(j->scope, cs);
+    }
+}
+
+static void judge_set(gpointer key _U_, gpointer value, gpointer data)
+{
+    judge_copies((mqtt_journeys_t *)data, (copy_set_t *)value);
+}
+
+/* The subscriber's connection ended: it gets no more copies. */
+static void judge_copies_of(mqtt_journeys_t *j, jconn_t *c)
+{
+    if (!c->copy_sets)
+        return;
+    wmem_map_foreach(c->copy_sets, judge_set, j);
+    c->copy_sets = NULL; /* the sets leave the broker's list as it moves on */
+}
+
+static copy_set_t *copy_set(mqtt_journeys_t *j, jconn_t *to, const origin_t *o, int64_t ns,
+                            const mqtt_snapshot_t *snap)
+{
+    copy_set_t *cs = to->copy_sets ? (copy_set_t *)wmem_map_lookup(to->copy_sets, o->rec) : NULL;
+    broker_t *b = to->broker;
+    if (cs)
+        return cs;
+    if (b->set_count >= MQTT_JOURNEY_MAX_COPY_SETS) {
+        limit_reached(j, b, LIM_COPY_SETS, snap,
+                      "message journeys: copies of more than 4096 messages to subscribers within 2 s on this "
+                      "broker; the new ones are not judged for their QoS");
+        return NULL;
+    }
+    cs = wmem_new0(j->scope, copy_set_t);
+    *cs = (copy_set_t){NULL, to, o->rec, o->frame, o->qos, ns, NULL, 0, 0, 0, false, false};
+    if (b->sets_tail)
+        b->sets_tail->next = cs;
+    else
+        b->sets_head = cs;
+    b->sets_tail = cs;
+    b->set_count++;
+    if (!to->copy_sets)
+        to->copy_sets = wmem_map_new(j->scope, g_direct_hash, g_direct_equal);
+    wmem_map_insert(to->copy_sets, (void *)o->rec, cs);
+    return cs;
+}
+
+/* A copy linked to one origin (forwarded, or a Will).  It is expected at
+ * the lower of the origin's QoS and the highest QoS granted to the
+ * subscriber's matching non-shared subscriptions ([MQTT-3.3.5-1],
+ * [MQTT-3.8.4-6]), read when it arrives.  One that cannot be judged (a
+ * retained copy, a session resumed or not seen from its start, a matching
+ * subscription without its SUBACK, a full table) leaves the set unjudged.
+ * 5.0 may send one copy per matching subscription, each at that
+ * subscription's QoS, and does not say which must be the maximum
+ * (§3.3.4): not judged. */
+static void copy_qos(mqtt_journeys_t *j, jconn_t *to, mqtt_journey_t *rec, const origin_t *o, const mqtt_pkt_t *pkt,
+                     const mqtt_snapshot_t *snap, const uint8_t *topic, uint32_t tlen, int64_t ns)
+{
+    if (snap->version == MQTT_V5)
+        return;
+    copy_set_t *cs = copy_set(j, to, o, ns, snap);
+    if (!cs || cs->judged)
+        return;
+    const mqtt_subs_t *subs = mqtt_conn_subs(to->conn);
+    unsigned max, qos = MQTT_PUBLISH_QOS(pkt->flags);
+    cs->copies++;
+    if (!subs || (pkt->flags & MQTT_PUBLISH_RETAIN) || !mqtt_conn_fresh_session(to->conn) ||
+        !mqtt_subs_max_granted(subs, topic, tlen, &max)) {
+        cs->reached = true;
+        return;
+    }
+    if (qos >= MIN(max, o->qos))
+        cs->reached = true;
+    if (!cs->best || qos > cs->best_qos) {
+        cs->best = rec;
+        cs->best_qos = (uint8_t)qos;
+        cs->best_granted = (uint8_t)max;
+    }
+}
+
+/* An ambiguous copy may be the one at the QoS expected: the sets of its
+ * candidates are not judged. */
+static void copy_ambiguous(jconn_t *to, const choice_t *ch)
+{
+    for (uint32_t i = 0; to->copy_sets && i < MIN(ch->count, MQTT_JOURNEY_MAX_CANDIDATES); i++) {
+        copy_set_t *cs = (copy_set_t *)wmem_map_lookup(to->copy_sets, ch->best[i]->rec);
+        if (cs)
+            cs->reached = true;
+    }
+}
+
 static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
                         const mqtt_snapshot_t *snap, const uint8_t *topic, uint32_t tlen)
 {
@@ -778,8 +941,10 @@ static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_
         origin_t *o = ch.best[0];
         link_one(j, b, to, rec, o->rec, o->frame, o->from, o->kind,
                  o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, ctx, snap, o);
+        copy_qos(j, to, rec, o, pkt, snap, topic, tlen, ctx->ns);
     } else if (ch.count > 1) {
         link_ambiguous(j, b, to, rec, &ch, ctx, snap);
+        copy_ambiguous(to, &ch);
     } else {
         link_queued(j, b, to, rec, &key, qos, ctx, snap);
     }
@@ -865,20 +1030,21 @@ static bool grants_any(const mqtt_pkt_t *pkt)
 }
 
 /* The connection is over: it receives nothing more. */
-static void connection_ends(jconn_t *c, int64_t ns)
+static void connection_ends(mqtt_journeys_t *j, jconn_t *c, int64_t ns)
 {
     remove_subscriber(c);
     if (c->closed)
         return;
     c->closed = true;
     c->closed_ns = ns;
+    judge_copies_of(j, c);
 }
 
 /* DISCONNECT, from either side: the connection is over.  The client's
  * discards its Will unless a 5.0 client asks for it with Reason Code 0x04
  * ([MQTT-3.14.4-3]); after the server's, the Will is published
  * ([MQTT-3.1.2-8]). */
-static void on_disconnect(jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
+static void on_disconnect(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
                           const mqtt_snapshot_t *snap)
 {
     bool keep_will = pkt->version == MQTT_V5 && pkt->has_reason && pkt->reason == 0x04;
@@ -889,7 +1055,7 @@ static void on_disconnect(jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_
         refused(c, 0, ctx->frame);
     if (snap->dir == MQTT_C2S)
         session_outlives(c, pkt);
-    connection_ends(c, ctx->ns);
+    connection_ends(j, c, ctx->ns);
     if (snap->dir == MQTT_C2S && !keep_will)
         forget_will(c);
 }
@@ -946,7 +1112,7 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
             session_outlives(c, pkt);
         break;
     case MQTT_DISCONNECT:
-        on_disconnect(c, ctx, pkt, snap);
+        on_disconnect(j, c, ctx, pkt, snap);
         break;
     case MQTT_PUBACK:
     case MQTT_PUBREC:
@@ -966,5 +1132,5 @@ void mqtt_journey_closed(mqtt_journeys_t *j, const mqtt_conn_t *conn, int64_t ns
         return;
     j->last_ns = MAX(j->last_ns, ns);
     expire(j, c->broker, ns); /* what was over before the end is judged with the connection open */
-    connection_ends(c, ns);
+    connection_ends(j, c, ns);
 }

@@ -52,6 +52,7 @@
 #define MQTT_JOURNEY_MAX_DELIVERIES 256u   /* deliveries listed per origin */
 #define MQTT_JOURNEY_MAX_CANDIDATES 4u     /* candidates listed for an ambiguous delivery */
 #define MQTT_JOURNEY_MAX_QUEUED 4096u      /* messages kept for sessions whose connection ended */
+#define MQTT_JOURNEY_MAX_COPY_SETS 4096u   /* (origin, subscriber) pairs whose copies' QoS is still open */
 
 typedef struct mqtt_journeys mqtt_journeys_t;
 
@@ -98,6 +99,10 @@ typedef struct {
     const char *from_client;
     uint8_t origin_qos;         /* the QoS the origin was published with (its Will QoS) */
     int64_t latency_ns;         /* forwarded: since the origin */
+    /* hindsight, on the copy at the highest QoS the subscriber got of its
+     * origin: rule.delivery_qos_below_matching_maximum when no copy came at
+     * the QoS expected (3.1 and 3.1.1), NULL otherwise */
+    const mqtt_finding_t *qos_finding;
     uint32_t candidates[MQTT_JOURNEY_MAX_CANDIDATES]; /* when ambiguous */
     uint32_t candidate_count;   /* 2 or more when ambiguous */
     /* a bound of the journey analysis was reached at this packet */

@@ -34,6 +34,8 @@ struct mqtt_subs {
     wmem_map_t *by_filter;  /* filter -> its sub_t: replacing one costs no scan */
     uint32_t count;
     bool full;
+    bool wild_first;        /* a filter starts with a wildcard level ("+", "#") */
+    uint64_t first_levels;  /* mqtt_topic_first_level_bit() of every other filter's first level, never cleared */
     unsigned version;
     recent_t recent[MQTT_RECENT_PUBLISHES];
     unsigned next_recent;
@@ -141,6 +143,29 @@ static bool str_ok(const mqtt_str_t *s)
     return (s->flags & MQTT_STR_PRESENT) && !(s->flags & MQTT_STR_TRUNCATED);
 }
 
+uint64_t mqtt_topic_first_level_bit(const uint8_t *t, uint32_t len)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < len && t[i] != '/'; i++)
+        h = (h ^ t[i]) * 16777619u;
+    return (uint64_t)1 << (h % 64);
+}
+
+/* The summary mqtt_subs_may_match() reads: a superset (removing a filter
+ * leaves its bit), so it only ever spares a scan that could find nothing. */
+static void note_first_level(mqtt_subs_t *subs, const sub_t *s)
+{
+    if (s->len && (s->filter[0] == '+' || s->filter[0] == '#'))
+        subs->wild_first = true;
+    else
+        subs->first_levels |= mqtt_topic_first_level_bit((const uint8_t *)s->filter, s->len);
+}
+
+bool mqtt_subs_may_match(const mqtt_subs_t *subs, uint64_t level_bit)
+{
+    return subs->wild_first || (subs->first_levels & level_bit);
+}
+
 void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned version, uint32_t frame)
 {
     const mqtt_prop_t *sid = mqtt_props_find(&pkt->props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
@@ -166,6 +191,7 @@ void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned vers
         s->request_frame = frame;
         s->pos = i;
         s->sub_id = sid ? sid->num : 0;
+        note_first_level(subs, s);
         s->next = subs->head;
         if (subs->head)
             subs->head->prev = s;

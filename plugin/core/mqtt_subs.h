@@ -47,6 +47,13 @@ void mqtt_subs_server_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const ch
  * for the client's own message (`own`) without No Local ([MQTT-3.8.3-3]).
  * NULL when there is none, or when the table is full. */
 const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, bool own);
+/* A quick test before mqtt_subs_expecting() for many tables: the bit of
+ * the first level of `t` (up to its first '/'), and whether a filter of
+ * the table may match a topic whose first level has that bit.  False: no
+ * filter can match ("+" and "#" match any first level, any other first
+ * level only itself, §4.7.1); true may still find none. */
+uint64_t mqtt_topic_first_level_bit(const uint8_t *t, uint32_t len);
+bool mqtt_subs_may_match(const mqtt_subs_t *subs, uint64_t level_bit);
 /* Whether the connection still holds a subscription with this filter
  * (one an UNSUBSCRIBE, or a failure in a later SUBACK, removed is not). */
 bool mqtt_subs_holds(const mqtt_subs_t *subs, const char *filter);

@@ -86,7 +86,8 @@ static void add_origin(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, cons
 
 /* ---- a delivery ------------------------------------------------------------------- */
 
-static void add_source(tvbuff_t *tvb, proto_tree *tree, const mqtt_journey_t *j)
+static void add_source(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_journey_t *j,
+                       unsigned version)
 {
     proto_item *ti;
     proto_tree *sub = proto_tree_add_subtree(tree, tvb, 0, 0, ett_journey, &ti, "Journey");
@@ -111,6 +112,9 @@ static void add_source(tvbuff_t *tvb, proto_tree *tree, const mqtt_journey_t *j)
     generated(proto_tree_add_string(sub, hf_from_client, tvb, 0, 0, j->from_client));
     if (j->kind == MQTT_JK_FORWARDED)
         add_latency(sub, tvb, j->latency_ns);
+    /* Hindsight: judged over every copy of the origin to this client. */
+    if (j->qos_finding)
+        mqtt_expert_report(pinfo, sub, ti, tvb, 0, j->qos_finding, version);
 }
 
 void mqtt_journey_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const mqtt_journey_view_t *v,
@@ -120,7 +124,7 @@ void mqtt_journey_tree_add(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, 
     if (!j)
         return;
     if (j->is_delivery)
-        add_source(tvb, tree, j);
+        add_source(tvb, pinfo, tree, j, version);
     else if (v->origin_shown)
         add_origin(tvb, pinfo, tree, j, version);
     if (j->limit) {
