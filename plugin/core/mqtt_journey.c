@@ -550,15 +550,21 @@ static void refused(jconn_t *c, uint32_t publish_frame, uint32_t frame)
         refuse(latest, frame);
 }
 
-/* The subscribers that should receive a message on this topic. */
-static void expect(mqtt_journeys_t *j, origin_t *o, const uint8_t *topic, uint32_t tlen, const mqtt_snapshot_t *snap)
+/* The subscribers that should receive a message on this topic.  A 5.0
+ * subscriber whose Maximum Packet Size is below the size of the PUBLISH
+ * that brought the message is not: the server discards a copy too large
+ * to send [MQTT-3.1.2-25] (the copy is at least as large, short of a
+ * property the broker drops). */
+static void expect(mqtt_journeys_t *j, origin_t *o, const uint8_t *topic, uint32_t tlen, uint32_t size,
+                   const mqtt_snapshot_t *snap)
 {
     broker_t *b = o->from->broker;
     for (uint32_t i = 0; i < b->subscriber_count; i++) {
         jconn_t *s = b->subscribers[i];
         const mqtt_subs_t *subs = mqtt_conn_subs(s->conn);
         const char *filter = subs ? mqtt_subs_expecting(subs, topic, tlen, s == o->from) : NULL;
-        if (!filter)
+        uint32_t maximum = mqtt_conn_client_maximum_packet_size(s->conn);
+        if (!filter || (maximum && size > maximum))
             continue;
         if (o->expected_count == MQTT_JOURNEY_MAX_EXPECTED) {
             limit_reached(j, b, LIM_EXPECTED, snap,
@@ -616,7 +622,7 @@ static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *
     o->key = key_of(topic, tlen, pkt->raw + pkt->payload.off, pkt->payload.len);
     o->qos = (uint8_t)MQTT_PUBLISH_QOS(pkt->flags);
     o->kind = MQTT_JK_FORWARDED;
-    expect(j, o, topic, tlen, snap);
+    expect(j, o, topic, tlen, pkt->total_len, snap);
     if (pkt->flags & MQTT_PUBLISH_RETAIN)
         retain(j, b, &o->key, o, snap);
     if (b->tail)

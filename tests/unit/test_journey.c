@@ -450,6 +450,41 @@ TEST(missed_delivery)
     CHECK_EQ(jof(o2)->missed_count, 0);
 }
 
+/* A 5.0 subscriber that announced a Maximum Packet Size smaller than the
+ * message is not expected to get it: the server must discard the copy
+ * [MQTT-3.1.2-25] (lab/max-packet-size-v5 frame 25). */
+TEST(subscriber_maximum_packet_size)
+{
+    reset();
+    client_t pub = client(40101, MQTT_V5), s = client(40102, MQTT_V5);
+    session(&pub, "pub", NULL, 0, 0);
+    buf_t body = {{0}, 0};
+    putstr(&body, "MQTT");
+    put8(&body, MQTT_V5);
+    put8(&body, MQTT_CF_CLEAN);
+    put16(&body, 60);
+    putvbi(&body, 5);
+    put8(&body, 0x27); /* Maximum Packet Size */
+    put16(&body, 0);
+    put16(&body, 64);
+    putstr(&body, "small");
+    buf_t p = pkt_finish(0x10, &body);
+    feed(&s, MQTT_C2S, &p);
+    p = connack_pkt(MQTT_V5);
+    feed(&s, MQTT_S2C, &p);
+    p = subscribe_pkt(MQTT_V5, 1, "m/#", 1);
+    feed(&s, MQTT_C2S, &p);
+    p = suback_pkt(MQTT_V5, 1, 1);
+    feed(&s, MQTT_S2C, &p);
+    mqtt_snapshot_t *big = publish(&pub, MQTT_C2S, "m/big",
+                                   "a payload of more than sixty-four bytes, which the subscriber refuses to take",
+                                   (pubopt_t){0});
+    mqtt_snapshot_t *lost = publish(&pub, MQTT_C2S, "m/small", "fits", (pubopt_t){0});
+    ping_after(&pub, 3.0);
+    CHECK_EQ(jof(big)->missed_count, 0);
+    CHECK_EQ(jof(lost)->missed_count, 1); /* a copy that fits is still expected */
+}
+
 TEST(refused_and_capture_end)
 {
     reset();
@@ -730,7 +765,7 @@ TEST(pending_bound)
 }
 
 UNIT_MAIN("journey", fan_out_and_downgrade, overlapping_subscriptions_max_qos, identical_payloads,
-          retained_on_subscribe, will_message, missed_delivery, refused_and_capture_end, capture_end_after_a_late_leave,
+          retained_on_subscribe, will_message, missed_delivery, subscriber_maximum_packet_size, refused_and_capture_end, capture_end_after_a_late_leave,
           capture_end_after_the_window, transport_close_silences, persistent_session_gets_it_later,
           grace_follows_the_broker, reconnect_within_the_window, unsubscribed_or_refused_subscription,
           aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
