@@ -57,6 +57,7 @@ typedef struct origin {
     msgkey_t key;
     uint8_t qos;
     uint8_t kind;               /* FORWARDED or WILL */
+    bool acked;                 /* QoS 1/2: the broker's PUBACK/PUBREC without failure seen */
     uint32_t expected_count;
     expected_t expected[MQTT_JOURNEY_MAX_EXPECTED];
 } origin_t;
@@ -871,11 +872,35 @@ static bool grants_any(const mqtt_pkt_t *pkt)
 }
 
 /* The connection is over: it receives nothing more. */
+/* The broker acknowledged the QoS 1/2 PUBLISH of `publish_frame` of this
+ * connection with a success code. */
+static void acknowledged(jconn_t *c, uint32_t publish_frame)
+{
+    for (origin_t *o = c->broker->head; o; o = o->next)
+        if (o->from == c && o->frame == publish_frame)
+            o->acked = true;
+}
+
+/* The publisher's connection ended with a QoS 1/2 PUBLISH the broker never
+ * acknowledged and nobody received: the broker accepts ownership of a
+ * message when it sends PUBACK (3.1.1 §4.3.2, 5.0 §4.3.2) or PUBREC
+ * (§4.3.3), so it may have discarded this one (mosquitto closes a 3.1.1
+ * connection whose packet exceeds its max_packet_size, lab/max-packet-size-v5
+ * frame 45).  Nobody is expected to receive it; a session that resumes
+ * re-sends it with DUP [MQTT-4.4.0-1]. */
+static void drop_unacknowledged(jconn_t *c)
+{
+    for (origin_t *o = c->broker->head; o; o = o->next)
+        if (o->from == c && o->kind == MQTT_JK_FORWARDED && o->qos && !o->acked && o->rec->deliveries_total == 0)
+            o->expected_count = 0;
+}
+
 static void connection_ends(jconn_t *c, int64_t ns)
 {
     remove_subscriber(c);
     if (c->closed)
         return;
+    drop_unacknowledged(c);
     c->closed = true;
     c->closed_ns = ns;
 }
@@ -959,6 +984,8 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
         /* A failure Reason Code: the broker did not accept the message (§3.4.2.1). */
         if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80 && snap->response_to)
             refused(c, snap->response_to, ctx->frame);
+        else if (snap->dir == MQTT_S2C && snap->response_to)
+            acknowledged(c, snap->response_to);
         break;
     default:
         break;
