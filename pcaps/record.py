@@ -1647,11 +1647,14 @@ def scen_bridge(lab):
 
 
 class RawClient:
-    """A hand-driven MQTT 3.1.1 client on a plain socket: it sends exactly the
-    packets a step asks for, so a delivery can be left unacknowledged."""
+    """A hand-driven MQTT 3.1.1 or 5.0 client on a plain socket: it sends exactly
+    the packets a step asks for, so a delivery can be left unacknowledged.  In 5.0
+    its session lasts 300 s (Session Expiry Interval) and its acknowledgements
+    are the short form (Reason Code 0x00 implied)."""
 
-    def __init__(self, client_id):
+    def __init__(self, client_id, version="3.1.1"):
         self.client_id = client_id
+        self.v5 = version == "5"
         self.sock = None
         self.buf = b""
 
@@ -1710,16 +1713,19 @@ class RawClient:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         flags = 0x02 if clean else 0x00
-        self.send(0x10, self._str("MQTT") + bytes([4, flags]) + (60).to_bytes(2, "big")
-                  + self._str(self.client_id))
+        props = bytes([5, 0x11]) + (300).to_bytes(4, "big") if self.v5 else b""
+        self.send(0x10, self._str("MQTT") + bytes([5 if self.v5 else 4, flags]) + (60).to_bytes(2, "big")
+                  + props + self._str(self.client_id))
         _, _, body = self.expect("CONNACK")
-        say(f"  {self.client_id} (3.1.1, raw): CONNACK {body[1]:#04x} session present {body[0] & 1}")
+        say(f"  {self.client_id} ({'5' if self.v5 else '3.1.1'}, raw): CONNACK {body[1]:#04x} "
+            f"session present {body[0] & 1}")
         return body[0] & 1
 
     def subscribe(self, packet_id, topic, qos):
-        self.send(0x82, packet_id.to_bytes(2, "big") + self._str(topic) + bytes([qos]))
+        props = b"\x00" if self.v5 else b""
+        self.send(0x82, packet_id.to_bytes(2, "big") + props + self._str(topic) + bytes([qos]))
         _, _, body = self.expect("SUBACK")
-        say(f"  {self.client_id}: SUBACK {list(body[2:])}")
+        say(f"  {self.client_id}: SUBACK {list(body[2 + len(props):])}")
 
     def publish_in(self):
         """Read a PUBLISH: (qos, dup, packet id, topic, payload)."""
@@ -1729,7 +1735,18 @@ class RawClient:
         topic = body[2:2 + tlen].decode()
         pos = 2 + tlen
         pid = int.from_bytes(body[pos:pos + 2], "big") if qos else None
-        payload = body[pos + 2 if qos else pos:]
+        pos += 2 if qos else 0
+        if self.v5:
+            plen, shift = 0, 0
+            while True:
+                byte = body[pos]
+                pos += 1
+                plen |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            pos += plen
+        payload = body[pos:]
         say(f"  {self.client_id} got {topic} q{qos} dup{dup} id {pid} {payload!r}")
         return qos, dup, pid, topic, payload
 
@@ -1763,13 +1780,23 @@ def paho_loop_until(c, predicate, what, timeout=10):
 
 
 @scenario("reconnect-inflight-v311", ["reconnect-inflight-v311"])
-def scen_reconnect_inflight(lab):
+def scen_reconnect_inflight_v311(lab):
+    reconnect_inflight(lab, "3.1.1", "reconnect-inflight-v311")
+
+
+@scenario("reconnect-inflight-v5", ["reconnect-inflight-v5"])
+def scen_reconnect_inflight_v5(lab):
+    reconnect_inflight(lab, "5", "reconnect-inflight-v5")
+
+
+def reconnect_inflight(lab, version, name):
     """Connections cut (RST) with QoS 1 and QoS 2 flows in flight both ways; both
-    sides resume them on the next connection of the session (3.1.1 §4.4)."""
-    name = "reconnect-inflight-v311"
+    sides resume them on the next connection of the session (§4.4)."""
     mqtt = paho()[0]
-    desc = ("MQTT 3.1.1 sessions resumed after a TCP reset with QoS 1 and 2 flows in flight "
-            "(Clean Session 0): paho-mqtt publishes QoS 1 and QoS 2 without reading the "
+    v5 = version == "5"
+    session = ("Clean Start 0, Session Expiry Interval 300" if v5 else "Clean Session 0")
+    desc = (f"MQTT {vname(version)} sessions resumed after a TCP reset with QoS 1 and 2 flows in flight "
+            f"({session}): paho-mqtt publishes QoS 1 and QoS 2 without reading the "
             "broker's PUBACK/PUBREC, its connection is reset, it reconnects and re-sends both "
             "with DUP; a hand-driven subscriber leaves a QoS 2 delivery at PUBREL and then a "
             "QoS 1 delivery unacknowledged, is reset, reconnects, and mosquitto re-sends the "
@@ -1777,20 +1804,27 @@ def scen_reconnect_inflight(lab):
     topic = "lab/resume/data"
     with mosquitto(lab, name, plain_listener()):
         with capture(lab, name, f"tcp port {MQTT_PORT}", desc):
-            sub = RawClient("lab-resume-sub")
+            sub = RawClient("lab-resume-sub-v5" if v5 else "lab-resume-sub", version)
             sub.connect(clean=False)
             pause()
             sub.subscribe(1, "lab/resume/#", 2)
             pause()
             # paho without its network thread: publish() writes at once, and
             # nothing reads the broker's answers until loop() is called
-            pub = mqtt.Client(client_id="lab-resume-pub", protocol=mqtt.MQTTv311,
-                              clean_session=False)
+            pub_id = "lab-resume-pub-v5" if v5 else "lab-resume-pub"
+            if v5:
+                pub = mqtt.Client(client_id=pub_id, protocol=mqtt.MQTTv5)
+            else:
+                pub = mqtt.Client(client_id=pub_id, protocol=mqtt.MQTTv311, clean_session=False)
             state = {"connack": [], "published": set()}
             pub.on_socket_open = lambda c, u, s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            pub.on_connect = lambda c, u, flags, rc: state["connack"].append((rc, flags))
+            pub.on_connect = lambda c, u, flags, rc, *props: state["connack"].append((rc, flags))
             pub.on_publish = lambda c, u, mid: state["published"].add(mid)
-            pub.connect(HOST, MQTT_PORT, keepalive=60)
+            if v5:
+                pub.connect(HOST, MQTT_PORT, keepalive=60, clean_start=False,
+                            properties=props("CONNECT", SessionExpiryInterval=300))
+            else:
+                pub.connect(HOST, MQTT_PORT, keepalive=60)
             paho_loop_until(pub, lambda: state["connack"], "CONNACK")
             pause()
             m1 = pub.publish(topic, "qos 1, in flight when the connection is reset", qos=1)
@@ -1804,11 +1838,11 @@ def scen_reconnect_inflight(lab):
             sock = pub.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             pub._sock_close()  # paho 1.6.1: close without DISCONNECT, messages kept
-            say("  lab-resume-pub: connection reset with PUBACK and PUBREC unread")
+            say(f"  {pub_id}: connection reset with PUBACK and PUBREC unread")
             pause(0.3)
             pub.reconnect()
             paho_loop_until(pub, lambda: len(state["connack"]) == 2, "second CONNACK")
-            say(f"  lab-resume-pub: CONNACK {state['connack'][1]}")
+            say(f"  {pub_id}: CONNACK session present {state['connack'][1][1].get('session present')}")
             paho_loop_until(pub, lambda: {m1.mid, m2.mid} <= state["published"], "re-sent flows")
             # the re-sent QoS 1 message is a new publication, delivered again
             again = sub.publish_in()
@@ -1836,13 +1870,13 @@ def scen_reconnect_inflight(lab):
                 if MSGTYPES[ptype] == "PUBREL":
                     if int.from_bytes(body[:2], "big") != q2[2]:
                         raise RecordError(f"{name}: PUBREL for another packet id")
-                    say(f"  lab-resume-sub got PUBREL id {q2[2]} again")
+                    say(f"  {sub.client_id} got PUBREL id {q2[2]} again")
                     sub.ack("PUBCOMP", q2[2])
                 elif MSGTYPES[ptype] == "PUBLISH":
-                    pid = int.from_bytes(body[2 + int.from_bytes(body[:2], "big"):][:2], "big")
+                    pid = int.from_bytes(body[2 + int.from_bytes(body[:2], "big"):][:2], "big")  # noqa
                     if pid != q1[2] or not flags & 0x08:
                         raise RecordError(f"{name}: expected PUBLISH id {q1[2]} with DUP")
-                    say(f"  lab-resume-sub got PUBLISH id {pid} again with DUP")
+                    say(f"  {sub.client_id} got PUBLISH id {pid} again with DUP")
                     sub.ack("PUBACK", pid)
                 else:
                     raise RecordError(f"{name}: unexpected {MSGTYPES[ptype]}")

@@ -99,6 +99,16 @@ LAB_EXPECTED_PER_CAPTURE = {
         "mqttlens.analysis.retransmission":
             "mosquitto re-sends the unacknowledged delivery with DUP on the resumed session [MQTT-4.4.0-1]",
     },
+    "lab/reconnect-inflight-v5.pcapng": {
+        "mqttlens.analysis.qos2_incomplete":
+            "the connections are reset in the middle of QoS 2 flows on purpose; the sessions resume them",
+        "mqttlens.analysis.no_response":
+            "the subscriber leaves a QoS 1 delivery unacknowledged when its connection is reset",
+        "mqttlens.analysis.closed_without_disconnect": "both clients' connections are reset (RST) on purpose",
+        "mqttlens.analysis.previous_session_flow": "mosquitto re-sends the PUBREL of the cut flow on the resumed session",
+        "mqttlens.analysis.retransmission":
+            "mosquitto re-sends the unacknowledged delivery with DUP on the resumed session [MQTT-4.4.0-1]",
+    },
     "lab/ping-disconnect-v5.pcapng": {
         "mqttlens.rule.client_topic_alias_above_maximum":
             "the client sends alias 11 over a maximum of 10 to make mosquitto answer DISCONNECT 0x94",
