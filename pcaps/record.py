@@ -1888,6 +1888,22 @@ def reconnect_inflight(lab, version, name):
     mqtt_summary(LAB_DIR / f"{name}.pcapng")
 
 
+@scenario("reconnect-inflight-js", ["reconnect-inflight-js-v311", "reconnect-inflight-js-v5"])
+def scen_reconnect_inflight_js(lab):
+    """mqtt.js sessions cut (RST) with QoS 1 and 2 PUBLISHes in flight; mqtt.js
+    reconnects and re-sends them (record/reconnect_inflight.js)."""
+    for level, name in ((4, "reconnect-inflight-js-v311"), (5, "reconnect-inflight-js-v5")):
+        version = "5" if level == 5 else "3.1.1"
+        session = "Clean Start 0, Session Expiry Interval 300" if level == 5 else "Clean Session 0"
+        desc = (f"MQTT {vname(version)} mqtt.js session ({session}) reset (TCP RST) with a QoS 1 and a "
+                "QoS 2 PUBLISH in flight, their PUBACK/PUBREC unread; mqtt.js reconnects by itself "
+                "and re-sends both from its outgoing store")
+        with mosquitto(lab, name, plain_listener()):
+            with capture(lab, name, f"tcp port {MQTT_PORT}", desc):
+                node(lab, "reconnect_inflight.js", MQTT_PORT, level)
+        mqtt_summary(LAB_DIR / f"{name}.pcapng")
+
+
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------

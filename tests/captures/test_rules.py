@@ -109,6 +109,16 @@ LAB_EXPECTED_PER_CAPTURE = {
         "mqttlens.analysis.retransmission":
             "mosquitto re-sends the unacknowledged delivery with DUP on the resumed session [MQTT-4.4.0-1]",
     },
+    "lab/reconnect-inflight-js-v311.pcapng": {
+        "mqttlens.analysis.qos2_incomplete":
+            "the connection is reset after the broker's PUBREC on purpose; the session's next connection resumes it",
+        "mqttlens.analysis.closed_without_disconnect": "the client's connection is reset (RST) on purpose",
+    },
+    "lab/reconnect-inflight-js-v5.pcapng": {
+        "mqttlens.analysis.qos2_incomplete":
+            "the connection is reset after the broker's PUBREC on purpose; the session's next connection resumes it",
+        "mqttlens.analysis.closed_without_disconnect": "the client's connection is reset (RST) on purpose",
+    },
     "lab/ping-disconnect-v5.pcapng": {
         "mqttlens.rule.client_topic_alias_above_maximum":
             "the client sends alias 11 over a maximum of 10 to make mosquitto answer DISCONNECT 0x94",
