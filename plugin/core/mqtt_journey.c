@@ -57,7 +57,7 @@ typedef struct origin {
     msgkey_t key;
     uint8_t qos;
     uint8_t kind;               /* FORWARDED or WILL */
-    bool acked;                 /* QoS 1/2: the broker's PUBACK/PUBREC without failure seen */
+    const mqtt_snapshot_t *snap; /* the PUBLISH's: its response_in tells whether the broker answered */
     uint32_t expected_count;
     expected_t expected[MQTT_JOURNEY_MAX_EXPECTED];
 } origin_t;
@@ -623,6 +623,7 @@ static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *
     o->key = key_of(topic, tlen, pkt->raw + pkt->payload.off, pkt->payload.len);
     o->qos = (uint8_t)MQTT_PUBLISH_QOS(pkt->flags);
     o->kind = MQTT_JK_FORWARDED;
+    o->snap = snap;
     expect(j, o, topic, tlen, pkt->total_len, snap);
     if (pkt->flags & MQTT_PUBLISH_RETAIN)
         retain(j, b, &o->key, o, snap);
@@ -872,15 +873,6 @@ static bool grants_any(const mqtt_pkt_t *pkt)
 }
 
 /* The connection is over: it receives nothing more. */
-/* The broker acknowledged the QoS 1/2 PUBLISH of `publish_frame` of this
- * connection with a success code. */
-static void acknowledged(jconn_t *c, uint32_t publish_frame)
-{
-    for (origin_t *o = c->broker->head; o; o = o->next)
-        if (o->from == c && o->frame == publish_frame)
-            o->acked = true;
-}
-
 /* The publisher's connection ended with a QoS 1/2 PUBLISH the broker never
  * acknowledged and nobody received: the broker accepts ownership of a
  * message when it sends PUBACK (3.1.1 §4.3.2, 5.0 §4.3.2) or PUBREC
@@ -891,7 +883,8 @@ static void acknowledged(jconn_t *c, uint32_t publish_frame)
 static void drop_unacknowledged(jconn_t *c)
 {
     for (origin_t *o = c->broker->head; o; o = o->next)
-        if (o->from == c && o->kind == MQTT_JK_FORWARDED && o->qos && !o->acked && o->rec->deliveries_total == 0)
+        if (o->from == c && o->kind == MQTT_JK_FORWARDED && o->qos && o->snap && !o->snap->response_in &&
+            o->rec->deliveries_total == 0)
             o->expected_count = 0;
 }
 
@@ -984,8 +977,6 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
         /* A failure Reason Code: the broker did not accept the message (§3.4.2.1). */
         if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80 && snap->response_to)
             refused(c, snap->response_to, ctx->frame);
-        else if (snap->dir == MQTT_S2C && snap->response_to)
-            acknowledged(c, snap->response_to);
         break;
     default:
         break;
