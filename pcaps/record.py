@@ -28,6 +28,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -170,12 +171,15 @@ connection_messages true
 
 
 @contextlib.contextmanager
-def mosquitto(lab, name, body, ports=(MQTT_PORT,)):
-    """Run mosquitto with BROKER_COMMON + body as configuration."""
+def mosquitto(lab, name, body, ports=(MQTT_PORT,), env=None):
+    """Run mosquitto with BROKER_COMMON + body as configuration (env: extra
+    environment variables)."""
     require_free(ports)
     conf = lab.tmp / f"{name}-mosquitto.conf"
     conf.write_text(BROKER_COMMON + body)
-    proc = lab.spawn(["mosquitto", "-c", conf], f"{name}-mosquitto.log")
+    kwargs = {"env": {**os.environ, **env}} if env else {}
+    # stdbuf: line-buffered log, so a scenario can wait for a log line
+    proc = lab.spawn(["stdbuf", "-oL", "mosquitto", "-c", conf], f"{name}-mosquitto.log", **kwargs)
     try:
         wait_listening(proc, lab, ports)
         yield proc
@@ -1417,6 +1421,487 @@ def scen_odd_ports(lab):
             paho_session(Client("lab-odd-tls", "5", port=ODD_TLS_PORT,
                                 tls_context=tls_client_context(ca_crt, keylog)), "lab/odd")
         mqtt_summary(keep_keys(lab, name, keylog), extra_args=("-d", f"tls.port=={ODD_TLS_PORT},mqtt"))
+
+
+# --------------------------------------------------------------------------
+# legal but unusual broker and client behaviour (issue 15)
+# --------------------------------------------------------------------------
+
+def wait_log(proc, text, timeout=10):
+    """Wait until a process's log contains text."""
+    deadline = time.monotonic() + timeout
+    while text not in proc.lab_log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise RecordError(f"{proc.args[0]}: no {text!r} in its log")
+        time.sleep(0.05)
+
+
+def clock_shift_lib(lab):
+    """record/clock_shift.c built as an LD_PRELOAD library (see its header)."""
+    lib = lab.tmp / "clock_shift.so"
+    if not lib.exists():
+        run(["gcc", "-Wall", "-Wextra", "-O2", "-shared", "-fPIC", "-o", lib,
+             JS_DIR / "clock_shift.c"], "gcc clock shift")
+    return lib
+
+
+@scenario("session-expiry-v311", ["session-expiry-v311"])
+def scen_session_expiry(lab):
+    """A persistent 3.1.1 session expires (persistent_client_expiration) with
+    messages queued; the client comes back with Clean Session 0 and gets
+    Session Present 0 and nothing of the queue."""
+    name = "session-expiry-v311"
+    shift = lab.tmp / "clock-shift"
+    shift.write_text("0\n")
+    env = {"LD_PRELOAD": str(clock_shift_lib(lab)), "MQTTLENS_CLOCK_SHIFT_FILE": str(shift)}
+    desc = ("MQTT 3.1.1 persistent session expired by mosquitto's persistent_client_expiration 1h "
+            "(the broker's wall clock moved 2 h forward by record/clock_shift.c while the client "
+            "is away): QoS 1 and 2 messages queued for it are discarded, the client reconnects "
+            "with Clean Session 0 and gets Session Present 0 and no message (paho-mqtt)")
+    with mosquitto(lab, name, plain_listener("persistent_client_expiration 1h\n"), env=env) as broker:
+        with capture(lab, name, f"tcp port {MQTT_PORT}", desc):
+            one = Client("lab-expiry-v311", "3.1.1", clean=False)
+            one.connect()
+            pause()
+            one.subscribe([("lab/expiry/#", 2)])
+            pause()
+            one.disconnect()
+            pause(0.3)
+            pub = Client("lab-expiry-pub", "3.1.1")
+            pub.connect()
+            pause()
+            pub.publish("lab/expiry/queued", "queued for an offline session, qos 1", qos=1)
+            pause()
+            pub.publish("lab/expiry/queued", "queued for an offline session, qos 2", qos=2)
+            pause()
+            pub.disconnect()
+            shift.write_text("7200\n")
+            wait_log(broker, "Expiring client lab-expiry-v311")
+            say("  mosquitto expired the session of lab-expiry-v311")
+            pause(0.3)
+            two = Client("lab-expiry-v311", "3.1.1", clean=False)
+            connack = two.connect()
+            if connack[1].get("session present"):
+                raise RecordError(f"{name}: the expired session is still present")
+            two.expect_nothing(0.5)
+            two.disconnect()
+    mqtt_summary(LAB_DIR / f"{name}.pcapng")
+
+
+def inflight_flows(lab, version, tag):
+    topic = f"lab/inflight/{tag}"
+    v5 = version == "5"
+    sub_id = f"lab-inflight-{tag}"
+    expiry = {"properties": props("CONNECT", SessionExpiryInterval=300), "clean_start": False} if v5 else {}
+    sub = Client(sub_id, version, clean=False)
+    sub.connect(**expiry)
+    pause()
+    sub.subscribe([(topic + "/#", 2)])
+    pause()
+    sub.disconnect()
+    pause(0.3)
+    # the publisher speaks 3.1.1 in both rounds: its burst below ignores a
+    # 5.0 CONNACK's Receive Maximum (1 here), which a 5.0 client must obey
+    pub = Client(f"lab-inflight-pub-{tag}", "3.1.1")
+    pub.connect()
+    pause()
+    # five messages for an offline session: mosquitto 2.0.11 keeps
+    # max_queued_messages (2) of them and drops the rest
+    for i in range(1, 6):
+        pub.publish(f"{topic}/offline", f"offline message {i} (qos {1 + i % 2})", qos=1 + i % 2)
+        pause(0.05)
+    pause()
+    again = Client(sub_id, version, clean=False)
+    connack = again.connect(**expiry)
+    if not connack[1].get("session present"):
+        raise RecordError(f"{sub_id}: session not present")
+    kept = again.expect(2)
+    again.expect_nothing(0.3)
+    say(f"  {sub_id}: kept {[m.payload.decode() for m in kept]}")
+    pause()
+    # a burst while the subscriber is online: the broker sends one at a time
+    # (one in flight, two queued: a fourth could be dropped, depending on how
+    # fast the PUBACKs come back)
+    for i in range(1, 4):
+        pub.c.publish(f"{topic}/online", f"online burst {i}", qos=1)
+    got = again.expect(3)
+    say(f"  {sub_id}: online burst got {len(got)}")
+    pause(0.3)
+    pub.disconnect()
+    pause()
+    if v5:
+        again.disconnect(properties=props("DISCONNECT", SessionExpiryInterval=0))
+    else:
+        again.disconnect()
+    pause(0.3)
+
+
+@scenario("inflight-queue", ["inflight-queue"])
+def scen_inflight_queue(lab):
+    name = "inflight-queue"
+    desc = ("mosquitto with max_inflight_messages 1 and max_queued_messages 2: five QoS 1/2 "
+            "messages from a 3.1.1 publisher for an offline persistent session (a 3.1.1, then a 5.0 subscriber): the first two are "
+            "delivered one at a time after the reconnect, the last three dropped by the queue "
+            "limit; then a burst of three QoS 1 messages to the online subscriber is delivered "
+            "one at a time, each after the previous PUBACK (paho-mqtt)")
+    with mosquitto(lab, name, plain_listener("max_inflight_messages 1\nmax_queued_messages 2\n")):
+        with capture(lab, name, f"tcp port {MQTT_PORT}", desc):
+            inflight_flows(lab, "3.1.1", "v311")
+            inflight_flows(lab, "5", "v5")
+    mqtt_summary(LAB_DIR / f"{name}.pcapng")
+
+
+@scenario("max-packet-size-v5", ["max-packet-size-v5"])
+def scen_max_packet_size(lab):
+    name = "max-packet-size-v5"
+    desc = ("mosquitto with max_packet_size 512 (CONNACK Maximum Packet Size 512); a 5.0 "
+            "subscriber announcing Maximum Packet Size 128 does not get a 300-byte message "
+            "(the broker drops it, MQTT-3.1.2-25) but gets the small ones; a 5.0 client sending "
+            "1000 bytes is disconnected with 0x95; a 3.1.1 client sending 1000 bytes (it was "
+            "never told the limit) is disconnected without a word (paho-mqtt)")
+    with mosquitto(lab, name, plain_listener("max_packet_size 512\n")):
+        with capture(lab, name, f"tcp port {MQTT_PORT}", desc):
+            sub = Client("lab-size-sub", "5")
+            sub.connect(properties=props("CONNECT", MaximumPacketSize=128))
+            pause()
+            sub.subscribe([("lab/size/#", 1)])
+            pause()
+            pub = Client("lab-size-pub", "5")
+            pub.connect()
+            pause()
+            pub.publish("lab/size/small", "fits in 128 bytes", qos=1)
+            sub.expect(1)
+            pause()
+            pub.publish("lab/size/medium", b"M" * 300, qos=1)
+            sub.expect_nothing(0.3)
+            pub.publish("lab/size/small", "fits again", qos=1)
+            sub.expect(1)
+            pause()
+            pub.publish_nowait("lab/size/large", b"L" * 1000, qos=1)
+            pub.wait_closed_by_broker()
+            pause()
+            old = Client("lab-size-v311", "3.1.1")
+            old.connect()
+            pause()
+            old.publish_nowait("lab/size/large", b"L" * 1000, qos=1)
+            old.wait_closed_by_broker()
+            pause()
+            sub.disconnect()
+    mqtt_summary(LAB_DIR / f"{name}.pcapng")
+
+
+BRIDGE_PORT = 1884
+
+
+@scenario("bridge", ["bridge-v311", "bridge-v5"])
+def scen_bridge(lab):
+    """Two mosquitto brokers; the one on 1884 bridges lab/bridge/# both ways to the one on
+    1883 (try_private true, the default: a 3.1.1 bridge CONNECT has protocol level 0x84)."""
+    for version, name in (("mqttv311", "bridge-v311"), ("mqttv50", "bridge-v5")):
+        cv = "5" if version == "mqttv50" else "3.1.1"
+        tag = name.split("-")[1]
+        bridge_conf = (f"listener {BRIDGE_PORT} {HOST}\nallow_anonymous true\n"
+                       f"connection lab-bridge-{tag}\naddress {HOST}:{MQTT_PORT}\n"
+                       f"bridge_protocol_version {version}\nremote_clientid lab-bridge-{tag}\n"
+                       "topic lab/bridge/# both 1\n")
+        desc = (f"two mosquitto brokers on 127.0.0.1: the one on {BRIDGE_PORT} bridges lab/bridge/# "
+                f"both ways at QoS 1 to the one on {MQTT_PORT} (bridge_protocol_version {version}, "
+                "try_private true: mosquitto's bridge flag in the CONNECT); paho-mqtt MQTT "
+                f"{vname(cv)} clients publish on each broker and receive on both")
+        with mosquitto(lab, f"{name}-a", plain_listener()) as remote:
+            with capture(lab, name, f"tcp port {MQTT_PORT} or tcp port {BRIDGE_PORT}", desc):
+                with mosquitto(lab, f"{name}-b", bridge_conf, ports=(BRIDGE_PORT,)):
+                    wait_log(remote, f"as lab-bridge-{tag}")
+                    pause(0.5)
+                    sa = Client(f"lab-bridge-sub-a-{tag}", cv)
+                    sa.connect()
+                    pause()
+                    sa.subscribe([("lab/bridge/#", 1)])
+                    sb = Client(f"lab-bridge-sub-b-{tag}", cv, port=BRIDGE_PORT)
+                    sb.connect()
+                    pause()
+                    sb.subscribe([("lab/bridge/#", 1)])
+                    pause(0.3)
+                    pa = Client(f"lab-bridge-pub-a-{tag}", cv)
+                    pa.connect()
+                    pause()
+                    pa.publish("lab/bridge/from-a", "published on the remote broker", qos=1)
+                    sa.expect(1)
+                    sb.expect(1)
+                    pause()
+                    pa.disconnect()
+                    pb = Client(f"lab-bridge-pub-b-{tag}", cv, port=BRIDGE_PORT)
+                    pb.connect()
+                    pause()
+                    pb.publish("lab/bridge/from-b", "published on the bridging broker", qos=1)
+                    sa.expect(1)
+                    sb.expect(1)
+                    pause()
+                    pb.disconnect()
+                    sa.disconnect()
+                    sb.disconnect()
+                    pause(0.3)
+                wait_log(remote, f"Client lab-bridge-{tag} ")  # "disconnected" or "closed its connection"
+                pause(0.3)
+        mqtt_summary(LAB_DIR / f"{name}.pcapng", extra_args=("-d", f"tcp.port=={BRIDGE_PORT},mqtt"))
+
+
+class RawClient:
+    """A hand-driven MQTT 3.1.1 or 5.0 client on a plain socket: it sends exactly
+    the packets a step asks for, so a delivery can be left unacknowledged.  In 5.0
+    its session lasts 300 s (Session Expiry Interval) and its acknowledgements
+    are the short form (Reason Code 0x00 implied)."""
+
+    def __init__(self, client_id, version="3.1.1"):
+        self.client_id = client_id
+        self.v5 = version == "5"
+        self.sock = None
+        self.buf = b""
+
+    @staticmethod
+    def _varint(n):
+        out = bytearray()
+        while True:
+            byte, n = n % 128, n // 128
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    @staticmethod
+    def _str(s):
+        b = s.encode()
+        return len(b).to_bytes(2, "big") + b
+
+    def send(self, first, body):
+        self.sock.sendall(bytes([first]) + self._varint(len(body)) + body)
+
+    def read(self, timeout=10):
+        """One packet: (type, flags, body)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            types, rest = mqtt_packets(self.buf)
+            if types:
+                pos = 1
+                length, shift = 0, 0
+                while True:
+                    byte = self.buf[pos]
+                    pos += 1
+                    length |= (byte & 0x7F) << shift
+                    shift += 7
+                    if not byte & 0x80:
+                        break
+                first, body = self.buf[0], self.buf[pos:pos + length]
+                self.buf = self.buf[pos + length:]
+                return first >> 4, first & 0x0F, body
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RecordError(f"{self.client_id}: timeout reading a packet")
+            self.sock.settimeout(left)
+            data = self.sock.recv(65536)
+            if not data:
+                raise RecordError(f"{self.client_id}: connection closed")
+            self.buf += data
+
+    def expect(self, ptype):
+        got = self.read()
+        if MSGTYPES[got[0]] != ptype:
+            raise RecordError(f"{self.client_id}: got {MSGTYPES[got[0]]}, expected {ptype}")
+        return got
+
+    def connect(self, clean):
+        self.sock = socket.create_connection((HOST, MQTT_PORT))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        flags = 0x02 if clean else 0x00
+        props = bytes([5, 0x11]) + (300).to_bytes(4, "big") if self.v5 else b""
+        self.send(0x10, self._str("MQTT") + bytes([5 if self.v5 else 4, flags]) + (60).to_bytes(2, "big")
+                  + props + self._str(self.client_id))
+        _, _, body = self.expect("CONNACK")
+        say(f"  {self.client_id} ({'5' if self.v5 else '3.1.1'}, raw): CONNACK {body[1]:#04x} "
+            f"session present {body[0] & 1}")
+        return body[0] & 1
+
+    def subscribe(self, packet_id, topic, qos):
+        props = b"\x00" if self.v5 else b""
+        self.send(0x82, packet_id.to_bytes(2, "big") + props + self._str(topic) + bytes([qos]))
+        _, _, body = self.expect("SUBACK")
+        say(f"  {self.client_id}: SUBACK {list(body[2 + len(props):])}")
+
+    def publish_in(self):
+        """Read a PUBLISH: (qos, dup, packet id, topic, payload)."""
+        ptype, flags, body = self.expect("PUBLISH")
+        qos, dup = (flags >> 1) & 3, flags >> 3
+        tlen = int.from_bytes(body[:2], "big")
+        topic = body[2:2 + tlen].decode()
+        pos = 2 + tlen
+        pid = int.from_bytes(body[pos:pos + 2], "big") if qos else None
+        pos += 2 if qos else 0
+        if self.v5:
+            plen, shift = 0, 0
+            while True:
+                byte = body[pos]
+                pos += 1
+                plen |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            pos += plen
+        payload = body[pos:]
+        say(f"  {self.client_id} got {topic} q{qos} dup{dup} id {pid} {payload!r}")
+        return qos, dup, pid, topic, payload
+
+    def ack(self, ptype, packet_id):
+        first = {"PUBACK": 0x40, "PUBREC": 0x50, "PUBREL": 0x62, "PUBCOMP": 0x70}[ptype]
+        self.send(first, packet_id.to_bytes(2, "big"))
+
+    def reset(self):
+        """Cut the connection with a TCP RST (SO_LINGER 0), no DISCONNECT."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+        self.sock = None
+        say(f"  {self.client_id}: connection reset")
+
+    def disconnect(self):
+        self.send(0xE0, b"")
+        self.sock.shutdown(socket.SHUT_WR)
+        self.sock.settimeout(5)
+        while self.sock.recv(4096):
+            pass
+        self.sock.close()
+        self.sock = None
+
+
+def paho_loop_until(c, predicate, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RecordError(f"timeout waiting for {what}")
+        c.loop(0.05)
+
+
+@scenario("reconnect-inflight-v311", ["reconnect-inflight-v311"])
+def scen_reconnect_inflight_v311(lab):
+    reconnect_inflight(lab, "3.1.1", "reconnect-inflight-v311")
+
+
+@scenario("reconnect-inflight-v5", ["reconnect-inflight-v5"])
+def scen_reconnect_inflight_v5(lab):
+    reconnect_inflight(lab, "5", "reconnect-inflight-v5")
+
+
+def reconnect_inflight(lab, version, name):
+    """Connections cut (RST) with QoS 1 and QoS 2 flows in flight both ways; both
+    sides resume them on the next connection of the session (§4.4)."""
+    mqtt = paho()[0]
+    v5 = version == "5"
+    session = ("Clean Start 0, Session Expiry Interval 300" if v5 else "Clean Session 0")
+    desc = (f"MQTT {vname(version)} sessions resumed after a TCP reset with QoS 1 and 2 flows in flight "
+            f"({session}): paho-mqtt publishes QoS 1 and QoS 2 without reading the "
+            "broker's PUBACK/PUBREC, its connection is reset, it reconnects and re-sends both "
+            "with DUP; a hand-driven subscriber leaves a QoS 2 delivery at PUBREL and then a "
+            "QoS 1 delivery unacknowledged, is reset, reconnects, and mosquitto re-sends the "
+            "PUBREL and the PUBLISH with DUP")
+    topic = "lab/resume/data"
+    with mosquitto(lab, name, plain_listener()):
+        with capture(lab, name, f"tcp port {MQTT_PORT}", desc):
+            sub = RawClient("lab-resume-sub-v5" if v5 else "lab-resume-sub", version)
+            sub.connect(clean=False)
+            pause()
+            sub.subscribe(1, "lab/resume/#", 2)
+            pause()
+            # paho without its network thread: publish() writes at once, and
+            # nothing reads the broker's answers until loop() is called
+            pub_id = "lab-resume-pub-v5" if v5 else "lab-resume-pub"
+            if v5:
+                pub = mqtt.Client(client_id=pub_id, protocol=mqtt.MQTTv5)
+            else:
+                pub = mqtt.Client(client_id=pub_id, protocol=mqtt.MQTTv311, clean_session=False)
+            state = {"connack": [], "published": set()}
+            pub.on_socket_open = lambda c, u, s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            pub.on_connect = lambda c, u, flags, rc, *props: state["connack"].append((rc, flags))
+            pub.on_publish = lambda c, u, mid: state["published"].add(mid)
+            if v5:
+                pub.connect(HOST, MQTT_PORT, keepalive=60, clean_start=False,
+                            properties=props("CONNECT", SessionExpiryInterval=300))
+            else:
+                pub.connect(HOST, MQTT_PORT, keepalive=60)
+            paho_loop_until(pub, lambda: state["connack"], "CONNACK")
+            pause()
+            m1 = pub.publish(topic, "qos 1, in flight when the connection is reset", qos=1)
+            pause(0.05)
+            m2 = pub.publish(topic, "qos 2, in flight when the connection is reset", qos=2)
+            # the broker delivers the QoS 1 message at once (the QoS 2 one only
+            # after the publisher's PUBREL); the subscriber answers in order
+            first = sub.publish_in()
+            sub.ack("PUBACK", first[2])
+            pause(0.3)
+            sock = pub.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            pub._sock_close()  # paho 1.6.1: close without DISCONNECT, messages kept
+            say(f"  {pub_id}: connection reset with PUBACK and PUBREC unread")
+            pause(0.3)
+            pub.reconnect()
+            paho_loop_until(pub, lambda: len(state["connack"]) == 2, "second CONNACK")
+            say(f"  {pub_id}: CONNACK session present {state['connack'][1][1].get('session present')}")
+            paho_loop_until(pub, lambda: {m1.mid, m2.mid} <= state["published"], "re-sent flows")
+            # the re-sent QoS 1 message is a new publication, delivered again
+            again = sub.publish_in()
+            sub.ack("PUBACK", again[2])
+            q2 = sub.publish_in()
+            if q2[0] != 2:
+                raise RecordError(f"{name}: expected the QoS 2 delivery, got {q2}")
+            sub.ack("PUBREC", q2[2])
+            sub.expect("PUBREL")
+            pause()
+            # the QoS 2 delivery waits for its PUBCOMP; one more QoS 1 message
+            # is left unacknowledged, then the subscriber's connection is reset
+            m3 = pub.publish(topic, "qos 1, unacknowledged by the subscriber", qos=1)
+            paho_loop_until(pub, lambda: m3.mid in state["published"], "PUBACK of the third")
+            q1 = sub.publish_in()
+            pause(0.3)
+            sub.reset()
+            pause(0.3)
+            if not sub.connect(clean=False):
+                raise RecordError(f"{name}: subscriber session not present")
+            # mosquitto re-sends the PUBREL and the PUBLISH (with DUP); they are
+            # answered in the order they arrive [MQTT-4.6.0-2..4]
+            for _ in range(2):
+                ptype, flags, body = sub.read()
+                if MSGTYPES[ptype] == "PUBREL":
+                    if int.from_bytes(body[:2], "big") != q2[2]:
+                        raise RecordError(f"{name}: PUBREL for another packet id")
+                    say(f"  {sub.client_id} got PUBREL id {q2[2]} again")
+                    sub.ack("PUBCOMP", q2[2])
+                elif MSGTYPES[ptype] == "PUBLISH":
+                    pid = int.from_bytes(body[2 + int.from_bytes(body[:2], "big"):][:2], "big")  # noqa
+                    if pid != q1[2] or not flags & 0x08:
+                        raise RecordError(f"{name}: expected PUBLISH id {q1[2]} with DUP")
+                    say(f"  {sub.client_id} got PUBLISH id {pid} again with DUP")
+                    sub.ack("PUBACK", pid)
+                else:
+                    raise RecordError(f"{name}: unexpected {MSGTYPES[ptype]}")
+            pause()
+            pub.disconnect()
+            paho_loop_until(pub, lambda: pub.socket() is None, "publisher close", timeout=5)
+            pause()
+            sub.disconnect()
+    mqtt_summary(LAB_DIR / f"{name}.pcapng")
+
+
+@scenario("reconnect-inflight-js", ["reconnect-inflight-js-v311", "reconnect-inflight-js-v5"])
+def scen_reconnect_inflight_js(lab):
+    """mqtt.js sessions cut (RST) with QoS 1 and 2 PUBLISHes in flight; mqtt.js
+    reconnects and re-sends them (record/reconnect_inflight.js)."""
+    for level, name in ((4, "reconnect-inflight-js-v311"), (5, "reconnect-inflight-js-v5")):
+        version = "5" if level == 5 else "3.1.1"
+        session = "Clean Start 0, Session Expiry Interval 300" if level == 5 else "Clean Session 0"
+        desc = (f"MQTT {vname(version)} mqtt.js session ({session}) reset (TCP RST) with a QoS 1 and a "
+                "QoS 2 PUBLISH in flight, their PUBACK/PUBREC unread; mqtt.js reconnects by itself "
+                "and re-sends both from its outgoing store")
+        with mosquitto(lab, name, plain_listener()):
+            with capture(lab, name, f"tcp port {MQTT_PORT}", desc):
+                node(lab, "reconnect_inflight.js", MQTT_PORT, level)
+        mqtt_summary(LAB_DIR / f"{name}.pcapng")
 
 
 # --------------------------------------------------------------------------

@@ -276,9 +276,15 @@ static void check_protocol_name(check_t *c)
     if (pkt->protocol_name.data.len != n || memcmp(pkt->protocol_name.bytes, expect, n) != 0)
         add(c, MQTT_R_PROTOCOL_NAME, pkt->protocol_name.field,
             wmem_strdup_printf(c->scope, "level %u expects \"%s\"", level, expect));
+    /* mosquitto's bridges (try_private) mark their CONNECT so; a server
+     * that does not support the level answers 0x01 [MQTT-3.1.2-2]. */
     if (pkt->level & 0x80)
         add(c, MQTT_R_PROTOCOL_LEVEL, pkt->level_span,
-            "bit 7 set: a bridge connection (not in any specification)");
+            wmem_strdup_printf(c->scope,
+                               "0x%02x is level %u (%s) with bit 7 set: the bridge flag, which mosquitto's bridges "
+                               "(try_private) set on 3.1 and 3.1.1; no specification defines it, a server that does not support it refuses the "
+                               "connection with return code 0x01",
+                               pkt->level, level, mqtt_version_name(level)));
 }
 
 static void check_will(check_t *c)

@@ -254,6 +254,12 @@ bool mqtt_conn_session_present(const mqtt_conn_t *conn)
     return conn->session_present;
 }
 
+uint32_t mqtt_conn_client_maximum_packet_size(const mqtt_conn_t *conn)
+{
+    const limits_t *client = &conn->announced[MQTT_C2S];
+    return conn->version == MQTT_V5 && client->present ? client->maximum_packet_size : 0;
+}
+
 bool mqtt_conn_session_may_outlive(const mqtt_conn_t *conn)
 {
     if (!conn->connect)

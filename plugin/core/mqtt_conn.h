@@ -133,6 +133,9 @@ bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
  * Present (a resumed session). */
 bool mqtt_conn_accepted(const mqtt_conn_t *conn);
 bool mqtt_conn_session_present(const mqtt_conn_t *conn);
+/* The Maximum Packet Size a 5.0 client's CONNECT announced (what the
+ * server must not exceed, [MQTT-3.1.2-24]); 0 when none or before 5.0. */
+uint32_t mqtt_conn_client_maximum_packet_size(const mqtt_conn_t *conn);
 /* Whether the connection's session may outlive it, so that a later
  * connection can resume it: 3.1/3.1.1 Clean Session 0 ([MQTT-3.1.2-4]; with
  * 1 it ends with the connection, [MQTT-3.1.2-6]), 5.0 a Session Expiry

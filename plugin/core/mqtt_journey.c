@@ -77,6 +77,7 @@ typedef struct origin {
     msgkey_t key;
     uint8_t qos;
     uint8_t kind;               /* FORWARDED or WILL */
+    const mqtt_snapshot_t *snap; /* the PUBLISH's: its response_in tells whether the broker answered */
     uint32_t expected_count;
     expected_t expected[MQTT_JOURNEY_MAX_EXPECTED];
 } origin_t;
@@ -584,8 +585,13 @@ static void refused(jconn_t *c, uint32_t publish_frame, uint32_t frame)
         refuse(latest, frame);
 }
 
-/* The subscribers that should receive a message on this topic. */
-static void expect(mqtt_journeys_t *j, origin_t *o, const uint8_t *topic, uint32_t tlen, const mqtt_snapshot_t *snap)
+/* The subscribers that should receive a message on this topic.  A 5.0
+ * subscriber whose Maximum Packet Size is below the size of the PUBLISH
+ * that brought the message is not: the server discards a copy too large
+ * to send [MQTT-3.1.2-25] (the copy is at least as large, short of a
+ * property the broker drops). */
+static void expect(mqtt_journeys_t *j, origin_t *o, const uint8_t *topic, uint32_t tlen, uint32_t size,
+                   const mqtt_snapshot_t *snap)
 {
     broker_t *b = o->from->broker;
     /* Only the tables with a filter that can match the topic's first level
@@ -597,7 +603,8 @@ static void expect(mqtt_journeys_t *j, origin_t *o, const uint8_t *topic, uint32
         const char *filter = subs && mqtt_subs_may_match(subs, level)
                                  ? mqtt_subs_expecting(subs, topic, tlen, s == o->from)
                                  : NULL;
-        if (!filter)
+        uint32_t maximum = mqtt_conn_client_maximum_packet_size(s->conn);
+        if (!filter || (maximum && size > maximum))
             continue;
         if (o->expected_count == MQTT_JOURNEY_MAX_EXPECTED) {
             limit_reached(j, b, LIM_EXPECTED, snap,
@@ -655,7 +662,8 @@ static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *
     o->key = key_of(topic, tlen, pkt->raw + pkt->payload.off, pkt->payload.len);
     o->qos = (uint8_t)MQTT_PUBLISH_QOS(pkt->flags);
     o->kind = MQTT_JK_FORWARDED;
-    expect(j, o, topic, tlen, snap);
+    o->snap = snap;
+    expect(j, o, topic, tlen, pkt->total_len, snap);
     if (pkt->flags & MQTT_PUBLISH_RETAIN)
         retain(j, b, &o->key, o, snap);
     if (b->tail)
@@ -1030,11 +1038,27 @@ static bool grants_any(const mqtt_pkt_t *pkt)
 }
 
 /* The connection is over: it receives nothing more. */
+/* The publisher's connection ended with a QoS 1/2 PUBLISH the broker never
+ * acknowledged and nobody received: the broker accepts ownership of a
+ * message when it sends PUBACK (3.1.1 §4.3.2, 5.0 §4.3.2) or PUBREC
+ * (§4.3.3), so it may have discarded this one (mosquitto closes a 3.1.1
+ * connection whose packet exceeds its max_packet_size, lab/max-packet-size-v5
+ * frame 45).  Nobody is expected to receive it; a session that resumes
+ * re-sends it with DUP [MQTT-4.4.0-1]. */
+static void drop_unacknowledged(jconn_t *c)
+{
+    for (origin_t *o = c->broker->head; o; o = o->next)
+        if (o->from == c && o->kind == MQTT_JK_FORWARDED && o->qos && o->snap && !o->snap->response_in &&
+            o->rec->deliveries_total == 0)
+            o->expected_count = 0;
+}
+
 static void connection_ends(mqtt_journeys_t *j, jconn_t *c, int64_t ns)
 {
     remove_subscriber(c);
     if (c->closed)
         return;
+    drop_unacknowledged(c);
     c->closed = true;
     c->closed_ns = ns;
     judge_copies_of(j, c);

@@ -332,3 +332,15 @@ const char *mqtt_version_name(unsigned level)
     default: return NULL;
     }
 }
+
+/* The Protocol Level byte as sent: bit 7 set on 3.1 or 3.1.1 is the bridge
+ * flag of mosquitto's try_private (and of other brokers' bridges), which no
+ * specification defines; the level in the low bits decides the layout. */
+const char *mqtt_level_name(unsigned level)
+{
+    switch (level) {
+    case 0x80 | MQTT_V31: return "3.1, bridge flag (bit 7) set";
+    case 0x80 | MQTT_V311: return "3.1.1, bridge flag (bit 7) set";
+    default: return mqtt_version_name(level);
+    }
+}

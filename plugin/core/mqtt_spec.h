@@ -232,6 +232,8 @@ const char *mqtt_v3_suback_name(uint8_t code);
 
 /* The name of a protocol level ("3.1", "3.1.1", "5.0"), NULL if unknown. */
 const char *mqtt_version_name(unsigned level);
+/* The Protocol Level byte's name, the bridge flag (bit 7) included. */
+const char *mqtt_level_name(unsigned level);
 
 /* Failure / success split of reason codes (§2.4). */
 static inline bool mqtt_reason_is_failure(uint8_t code) { return code >= 0x80; }

@@ -104,7 +104,7 @@ static gint ett_will = -1;
 
 /* Filled in from the specification's tables at registration. */
 static value_string type_vals[16 + 1];
-static value_string version_vals[3 + 1];
+static value_string version_vals[5 + 1];
 
 static const value_string qos_vals[] = {
     {0, "At most once delivery (QoS 0)"},
@@ -989,9 +989,10 @@ static void fill_names(void)
 {
     for (unsigned t = 0; t < 16; t++)
         type_vals[t] = (value_string){t, mqtt_type_name(t)};
-    static const unsigned levels[] = {MQTT_V31, MQTT_V311, MQTT_V5};
+    static const unsigned levels[] = {MQTT_V31, MQTT_V311, MQTT_V5, 0x80 | MQTT_V31, 0x80 | MQTT_V311};
+    G_STATIC_ASSERT(G_N_ELEMENTS(levels) + 1 == G_N_ELEMENTS(version_vals));
     for (unsigned i = 0; i < G_N_ELEMENTS(levels); i++)
-        version_vals[i] = (value_string){levels[i], mqtt_version_name(levels[i])};
+        version_vals[i] = (value_string){levels[i], mqtt_level_name(levels[i])};
 }
 
 void mqtt_tree_register(int proto)

@@ -70,6 +70,55 @@ LAB_EXPECTED_PER_CAPTURE = {
         "mqttlens.analysis.delivery_missed":
             "mosquitto's acl_file drops the message of frame 17 without telling anyone (pcaps/README.md)",
     },
+    "lab/bridge-v311.pcapng": {
+        "mqttlens.rule.connect_protocol_level":
+            "mosquitto's bridge marks its 3.1.1 CONNECT with the bridge flag (level 0x84, try_private); the note "
+            "says what the byte is",
+        "mqttlens.analysis.closed_without_disconnect":
+            "the bridging broker is stopped at the end and closes its bridge connection without DISCONNECT",
+    },
+    "lab/bridge-v5.pcapng": {
+        "mqttlens.analysis.closed_without_disconnect":
+            "the bridging broker is stopped at the end and closes its bridge connection without DISCONNECT",
+    },
+    "lab/max-packet-size-v5.pcapng": {
+        "mqttlens.rule.client_packet_too_large":
+            "the 5.0 client sends 1022 bytes over a Maximum Packet Size of 512 to provoke DISCONNECT 0x95",
+        "mqttlens.analysis.no_response":
+            "mosquitto answers the two oversized PUBLISHes by ending the connection, without PUBACK",
+        "mqttlens.analysis.closed_without_disconnect":
+            "mosquitto closes the 3.1.1 connection whose packet exceeds max_packet_size without a word",
+    },
+    "lab/reconnect-inflight-v311.pcapng": {
+        "mqttlens.analysis.qos2_incomplete":
+            "the connections are reset in the middle of QoS 2 flows on purpose; the sessions resume them",
+        "mqttlens.analysis.no_response":
+            "the subscriber leaves a QoS 1 delivery unacknowledged when its connection is reset",
+        "mqttlens.analysis.closed_without_disconnect": "both clients' connections are reset (RST) on purpose",
+        "mqttlens.analysis.previous_session_flow": "mosquitto re-sends the PUBREL of the cut flow on the resumed session",
+        "mqttlens.analysis.retransmission":
+            "mosquitto re-sends the unacknowledged delivery with DUP on the resumed session [MQTT-4.4.0-1]",
+    },
+    "lab/reconnect-inflight-v5.pcapng": {
+        "mqttlens.analysis.qos2_incomplete":
+            "the connections are reset in the middle of QoS 2 flows on purpose; the sessions resume them",
+        "mqttlens.analysis.no_response":
+            "the subscriber leaves a QoS 1 delivery unacknowledged when its connection is reset",
+        "mqttlens.analysis.closed_without_disconnect": "both clients' connections are reset (RST) on purpose",
+        "mqttlens.analysis.previous_session_flow": "mosquitto re-sends the PUBREL of the cut flow on the resumed session",
+        "mqttlens.analysis.retransmission":
+            "mosquitto re-sends the unacknowledged delivery with DUP on the resumed session [MQTT-4.4.0-1]",
+    },
+    "lab/reconnect-inflight-js-v311.pcapng": {
+        "mqttlens.analysis.qos2_incomplete":
+            "the connection is reset after the broker's PUBREC on purpose; the session's next connection resumes it",
+        "mqttlens.analysis.closed_without_disconnect": "the client's connection is reset (RST) on purpose",
+    },
+    "lab/reconnect-inflight-js-v5.pcapng": {
+        "mqttlens.analysis.qos2_incomplete":
+            "the connection is reset after the broker's PUBREC on purpose; the session's next connection resumes it",
+        "mqttlens.analysis.closed_without_disconnect": "the client's connection is reset (RST) on purpose",
+    },
     "lab/ping-disconnect-v5.pcapng": {
         "mqttlens.rule.client_topic_alias_above_maximum":
             "the client sends alias 11 over a maximum of 10 to make mosquitto answer DISCONNECT 0x94",

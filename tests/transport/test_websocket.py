@@ -26,7 +26,8 @@ import mqttlens  # noqa: E402
 CAPTURES = mqttlens.all_captures()
 WEBSOCKET = [c for c in CAPTURES if "websocket" in mqttlens.capture_id(c) or c.name.startswith("wss-")]
 OTHER_PORTS = {"port-11883-v5.pcapng": "tcp.port==11883", "tls-18883-v5-keys.pcapng": "tls.port==18883",
-               "v311-port-11883.pcap": "tcp.port==11883", "v5-port-1884-split-connect.pcap": "tcp.port==1884"}
+               "v311-port-11883.pcap": "tcp.port==11883", "v5-port-1884-split-connect.pcap": "tcp.port==1884",
+               "bridge-v311.pcapng": "tcp.port==1884", "bridge-v5.pcapng": "tcp.port==1884"}
 
 
 def types_by_frame(capture, proto, extra=()):

@@ -99,6 +99,27 @@ TEST(fixed_header_flags)
     CHECK_EQ(count_rule(checked(&p, MQTT_V311, MQTT_C2S), MQTT_R_DUP_QOS0), 1);
 }
 
+/* A mosquitto bridge's CONNECT (try_private): level 0x84 is 3.1.1 with the
+ * bridge flag, decoded as 3.1.1 and remarked with what it is, not as an
+ * unknown level (lab/bridge-v311 frame 4). */
+TEST(bridge_protocol_level)
+{
+    buf_t body = {{0}, 0};
+    putstr(&body, "MQTT");
+    put8(&body, 0x84);
+    put8(&body, 0x00);
+    put16(&body, 60);
+    putstr(&body, "bridge");
+    buf_t p = pkt_finish(0x10, &body);
+    mqtt_pkt_t *pkt = checked(&p, 0, MQTT_C2S);
+    CHECK_EQ(pkt->version, MQTT_V311);
+    CHECK_EQ(pkt->findings.count, 1);
+    CHECK_EQ(count_rule(pkt, MQTT_R_PROTOCOL_LEVEL), 1);
+    CHECK(strstr(pkt->findings.items[0].detail, "level 4 (3.1.1) with bit 7 set: the bridge flag") != NULL);
+    CHECK_STR(mqtt_level_name(0x84), "3.1.1, bridge flag (bit 7) set");
+    CHECK_STR(mqtt_level_name(MQTT_V5), "5.0");
+}
+
 TEST(publish_rules)
 {
     buf_t body = {{0}, 0};
@@ -282,7 +303,7 @@ TEST(rule_catalogue)
     CHECK(mqtt_rule_ref(MQTT_R_PASSWORD_NO_USERNAME, MQTT_V5) == NULL);
 }
 
-UNIT_MAIN("checks", topic_filter_syntax, shared_subscriptions, topic_names, fixed_header_flags,
+UNIT_MAIN("checks", topic_filter_syntax, shared_subscriptions, topic_names, fixed_header_flags, bridge_protocol_level,
           publish_rules, publish_property_rules, property_placement_table, reason_code_tables,
           connect_rules, string_rules, suback_and_disconnect_codes, subscribe_option_rules,
           rule_catalogue)

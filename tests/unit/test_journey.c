@@ -519,6 +519,66 @@ TEST(missed_delivery)
     CHECK_EQ(jof(o2)->missed_count, 0);
 }
 
+/* A 5.0 subscriber that announced a Maximum Packet Size smaller than the
+ * message is not expected to get it: the server must discard the copy
+ * [MQTT-3.1.2-25] (lab/max-packet-size-v5 frame 25). */
+TEST(subscriber_maximum_packet_size)
+{
+    reset();
+    client_t pub = client(40101, MQTT_V5), s = client(40102, MQTT_V5);
+    session(&pub, "pub", NULL, 0, 0);
+    buf_t body = {{0}, 0};
+    putstr(&body, "MQTT");
+    put8(&body, MQTT_V5);
+    put8(&body, MQTT_CF_CLEAN);
+    put16(&body, 60);
+    putvbi(&body, 5);
+    put8(&body, 0x27); /* Maximum Packet Size */
+    put16(&body, 0);
+    put16(&body, 64);
+    putstr(&body, "small");
+    buf_t p = pkt_finish(0x10, &body);
+    feed(&s, MQTT_C2S, &p);
+    p = connack_pkt(MQTT_V5);
+    feed(&s, MQTT_S2C, &p);
+    p = subscribe_pkt(MQTT_V5, 1, "m/#", 1);
+    feed(&s, MQTT_C2S, &p);
+    p = suback_pkt(MQTT_V5, 1, 1);
+    feed(&s, MQTT_S2C, &p);
+    mqtt_snapshot_t *big = publish(&pub, MQTT_C2S, "m/big",
+                                   "a payload of more than sixty-four bytes, which the subscriber refuses to take",
+                                   (pubopt_t){0});
+    mqtt_snapshot_t *lost = publish(&pub, MQTT_C2S, "m/small", "fits", (pubopt_t){0});
+    ping_after(&pub, 3.0);
+    CHECK_EQ(jof(big)->missed_count, 0);
+    CHECK_EQ(jof(lost)->missed_count, 1); /* a copy that fits is still expected */
+}
+
+/* A QoS 1 PUBLISH the broker never acknowledged before the publisher's
+ * connection ended may have been discarded (ownership passes with the
+ * PUBACK, §4.3.2): nobody is expected to get it (lab/max-packet-size-v5
+ * frame 45, mosquitto closing a 3.1.1 connection over max_packet_size).
+ * One it acknowledged is still expected. */
+TEST(unacknowledged_when_the_publisher_leaves)
+{
+    reset();
+    client_t pub = client(40201, MQTT_V311), pub2 = client(40202, MQTT_V311), s = client(40203, MQTT_V311);
+    session(&s, "sub", "m/#", 1, 1);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&pub2, "pub2", NULL, 0, 0);
+    mqtt_snapshot_t *cut = publish(&pub, MQTT_C2S, "m/a", "never acknowledged", (pubopt_t){1, false, 7, 0});
+    tcp_closes(&pub, 0.001);
+    mqtt_snapshot_t *kept = publish(&pub2, MQTT_C2S, "m/b", "acknowledged", (pubopt_t){1, false, 8, 0});
+    buf_t body = {{0}, 0};
+    put16(&body, 8);
+    buf_t p = pkt_finish(0x40, &body);
+    feed(&pub2, MQTT_S2C, &p);
+    tcp_closes(&pub2, 0.001);
+    ping_after(&s, 3.0);
+    CHECK_EQ(jof(cut)->missed_count, 0);
+    CHECK_EQ(jof(kept)->missed_count, 1);
+}
+
 TEST(refused_and_capture_end)
 {
     reset();
@@ -800,7 +860,8 @@ TEST(pending_bound)
 
 UNIT_MAIN("journey", fan_out_and_downgrade, overlapping_subscriptions_max_qos, further_copies_per_subscription,
           further_copies_capture_end, identical_payloads,
-          retained_on_subscribe, will_message, missed_delivery, refused_and_capture_end, capture_end_after_a_late_leave,
+          retained_on_subscribe, will_message, missed_delivery, subscriber_maximum_packet_size,
+          unacknowledged_when_the_publisher_leaves, refused_and_capture_end, capture_end_after_a_late_leave,
           capture_end_after_the_window, transport_close_silences, persistent_session_gets_it_later,
           grace_follows_the_broker, reconnect_within_the_window, unsubscribed_or_refused_subscription,
           aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
