@@ -384,6 +384,13 @@ void mqtt_conn_add_finding(mqtt_conn_t *conn, mqtt_snapshot_t *snap, enum mqtt_r
                      detail ? wmem_strdup(conn->scope, detail) : NULL);
 }
 
+void mqtt_conn_add_finding_ref(mqtt_conn_t *conn, mqtt_snapshot_t *snap, enum mqtt_rule rule, mqtt_span_t span,
+                               const char *detail, const char *ref)
+{
+    mqtt_finding_add_ref(conn->scope, &extra_of(conn, snap)->findings, rule, span,
+                         detail ? wmem_strdup(conn->scope, detail) : NULL, ref);
+}
+
 void mqtt_conn_link_resend(mqtt_conn_t *conn, mqtt_snapshot_t *snap, uint32_t original)
 {
     extra_of(conn, snap)->retransmission_of = original;

@@ -166,6 +166,8 @@ bool mqtt_conn_final_silence(const mqtt_conn_t *conn, mqtt_conn_silence_t *out);
  * its original on an earlier connection of the session. */
 void mqtt_conn_add_finding(mqtt_conn_t *conn, mqtt_snapshot_t *snap, enum mqtt_rule rule, mqtt_span_t span,
                            const char *detail);
+void mqtt_conn_add_finding_ref(mqtt_conn_t *conn, mqtt_snapshot_t *snap, enum mqtt_rule rule, mqtt_span_t span,
+                               const char *detail, const char *ref);
 void mqtt_conn_link_resend(mqtt_conn_t *conn, mqtt_snapshot_t *snap, uint32_t original);
 
 /* The client's subscriptions as far as seen, NULL before its first

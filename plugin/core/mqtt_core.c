@@ -168,6 +168,19 @@ static void session_publish(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocat
         mqtt_conn_link_resend(conn, snap, original);
     if (dup && original)
         return; /* the original stays the one to link to */
+    /* DUP 0 on an identifier the resumed session still has in flight from
+     * an earlier connection (its PUBLISH unacknowledged in the capture):
+     * either a re-delivery without its DUP flag ([MQTT-3.3.1-1]; mqtt.js
+     * 5.16 re-sends so, lab/reconnect-inflight-js-*) or a new message on
+     * an identifier in use.  Same-connection reuse is the connection's
+     * own finding; the original must be before this connection's CONNECT. */
+    uint32_t connect = mqtt_snapshot_version_frame(snap);
+    if (original && mqtt_conn_session_present(conn) && connect && original < connect)
+        mqtt_conn_add_finding_ref(conn, snap, MQTT_R_ID_IN_USE, pkt->packet_id_span,
+                                  wmem_strdup_printf(mem, "id=%u in flight in the resumed session since frame %u "
+                                                     "(an earlier connection; no PUBACK/PUBREC in the capture): "
+                                                     "a re-delivery must set DUP", pkt->packet_id, original),
+                                  "MQTT-3.3.1-1");
     if (!original && cap->nunacked >= MQTT_MAX_SESSION_PUBLISHES) {
         if (!cap->unacked_full) {
             cap->unacked_full = true;

@@ -428,6 +428,34 @@ TEST(dup_across_session_resumption)
     CHECK_EQ(mqtt_snapshot_extra(fresh)->retransmission_of, 0);
 }
 
+/* DUP 0 on an identifier the resumed session still has in flight from an
+ * earlier connection (no acknowledgement seen): a re-delivery without DUP
+ * ([MQTT-3.3.1-1]) or a new message on an identifier in use; the same
+ * identifier after its acknowledgement is a new message. */
+TEST(dup_missing_across_session_resumption)
+{
+    mqtt_capture_t *cap = mqtt_capture_new(unit_pool);
+    conv_t a = conv_in(cap, true, "192.0.2.1"), b = conv_in(cap, true, "192.0.2.1");
+    b.frame = 40;
+    session_open(&a, MQTT_V311, false);
+    buf_t p = publish_pkt(MQTT_V311, 1, false, 5, "t/5", NULL);
+    mqtt_snapshot_t *o5 = feed(&a, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V311, 1, false, 6, "t/6", NULL);
+    feed(&a, MQTT_C2S, &p);
+    p = ack_pkt(0x40, 6);
+    feed(&a, MQTT_S2C, &p);
+
+    session_open(&b, MQTT_V311, true);
+    p = publish_pkt(MQTT_V311, 1, false, 5, "t/5", NULL);
+    mqtt_snapshot_t *again = feed(&b, MQTT_C2S, &p);
+    CHECK_EQ(has(again, MQTT_R_ID_IN_USE), 1);
+    CHECK_EQ(mqtt_snapshot_extra(again)->retransmission_of, 0);
+    CHECK(o5->frame < again->frame);
+    p = publish_pkt(MQTT_V311, 1, false, 6, "t/6", NULL);
+    mqtt_snapshot_t *fresh = feed(&b, MQTT_C2S, &p);
+    CHECK_EQ(nfindings(fresh), 0);
+}
+
 /* Another client id, or the same at another broker, is another session. */
 TEST(dup_session_key)
 {
@@ -962,7 +990,8 @@ TEST(framing_findings)
 }
 
 UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
-          dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_session_key,
+          dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_missing_across_session_resumption,
+          dup_session_key,
           dup_clean_session_kept_nothing, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
           suback_codes_past_256_filters, suback_codes_repeated_filter, suback_codes_full_table, topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
