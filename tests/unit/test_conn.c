@@ -756,7 +756,14 @@ TEST(hindsight_unanswered)
     fs = settled(&c, req, &pub, true, false);
     CHECK_EQ(count_rule(&fs, MQTT_R_NO_RESPONSE), 1);
     CHECK_STR(find_rule(&fs, MQTT_R_NO_RESPONSE)->detail, "no PUBACK");
-    /* Unanswered while the server went on talking: the rule is broken. */
+    /* The server sending a PUBLISH of its own (it may have been on its way
+     * before the request arrived) answers nothing later: still a remark. */
+    buf_t down = publish_pkt(MQTT_V311, 0, false, 0, "d", NULL);
+    feed(&c, MQTT_S2C, &down);
+    fs = settled(&c, req, &pub, true, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_RESPONSE_MISSING), 0);
+    CHECK_EQ(count_rule(&fs, MQTT_R_NO_RESPONSE), 1);
+    /* Unanswered while the server answered a later request: the rule is broken. */
     buf_t ping = simple(0xC0), pong = simple(0xD0);
     feed(&c, MQTT_C2S, &ping);
     feed(&c, MQTT_S2C, &pong);
