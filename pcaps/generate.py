@@ -4063,6 +4063,136 @@ def _(k):
     k.bye()
 
 
+# ---------------------------------------------------------------------- legal (issue 15: conditions of silence)
+#
+# Captures in which every packet follows the specification while exercising one condition under
+# which a finding must stay silent (docs/expert-conditions.md names them per finding).  Their
+# manifests list no violation; tests/captures/test_rules.py proves that mqttlens raises nothing
+# above a Note on them.
+
+def legal(name, version, summary, notes='', raw=False):
+    return scenario('generated/legal/%s.pcap' % name, version, summary,
+                    notes='Valid traffic: nothing above a Note. ' + notes, raw=raw)
+
+
+@legal('v311-resume-pubrel-resend', 4, '3.1.1 session resumption: the client gets PUBREC for its QoS 2 PUBLISH, the '
+       'server PUBREC for its own, and the connection is lost; on the new connection (Clean Session 0, Session '
+       'Present 1) both re-send their PUBREL (not the PUBLISH), the client re-sends an unacknowledged QoS 1 '
+       'PUBLISH with DUP 1, and the server re-sends a QoS 1 PUBLISH with DUP 1.',
+       notes='[MQTT-4.4.0-1] (3.1.1): on reconnection with CleanSession 0 both sides MUST re-send unacknowledged '
+             'PUBLISH packets and PUBRELs; a PUBLISH whose PUBREC was received is not re-sent '
+             '([MQTT-4.3.3-1]). The PUBRELs have their PUBREC on the earlier connection of the same client id.',
+       raw=True)
+def _(cap):
+    k = cap.conn()
+    k.open(client_id='lens-legal-resume', clean=False)
+    k.c(k.subscribe(1, ('lens/down/#', 2)))
+    k.s(k.suback(1, 2))
+    k.c(k.publish('lens/up/two', b'exactly once', qos=2, id=2))
+    k.s(k.pubrec(2))
+    o1 = k.c(k.publish('lens/up/one', b'at least once', qos=1, id=3))
+    k.s(k.publish('lens/down/two', b'server exactly once', qos=2, id=20))
+    k.c(k.pubrec(20))
+    o2 = k.s(k.publish('lens/down/one', b'server at least once', qos=1, id=21))
+    k.close('c')
+    k = cap.conn()
+    k.resumed = True
+    k.open(client_id='lens-legal-resume', clean=False, ack={'sp': 1})
+    k.c(k.pubrel(2).focus())
+    cap.resends.append((k.c(k.publish('lens/up/one', b'at least once', qos=1, id=3, dup=1).focus()), o1))
+    k.s(k.pubrel(20).focus())
+    cap.resends.append((k.s(k.publish('lens/down/one', b'server at least once', qos=1, id=21, dup=1).focus()), o2))
+    k.s(k.pubcomp(2))
+    k.s(k.puback(3))
+    k.c(k.pubcomp(20))
+    k.c(k.puback(21))
+    k.bye()
+
+
+@legal('v311-capture-ends-early', 4, 'The capture ends while requests wait for their answers: a SUBSCRIBE, a QoS 1 '
+       'and a QoS 2 PUBLISH of the client and a QoS 1 PUBLISH of the server, sent in the last 3 ms; the connection '
+       'is still open (no FIN).',
+       notes='An answer that may simply come after the capture ends is no violation: only Notes '
+             '(analysis.no_response), never rule.response_missing, which needs the peer to go on sending. Keep '
+             'Alive 60 s is far from over.')
+def _(k):
+    k.open(client_id='lens-legal-early')
+    k.c(k.subscribe(1, ('lens/down/#', 1)))
+    k.s(k.suback(1, 1))
+    k.c(k.publish('lens/up/a', b'x', qos=1, id=2))
+    k.s(k.puback(2))
+    k.wait(1)
+    k.c(k.subscribe(3, ('lens/more/#', 1)), k.publish('lens/up/b', b'y', qos=1, id=4),
+        k.publish('lens/up/c', b'z', qos=2, id=5))
+    k.s(k.publish('lens/down/d', b'w', qos=1, id=1))
+
+
+@legal('v311-server-assigned-clientid', 4, '3.1.1 CONNECT with a zero-length Client Identifier and Clean Session 1, '
+       'accepted (the server assigns an identifier it does not tell); the client subscribes, publishes QoS 1 and '
+       'disconnects.',
+       notes='[MQTT-3.1.3-6]: a server MAY accept a zero-length ClientId, with CleanSession 1 ([MQTT-3.1.3-7]); '
+             'only CleanSession 0 must be refused with return code 2 ([MQTT-3.1.3-8]).')
+def _(k):
+    k.open(client_id='')
+    k.c(k.subscribe(1, ('lens/down/#', 1)))
+    k.s(k.suback(1, 1))
+    k.c(k.publish('lens/up/anon', b'x', qos=1, id=2))
+    k.s(k.puback(2))
+    k.s(k.publish('lens/down/anon', b'y', qos=1, id=1))
+    k.c(k.puback(1))
+    k.bye()
+
+
+@legal('v5-broker-choices', 5, "A 5.0 server's permitted choices, followed by the client: an empty Client Identifier "
+       "answered with an Assigned Client Identifier; Server Keep Alive 3 s replacing the client's 60 s (the client "
+       "pings every 3 s); Receive Maximum 2 (the client keeps exactly 2 QoS 1 PUBLISHes in flight); no Topic Alias "
+       "Maximum (the client uses no alias); Maximum QoS 1 (a SUBSCRIBE asking QoS 2 is granted 1 and served at QoS "
+       "1); Retain Available 0 (nothing retained); the client's Maximum Packet Size 64 is respected.",
+       notes='[MQTT-3.2.2-16] Assigned Client Identifier; [MQTT-3.2.2-21] the client uses the Server Keep Alive; '
+             '[MQTT-3.3.4-7] at most Receive Maximum in flight; [MQTT-3.2.2-18] no alias without a Topic Alias '
+             'Maximum; [MQTT-3.2.2-10] a server with Maximum QoS 1 still accepts SUBSCRIBE at QoS 2, granting '
+             'less ([MQTT-3.9.3-1] allows a lower grant).')
+def _(k):
+    k.open(client_id='', props=[(MAX_PACKET, 64), (RECEIVE_MAX, 5)],
+           ack={'props': [(ASSIGNED_CID, 'auto-7f3a'), (SERVER_KA, 3), (RECEIVE_MAX, 2), (MAX_QOS, 1),
+                          (RETAIN_AVAIL, 0)]})
+    k.c(k.subscribe(1, ('lens/down/#', 2)))
+    k.s(k.suback(1, 1))
+    k.c(k.publish('lens/up/a', b'one', qos=1, id=2), k.publish('lens/up/b', b'two', qos=1, id=3))
+    k.s(k.puback(2))
+    k.c(k.publish('lens/up/c', b'three', qos=1, id=4).focus())
+    k.s(k.puback(3), k.puback(4))
+    k.s(k.publish('lens/down/x', b'granted one', qos=1, id=1))
+    k.c(k.puback(1))
+    for _i in range(2):
+        k.wait_client(3.0)
+        k.c(k.pingreq().focus())
+        k.s(k.pingresp())
+    k.wait_client(2.0)
+    k.bye()
+
+
+@legal('v5-shared-subscription', 5, 'Two subscribers in one shared subscription $share/grp/lens/sh/# (No Local 0, '
+       'as [MQTT-3.8.3-4] requires) and one ordinary subscriber of lens/sh/#: the broker gives each publication to '
+       'one member of the group only, alternating, and to the ordinary subscriber; a retained message published '
+       'first is not sent to the group members when they subscribe.',
+       notes='A shared subscription delivers each message to one session of the group (5.0 '
+             'section 4.8.2), so the member that gets no copy missed nothing; retained messages are not sent for a '
+             'new shared subscription (5.0 section 4.8.2). "journeys" lists the deliveries.', raw=True)
+def _(cap):
+    pub = j_client(cap, 'sh-pub')
+    o = j_publish(pub, 'lens/sh/state', b'retained', qos=1, id=1, retain=1)
+    a = j_client(cap, 'sh-a', [('$share/grp/lens/sh/#', 1)])
+    b = j_client(cap, 'sh-b', [('$share/grp/lens/sh/#', 1)])
+    plain = j_client(cap, 'sh-plain', [('lens/sh/#', 1)])
+    j_deliver(cap, o, plain, 'lens/sh/state', b'retained', qos=1, id=1, retain=1, kind='retained')
+    for n, member in enumerate((a, b, a)):
+        o = j_publish(pub, 'lens/sh/job', b'job %d' % n, qos=1, id=2 + n)
+        j_deliver(cap, o, member, 'lens/sh/job', b'job %d' % n, qos=1, id=2 + n)
+        j_deliver(cap, o, plain, 'lens/sh/job', b'job %d' % n, qos=1, id=2 + n)
+    j_end(pub, a, b, plain)
+
+
 # ======================================================================================
 # reading back (self-check)
 # ======================================================================================

@@ -359,6 +359,19 @@ def test_generated_capture_findings(capture):
         ["missed:"] + missing + ["unexpected:"] + unexpected)
 
 
+# Captures in which every packet follows the specification while exercising
+# one condition under which findings must stay silent (docs/expert-conditions.md).
+LEGAL = [c for c in GENERATED if c.startswith("generated/legal/")]
+
+
+@pytest.mark.parametrize("capture", LEGAL)
+def test_legal_capture_nothing_above_note(capture):
+    """The standard of issue 15: no Warning or Error on a capture of legal traffic."""
+    assert not ENTRIES[capture].get("violations"), "a legal capture's manifest lists no violation"
+    serious = [f"frame {f}: {n} ({s}): {m}" for f, n, m, s in findings(capture) if s in SERIOUS]
+    assert not serious, "\n".join(serious)
+
+
 @pytest.mark.parametrize("capture", LAB)
 def test_lab_capture_is_clean(capture):
     allowed = dict(LAB_EXPECTED)
