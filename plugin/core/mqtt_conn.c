@@ -1304,7 +1304,7 @@ static void update_subscriptions(ctx_t *c, uint32_t request_frame)
                  printf_s(c, "the subscription table holds %u topic filters; deliveries no longer checked",
                           MQTT_MAX_SUBSCRIPTIONS));
     } else if (c->conn->subs) {
-        mqtt_subs_unsubscribe(c->conn->subs, pkt);
+        mqtt_subs_unsubscribe(c->conn->subs, pkt, request_frame);
     }
 }
 
@@ -1348,6 +1348,8 @@ static void on_suback(ctx_t *c)
     link_response(c, f->last);
     if (sub && c->conn->subs)
         mqtt_subs_suback(c->conn->subs, pkt, f->start->frame, c->conn->scope, findings_of(c));
+    else if (c->conn->subs)
+        mqtt_subs_unsuback(c->conn->subs, f->start->frame, pkt->packet_id);
     bool counts = sub || is_v5(c);
     if (counts && pkt->code_count != f->nfilters && !pkt->capture_short)
         find(c, sub ? MQTT_R_SUBACK_COUNT : MQTT_R_UNSUBACK_COUNT, whole(c),
