@@ -4193,6 +4193,43 @@ def _(cap):
     j_end(pub, a, b, plain)
 
 
+@legal('v311-unsubscribe-crossing', 4, 'The server delivers a QoS 1 message on lens/down/# after the client sent '
+       'UNSUBSCRIBE lens/down/# and before the UNSUBACK (the message crossed the request); after the UNSUBACK the '
+       'server sends nothing on it.',
+       notes='[MQTT-3.10.4-2]: the server stops adding new messages for the client once it has the UNSUBSCRIBE; a '
+             'PUBLISH it sent before reading it matches the subscription, which ends with the UNSUBACK.')
+def _(k):
+    k.open(client_id='lens-legal-unsub')
+    k.c(k.subscribe(1, ('lens/down/#', 1)))
+    k.s(k.suback(1, 1))
+    k.c(k.unsubscribe(2, 'lens/down/#'))
+    k.s(k.publish('lens/down/late', b'crossed the UNSUBSCRIBE', qos=1, id=1).focus())
+    k.s(k.unsuback(2))
+    k.c(k.puback(1))
+    k.bye()
+
+
+@legal('v5-subscription-identifiers', 5, 'Two overlapping 5.0 subscriptions with Subscription Identifiers, lens/id/# '
+       '(identifier 5, QoS 1) and lens/id/+ (identifier 6, QoS 2): the server sends one copy of a message matching '
+       'both, at QoS 2 with identifiers 5 and 6, and a message matching only the first with identifier 5.',
+       notes='[MQTT-3.3.4-2] the single copy respects the maximum QoS of the matching subscriptions; [MQTT-3.3.4-4] '
+             'it carries the identifiers of all of them (a repeated Subscription Identifier is allowed in a '
+             'server PUBLISH, 5.0 section 3.3.2.3.8).')
+def _(k):
+    k.open(client_id='lens-legal-subid')
+    k.c(k.subscribe(1, ('lens/id/#', 1), props=[(SUB_ID, 5)]))
+    k.s(k.suback(1, 1))
+    k.c(k.subscribe(2, ('lens/id/+', 2), props=[(SUB_ID, 6)]))
+    k.s(k.suback(2, 2))
+    k.s(k.publish('lens/id/x', b'both', qos=2, id=1, props=[(SUB_ID, 5), (SUB_ID, 6)]).focus())
+    k.c(k.pubrec(1))
+    k.s(k.pubrel(1))
+    k.c(k.pubcomp(1))
+    k.s(k.publish('lens/id/a/b', b'only the first', qos=1, id=2, props=[(SUB_ID, 5)]).focus())
+    k.c(k.puback(2))
+    k.bye()
+
+
 # ======================================================================================
 # reading back (self-check)
 # ======================================================================================
