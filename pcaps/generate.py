@@ -4230,6 +4230,46 @@ def _(k):
     k.bye()
 
 
+@legal('v5-retain-options', 5, 'Retained messages and the 5.0 subscription options: lens/r/# with Retain Handling 0 '
+       'and Retain As Published 1 gets the retained lens/r/state with RETAIN 1 at once, and the echo of the '
+       "client's own RETAIN 1 publication with RETAIN 1; lens/q/# with Retain Handling 2 gets no retained message, "
+       "and the echo of the client's RETAIN 1 publication with RETAIN 0.",
+       notes='[MQTT-3.3.1-9] (5.0) RETAIN 1 for a retained message sent because of a new subscription; '
+             '[MQTT-3.3.1-13] Retain As Published 1 keeps the flag; [MQTT-3.3.1-12] Retain As Published 0 clears it; '
+             '[MQTT-3.3.1-11] Retain Handling 2 sends no retained message.')
+def _(k):
+    k.open(client_id='lens-legal-retain')
+    k.c(k.subscribe(1, ('lens/r/#', 1 | 0x08)))
+    k.s(k.suback(1, 1))
+    k.s(k.publish('lens/r/state', b'stored earlier', qos=1, id=1, retain=1).focus())
+    k.c(k.puback(1))
+    k.c(k.publish('lens/r/mine', b'own retained', qos=1, id=2, retain=1))
+    k.s(k.puback(2))
+    k.s(k.publish('lens/r/mine', b'own retained', qos=1, id=2, retain=1).focus())
+    k.c(k.puback(2))
+    k.c(k.subscribe(3, ('lens/q/#', 1 | 0x20)))
+    k.s(k.suback(3, 1))
+    k.c(k.publish('lens/q/mine', b'own again', qos=1, id=4, retain=1))
+    k.s(k.puback(4))
+    k.s(k.publish('lens/q/mine', b'own again', qos=1, id=3).focus())
+    k.c(k.puback(3))
+    k.bye()
+
+
+@legal('v5-server-keep-alive-longer', 5, 'CONNECT Keep Alive 5 s, CONNACK Server Keep Alive 20 s: the client pings '
+       'every 15 s (longer than its own 5 s, within the 20 s it must use) and then disconnects.',
+       notes='[MQTT-3.2.2-21] the client uses the Server Keep Alive instead of its own value; the server closes only '
+             'after 1.5 x 20 s of silence.')
+def _(k):
+    k.open(client_id='lens-legal-ska', keepalive=5, ack={'props': [(SERVER_KA, 20)]})
+    for _i in range(2):
+        k.wait_client(15.0)
+        k.c(k.pingreq().focus())
+        k.s(k.pingresp())
+    k.wait_client(15.0)
+    k.bye()
+
+
 # ======================================================================================
 # reading back (self-check)
 # ======================================================================================
