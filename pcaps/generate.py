@@ -4481,6 +4481,11 @@ captures with tshark's built-in MQTT dissector.
   prescribes (5.0: DISCONNECT / CONNACK with a reason code, then close; 3.1.1: close, without
   CONNACK for a bad CONNECT), so the capture holds exactly the violations listed. Heuristic and
   SHOULD-level findings are answered normally.
+* `legal/` captures are valid traffic in which every packet follows the specification while
+  exercising one condition under which findings must stay silent (session resumption, a capture
+  that ends before the answers, a broker's permitted choices, retained messages, shared
+  subscriptions, server-assigned client identifiers); `docs/expert-conditions.md` names them per
+  finding, and `tests/captures/test_rules.py` proves that nothing above a Note is raised on them.
 * Severity: `error` = the packet itself is malformed or carries a forbidden value (judged from its
   own bytes, direction and the connection's version); `warning` = the violation needs state from
   other packets (sequence, identifiers, negotiated limits, timing, delivery heuristics); `note` =
