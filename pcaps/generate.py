@@ -4234,7 +4234,8 @@ def _(k):
        'and Retain As Published 1 gets the retained lens/r/state with RETAIN 1 at once, and the echo of the '
        "client's own RETAIN 1 publication with RETAIN 1; lens/q/# with Retain Handling 2 gets no retained message, "
        "and the echo of the client's RETAIN 1 publication with RETAIN 0.",
-       notes='[MQTT-3.3.1-9] (5.0) RETAIN 1 for a retained message sent because of a new subscription; '
+       notes='[MQTT-3.3.1-9] (5.0) Retain Handling 0 sends the retained message at once, with RETAIN 1 (5.0 section '
+             '3.3.1.3); '
              '[MQTT-3.3.1-13] Retain As Published 1 keeps the flag; [MQTT-3.3.1-12] Retain As Published 0 clears it; '
              '[MQTT-3.3.1-11] Retain Handling 2 sends no retained message.')
 def _(k):
@@ -4268,6 +4269,22 @@ def _(k):
         k.s(k.pingresp())
     k.wait_client(15.0)
     k.bye()
+
+
+@legal('v311-overlapping-extra-copies', 4, 'A 3.1.1 subscriber with overlapping subscriptions lens/ov/# granted QoS 2 '
+       'and lens/ov/+ granted QoS 1: the broker delivers a QoS 2 publication twice, one copy per subscription, first '
+       'at QoS 1, then at QoS 2.',
+       notes='3.1.1 section 3.3.5: the server MUST deliver respecting the maximum QoS of all matching subscriptions '
+             '([MQTT-3.3.5-1]) and "MAY deliver further copies of the message, one for each additional matching '
+             'subscription and respecting the subscription\'s QoS in each case": the QoS 1 copy before the QoS 2 one '
+             'is legal. "journeys" lists both deliveries.', raw=True)
+def _(cap):
+    pub = j_client(cap, 'ov-pub-x')
+    sub = j_client(cap, 'ov-sub-x', [('lens/ov/#', 2), ('lens/ov/+', 1)])
+    o = j_publish(pub, 'lens/ov/x', b'two', qos=2, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=1, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=2, id=2)
+    j_end(pub, sub)
 
 
 # ======================================================================================
