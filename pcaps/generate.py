@@ -4084,6 +4084,230 @@ def _(k):
     k.bye()
 
 
+# ---------------------------------------------------------------------- legal (issue 15: conditions of silence)
+#
+# Captures in which every packet follows the specification while exercising one condition under
+# which a finding must stay silent (docs/expert-conditions.md names them per finding).  Their
+# manifests list no violation; tests/captures/test_rules.py proves that mqttlens raises nothing
+# above a Note on them.
+
+def legal(name, version, summary, notes='', raw=False):
+    return scenario('generated/legal/%s.pcap' % name, version, summary,
+                    notes='Valid traffic: nothing above a Note. ' + notes, raw=raw)
+
+
+@legal('v311-resume-pubrel-resend', 4, '3.1.1 session resumption: the client gets PUBREC for its QoS 2 PUBLISH, the '
+       'server PUBREC for its own, and the connection is lost; on the new connection (Clean Session 0, Session '
+       'Present 1) both re-send their PUBREL (not the PUBLISH), the client re-sends an unacknowledged QoS 1 '
+       'PUBLISH with DUP 1, and the server re-sends a QoS 1 PUBLISH with DUP 1.',
+       notes='[MQTT-4.4.0-1] (3.1.1): on reconnection with CleanSession 0 both sides MUST re-send unacknowledged '
+             'PUBLISH packets and PUBRELs; a PUBLISH whose PUBREC was received is not re-sent '
+             '([MQTT-4.3.3-1]). The PUBRELs have their PUBREC on the earlier connection of the same client id.',
+       raw=True)
+def _(cap):
+    k = cap.conn()
+    k.open(client_id='lens-legal-resume', clean=False)
+    k.c(k.subscribe(1, ('lens/down/#', 2)))
+    k.s(k.suback(1, 2))
+    k.c(k.publish('lens/up/two', b'exactly once', qos=2, id=2))
+    k.s(k.pubrec(2))
+    o1 = k.c(k.publish('lens/up/one', b'at least once', qos=1, id=3))
+    k.s(k.publish('lens/down/two', b'server exactly once', qos=2, id=20))
+    k.c(k.pubrec(20))
+    o2 = k.s(k.publish('lens/down/one', b'server at least once', qos=1, id=21))
+    k.close('c')
+    k = cap.conn()
+    k.resumed = True
+    k.open(client_id='lens-legal-resume', clean=False, ack={'sp': 1})
+    k.c(k.pubrel(2).focus())
+    cap.resends.append((k.c(k.publish('lens/up/one', b'at least once', qos=1, id=3, dup=1).focus()), o1))
+    k.s(k.pubrel(20).focus())
+    cap.resends.append((k.s(k.publish('lens/down/one', b'server at least once', qos=1, id=21, dup=1).focus()), o2))
+    k.s(k.pubcomp(2))
+    k.s(k.puback(3))
+    k.c(k.pubcomp(20))
+    k.c(k.puback(21))
+    k.bye()
+
+
+@legal('v311-capture-ends-early', 4, 'The capture ends while requests wait for their answers: a SUBSCRIBE, a QoS 1 '
+       'and a QoS 2 PUBLISH of the client and a QoS 1 PUBLISH of the server, sent in the last 3 ms; the connection '
+       'is still open (no FIN).',
+       notes='An answer that may simply come after the capture ends is no violation: only Notes '
+             '(analysis.no_response), never rule.response_missing, which needs the peer to go on sending. Keep '
+             'Alive 60 s is far from over.')
+def _(k):
+    k.open(client_id='lens-legal-early')
+    k.c(k.subscribe(1, ('lens/down/#', 1)))
+    k.s(k.suback(1, 1))
+    k.c(k.publish('lens/up/a', b'x', qos=1, id=2))
+    k.s(k.puback(2))
+    k.wait(1)
+    k.c(k.subscribe(3, ('lens/more/#', 1)), k.publish('lens/up/b', b'y', qos=1, id=4),
+        k.publish('lens/up/c', b'z', qos=2, id=5))
+    k.s(k.publish('lens/down/d', b'w', qos=1, id=1))
+
+
+@legal('v311-server-assigned-clientid', 4, '3.1.1 CONNECT with a zero-length Client Identifier and Clean Session 1, '
+       'accepted (the server assigns an identifier it does not tell); the client subscribes, publishes QoS 1 and '
+       'disconnects.',
+       notes='[MQTT-3.1.3-6]: a server MAY accept a zero-length ClientId, with CleanSession 1 ([MQTT-3.1.3-7]); '
+             'only CleanSession 0 must be refused with return code 2 ([MQTT-3.1.3-8]).')
+def _(k):
+    k.open(client_id='')
+    k.c(k.subscribe(1, ('lens/down/#', 1)))
+    k.s(k.suback(1, 1))
+    k.c(k.publish('lens/up/anon', b'x', qos=1, id=2))
+    k.s(k.puback(2))
+    k.s(k.publish('lens/down/anon', b'y', qos=1, id=1))
+    k.c(k.puback(1))
+    k.bye()
+
+
+@legal('v5-broker-choices', 5, "A 5.0 server's permitted choices, followed by the client: an empty Client Identifier "
+       "answered with an Assigned Client Identifier; Server Keep Alive 3 s replacing the client's 60 s (the client "
+       "pings every 3 s); Receive Maximum 2 (the client keeps exactly 2 QoS 1 PUBLISHes in flight); no Topic Alias "
+       "Maximum (the client uses no alias); Maximum QoS 1 (a SUBSCRIBE asking QoS 2 is granted 1 and served at QoS "
+       "1); Retain Available 0 (nothing retained); the client's Maximum Packet Size 64 is respected.",
+       notes='[MQTT-3.2.2-16] Assigned Client Identifier; [MQTT-3.2.2-21] the client uses the Server Keep Alive; '
+             '[MQTT-3.3.4-7] at most Receive Maximum in flight; [MQTT-3.2.2-18] no alias without a Topic Alias '
+             'Maximum; [MQTT-3.2.2-10] a server with Maximum QoS 1 still accepts SUBSCRIBE at QoS 2, granting '
+             'less ([MQTT-3.9.3-1] allows a lower grant).')
+def _(k):
+    k.open(client_id='', props=[(MAX_PACKET, 64), (RECEIVE_MAX, 5)],
+           ack={'props': [(ASSIGNED_CID, 'auto-7f3a'), (SERVER_KA, 3), (RECEIVE_MAX, 2), (MAX_QOS, 1),
+                          (RETAIN_AVAIL, 0)]})
+    k.c(k.subscribe(1, ('lens/down/#', 2)))
+    k.s(k.suback(1, 1))
+    k.c(k.publish('lens/up/a', b'one', qos=1, id=2), k.publish('lens/up/b', b'two', qos=1, id=3))
+    k.s(k.puback(2))
+    k.c(k.publish('lens/up/c', b'three', qos=1, id=4).focus())
+    k.s(k.puback(3), k.puback(4))
+    k.s(k.publish('lens/down/x', b'granted one', qos=1, id=1))
+    k.c(k.puback(1))
+    for _i in range(2):
+        k.wait_client(3.0)
+        k.c(k.pingreq().focus())
+        k.s(k.pingresp())
+    k.wait_client(2.0)
+    k.bye()
+
+
+@legal('v5-shared-subscription', 5, 'Two subscribers in one shared subscription $share/grp/lens/sh/# (No Local 0, '
+       'as [MQTT-3.8.3-4] requires) and one ordinary subscriber of lens/sh/#: the broker gives each publication to '
+       'one member of the group only, alternating, and to the ordinary subscriber; a retained message published '
+       'first is not sent to the group members when they subscribe.',
+       notes='A shared subscription delivers each message to one session of the group (5.0 '
+             'section 4.8.2), so the member that gets no copy missed nothing; retained messages are not sent for a '
+             'new shared subscription (5.0 section 4.8.2). "journeys" lists the deliveries.', raw=True)
+def _(cap):
+    pub = j_client(cap, 'sh-pub')
+    o = j_publish(pub, 'lens/sh/state', b'retained', qos=1, id=1, retain=1)
+    a = j_client(cap, 'sh-a', [('$share/grp/lens/sh/#', 1)])
+    b = j_client(cap, 'sh-b', [('$share/grp/lens/sh/#', 1)])
+    plain = j_client(cap, 'sh-plain', [('lens/sh/#', 1)])
+    j_deliver(cap, o, plain, 'lens/sh/state', b'retained', qos=1, id=1, retain=1, kind='retained')
+    for n, member in enumerate((a, b, a)):
+        o = j_publish(pub, 'lens/sh/job', b'job %d' % n, qos=1, id=2 + n)
+        j_deliver(cap, o, member, 'lens/sh/job', b'job %d' % n, qos=1, id=2 + n)
+        j_deliver(cap, o, plain, 'lens/sh/job', b'job %d' % n, qos=1, id=2 + n)
+    j_end(pub, a, b, plain)
+
+
+@legal('v311-unsubscribe-crossing', 4, 'The server delivers a QoS 1 message on lens/down/# after the client sent '
+       'UNSUBSCRIBE lens/down/# and before the UNSUBACK (the message crossed the request); after the UNSUBACK the '
+       'server sends nothing on it.',
+       notes='[MQTT-3.10.4-2]: the server stops adding new messages for the client once it has the UNSUBSCRIBE; a '
+             'PUBLISH it sent before reading it matches the subscription, which ends with the UNSUBACK.')
+def _(k):
+    k.open(client_id='lens-legal-unsub')
+    k.c(k.subscribe(1, ('lens/down/#', 1)))
+    k.s(k.suback(1, 1))
+    k.c(k.unsubscribe(2, 'lens/down/#'))
+    k.s(k.publish('lens/down/late', b'crossed the UNSUBSCRIBE', qos=1, id=1).focus())
+    k.s(k.unsuback(2))
+    k.c(k.puback(1))
+    k.bye()
+
+
+@legal('v5-subscription-identifiers', 5, 'Two overlapping 5.0 subscriptions with Subscription Identifiers, lens/id/# '
+       '(identifier 5, QoS 1) and lens/id/+ (identifier 6, QoS 2): the server sends one copy of a message matching '
+       'both, at QoS 2 with identifiers 5 and 6, and a message matching only the first with identifier 5.',
+       notes='[MQTT-3.3.4-2] the single copy respects the maximum QoS of the matching subscriptions; [MQTT-3.3.4-4] '
+             'it carries the identifiers of all of them (a repeated Subscription Identifier is allowed in a '
+             'server PUBLISH, 5.0 section 3.3.2.3.8).')
+def _(k):
+    k.open(client_id='lens-legal-subid')
+    k.c(k.subscribe(1, ('lens/id/#', 1), props=[(SUB_ID, 5)]))
+    k.s(k.suback(1, 1))
+    k.c(k.subscribe(2, ('lens/id/+', 2), props=[(SUB_ID, 6)]))
+    k.s(k.suback(2, 2))
+    k.s(k.publish('lens/id/x', b'both', qos=2, id=1, props=[(SUB_ID, 5), (SUB_ID, 6)]).focus())
+    k.c(k.pubrec(1))
+    k.s(k.pubrel(1))
+    k.c(k.pubcomp(1))
+    k.s(k.publish('lens/id/a/b', b'only the first', qos=1, id=2, props=[(SUB_ID, 5)]).focus())
+    k.c(k.puback(2))
+    k.bye()
+
+
+@legal('v5-retain-options', 5, 'Retained messages and the 5.0 subscription options: lens/r/# with Retain Handling 0 '
+       'and Retain As Published 1 gets the retained lens/r/state with RETAIN 1 at once, and the echo of the '
+       "client's own RETAIN 1 publication with RETAIN 1; lens/q/# with Retain Handling 2 gets no retained message, "
+       "and the echo of the client's RETAIN 1 publication with RETAIN 0.",
+       notes='[MQTT-3.3.1-9] (5.0) Retain Handling 0 sends the retained message at once, with RETAIN 1 (5.0 section '
+             '3.3.1.3); '
+             '[MQTT-3.3.1-13] Retain As Published 1 keeps the flag; [MQTT-3.3.1-12] Retain As Published 0 clears it; '
+             '[MQTT-3.3.1-11] Retain Handling 2 sends no retained message.')
+def _(k):
+    k.open(client_id='lens-legal-retain')
+    k.c(k.subscribe(1, ('lens/r/#', 1 | 0x08)))
+    k.s(k.suback(1, 1))
+    k.s(k.publish('lens/r/state', b'stored earlier', qos=1, id=1, retain=1).focus())
+    k.c(k.puback(1))
+    k.c(k.publish('lens/r/mine', b'own retained', qos=1, id=2, retain=1))
+    k.s(k.puback(2))
+    k.s(k.publish('lens/r/mine', b'own retained', qos=1, id=2, retain=1).focus())
+    k.c(k.puback(2))
+    k.c(k.subscribe(3, ('lens/q/#', 1 | 0x20)))
+    k.s(k.suback(3, 1))
+    k.c(k.publish('lens/q/mine', b'own again', qos=1, id=4, retain=1))
+    k.s(k.puback(4))
+    k.s(k.publish('lens/q/mine', b'own again', qos=1, id=3).focus())
+    k.c(k.puback(3))
+    k.bye()
+
+
+@legal('v5-server-keep-alive-longer', 5, 'CONNECT Keep Alive 5 s, CONNACK Server Keep Alive 20 s: the client pings '
+       'every 15 s (longer than its own 5 s, within the 20 s it must use) and then disconnects.',
+       notes='[MQTT-3.2.2-21] the client uses the Server Keep Alive instead of its own value; the server closes only '
+             'after 1.5 x 20 s of silence.')
+def _(k):
+    k.open(client_id='lens-legal-ska', keepalive=5, ack={'props': [(SERVER_KA, 20)]})
+    for _i in range(2):
+        k.wait_client(15.0)
+        k.c(k.pingreq().focus())
+        k.s(k.pingresp())
+    k.wait_client(15.0)
+    k.bye()
+
+
+@legal('v311-overlapping-extra-copies', 4, 'A 3.1.1 subscriber with overlapping subscriptions lens/ov/# granted QoS 2 '
+       'and lens/ov/+ granted QoS 1: the broker delivers a QoS 2 publication twice, one copy per subscription, first '
+       'at QoS 1, then at QoS 2.',
+       notes='3.1.1 section 3.3.5: the server MUST deliver respecting the maximum QoS of all matching subscriptions '
+             '([MQTT-3.3.5-1]) and "MAY deliver further copies of the message, one for each additional matching '
+             'subscription and respecting the subscription\'s QoS in each case": the QoS 1 copy before the QoS 2 one '
+             'is legal. "journeys" lists both deliveries.', raw=True)
+def _(cap):
+    pub = j_client(cap, 'ov-pub-x')
+    sub = j_client(cap, 'ov-sub-x', [('lens/ov/#', 2), ('lens/ov/+', 1)])
+    o = j_publish(pub, 'lens/ov/x', b'two', qos=2, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=1, id=1)
+    j_deliver(cap, o, sub, 'lens/ov/x', b'two', qos=2, id=2)
+    j_end(pub, sub)
+
+
 # ======================================================================================
 # reading back (self-check)
 # ======================================================================================
@@ -4295,6 +4519,11 @@ captures with tshark's built-in MQTT dissector.
   prescribes (5.0: DISCONNECT / CONNACK with a reason code, then close; 3.1.1: close, without
   CONNACK for a bad CONNECT), so the capture holds exactly the violations listed. Heuristic and
   SHOULD-level findings are answered normally.
+* `legal/` captures are valid traffic in which every packet follows the specification while
+  exercising one condition under which findings must stay silent (session resumption, a capture
+  that ends before the answers, a broker's permitted choices, retained messages, shared
+  subscriptions, server-assigned client identifiers); `docs/expert-conditions.md` names them per
+  finding, and `tests/captures/test_rules.py` proves that nothing above a Note is raised on them.
 * Severity: `error` = the packet itself is malformed or carries a forbidden value (judged from its
   own bytes, direction and the connection's version); `warning` = the violation needs state from
   other packets (sequence, identifiers, negotiated limits, timing, delivery heuristics); `note` =

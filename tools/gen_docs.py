@@ -7,6 +7,12 @@ docs/expert.md   the expert items as mqttlens registers them: the rows that
                  build's mqttlens-expert-dump (tools/expert_dump.c), checked
                  against the fields `tshark -G fields` reports
 docs/preferences.md  the preferences, from `tshark -G defaultprefs`
+docs/expert.md   also, per finding, the statement it enforces, when it stays
+                 silent and the captures that test it: docs/expert-conditions.md
+                 (hand-written, keyed by expert field) merged with what is
+                 registered; every registered finding needs an entry there,
+                 and an entry may name only registered fields and existing
+                 captures
 
 Each document keeps its hand-written text; only the part between
 "<!-- generated:NAME -->" and "<!-- end generated -->" is replaced.
@@ -17,6 +23,7 @@ documents are up to date (the test suite runs it).
 import argparse
 import functools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,9 +137,94 @@ def preference_table():
     return "\n".join(lines)
 
 
+CONDITIONS = TOP / "docs" / "expert-conditions.md"
+CONDITION_KEYS = ("Spec", "Silent when", "Tested by")
+CAPTURE_TOKEN = re.compile(r"`([^`]+\.pcap(?:ng)?)`")
+
+
+def parse_conditions(text):
+    """docs/expert-conditions.md as [("section", title) | ("entry", names,
+    {key: text})]; the prose before the first "## " is not part of it."""
+    items, entry = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith("## "):
+            entry = None
+            items.append(("section", line[3:].strip()))
+        elif line.startswith("### "):
+            names = re.findall(r"`(mqttlens\.[a-z0-9_.]+)`", line)
+            if not names:
+                raise SystemExit(f"{CONDITIONS.name}:{n}: a heading names no expert field")
+            entry = {}
+            items.append(("entry", names, entry, n))
+        elif line.startswith("- ") and entry is not None:
+            key, sep, value = line[2:].partition(": ")
+            if not sep or key not in CONDITION_KEYS or key in entry:
+                raise SystemExit(f"{CONDITIONS.name}:{n}: expected one of {', '.join(CONDITION_KEYS)} once each")
+            entry[key] = value.strip()
+        elif line.strip() and entry is not None:
+            raise SystemExit(f"{CONDITIONS.name}:{n}: text outside the {', '.join(CONDITION_KEYS)} lines")
+    return items
+
+
+def conditions():
+    """The entries of docs/expert-conditions.md, checked against what is
+    registered and against the captures that exist."""
+    items = parse_conditions(CONDITIONS.read_text())
+    registered = {r["abbrev"]: r for r in rules()}
+    problems, seen = [], {}
+    for item in items:
+        if item[0] != "entry":
+            continue
+        _kind, names, fields, line = item
+        for name in names:
+            if name not in registered:
+                problems.append(f"line {line}: {name} is not a registered expert field")
+            elif name in seen:
+                problems.append(f"line {line}: {name} has another entry on line {seen[name]}")
+            seen.setdefault(name, line)
+        for key in CONDITION_KEYS:
+            if not fields.get(key):
+                problems.append(f"line {line}: {', '.join(names)}: no \"{key}:\"")
+        captures = CAPTURE_TOKEN.findall(fields.get("Tested by", ""))
+        if fields.get("Tested by") and not captures:
+            problems.append(f"line {line}: {', '.join(names)}: \"Tested by:\" names no capture")
+        for capture in captures:
+            if not (TOP / "pcaps" / capture).is_file():
+                problems.append(f"line {line}: {capture} is not a capture under pcaps/")
+    for name in registered:
+        if name not in seen:
+            problems.append(f"{name} is registered but has no entry")
+    if problems:
+        raise SystemExit(f"{CONDITIONS.relative_to(TOP)} disagrees with what mqttlens registers:\n  "
+                         + "\n  ".join(problems))
+    return items, registered
+
+
+def conditions_text():
+    items, registered = conditions()
+    out = []
+    for item in items:
+        if item[0] == "section":
+            out += [f"### {item[1]}", ""]
+            continue
+        _kind, names, fields, _line = item
+        out.append("#### " + ", ".join(f"`{n}`" for n in names))
+        out.append("")
+        for n in names:
+            r = registered[n]
+            refs = "; ".join(f"{v} {md(r[k])}" for v, k in (("3.1.1", "v311"), ("5.0", "v5")) if r[k]) or "no statement id"
+            out.append(f"- `{n}`: {r['severity']}, {r['group']} ({refs}): {md(r['summary'])}")
+        out.append(f"- **Spec:** {fields['Spec']}")
+        out.append(f"- **Silent when:** {fields['Silent when']}")
+        tested = CAPTURE_TOKEN.sub(lambda m: f"[`{m.group(1)}`](../pcaps/{m.group(1)})", fields["Tested by"])
+        out.append(f"- **Tested by:** {tested}")
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
 SECTIONS = {
     "docs/fields.md": {"fields": field_table},
-    "docs/expert.md": {"families": family_table, "expert": expert_table},
+    "docs/expert.md": {"families": family_table, "expert": expert_table, "conditions": conditions_text},
     "docs/preferences.md": {"preferences": preference_table},
 }
 

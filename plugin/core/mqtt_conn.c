@@ -75,6 +75,7 @@ typedef struct {
     int64_t last_ns;          /* time of this side's previous packet */
     uint32_t last_ns_frame;   /* the frame of last_ns */
     uint32_t last_frame;      /* of its latest packet other than DISCONNECT */
+    uint32_t last_answered;   /* the latest of its requests that the peer answered */
     uint32_t failure_disconnect; /* frame of its DISCONNECT with a failure code */
 } side_t;
 
@@ -237,6 +238,11 @@ const struct mqtt_subs *mqtt_conn_subs(const mqtt_conn_t *conn)
 uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir)
 {
     return conn->side[dir].last_frame;
+}
+
+uint32_t mqtt_conn_last_answered(const mqtt_conn_t *conn, enum mqtt_dir dir)
+{
+    return conn->side[dir].last_answered;
 }
 
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn)
@@ -487,6 +493,8 @@ static bool from_start(const ctx_t *c)
 static void link_back(ctx_t *c, const mqtt_snapshot_t *prev)
 {
     c->snap->response_to = prev->frame;
+    if (prev->frame > c->peer->last_answered)
+        c->peer->last_answered = prev->frame;
 }
 
 /* Links `snap` as the answer to `prev`, both ways. */
@@ -1309,7 +1317,7 @@ static void update_subscriptions(ctx_t *c, uint32_t request_frame)
                  printf_s(c, "the subscription table holds %u topic filters; deliveries no longer checked",
                           MQTT_MAX_SUBSCRIPTIONS));
     } else if (c->conn->subs) {
-        mqtt_subs_unsubscribe(c->conn->subs, pkt);
+        mqtt_subs_unsubscribe(c->conn->subs, pkt, request_frame);
     }
 }
 
@@ -1353,6 +1361,8 @@ static void on_suback(ctx_t *c)
     link_response(c, f->last);
     if (sub && c->conn->subs)
         mqtt_subs_suback(c->conn->subs, pkt, f->start->frame, c->conn->scope, findings_of(c));
+    else if (c->conn->subs)
+        mqtt_subs_unsuback(c->conn->subs, f->start->frame, pkt->packet_id);
     bool counts = sub || is_v5(c);
     if (counts && pkt->code_count != f->nfilters && !pkt->capture_short)
         find(c, sub ? MQTT_R_SUBACK_COUNT : MQTT_R_UNSUBACK_COUNT, whole(c),

@@ -127,6 +127,8 @@ void mqtt_ns_to_nstime(int64_t ns, nstime_t *out);
 const mqtt_snapshot_t *mqtt_conn_last(const mqtt_conn_t *conn);
 /* The frame of the latest packet other than DISCONNECT sent by `dir`. */
 uint32_t mqtt_conn_last_frame(const mqtt_conn_t *conn, enum mqtt_dir dir);
+/* The frame of the latest request sent in `dir` that the peer answered (0: none). */
+uint32_t mqtt_conn_last_answered(const mqtt_conn_t *conn, enum mqtt_dir dir);
 bool mqtt_conn_ended_properly(const mqtt_conn_t *conn);
 
 /* Whether the connection's CONNACK accepted it, and whether it said Session

@@ -311,10 +311,12 @@ mqtt_finding_t mqtt_core_unframed_message(void)
 
 /* ---- what a shown packet adds ----------------------------------------------------- */
 
-/* A request (or a step of a QoS 2 flow) that was never answered.  While
- * the peer went on talking, the silence breaks the rule that obliges it to
- * answer; at the end of a capture, or when an answer seems to have come
- * with another Packet Identifier, it is only a remark. */
+/* A request (or a step of a QoS 2 flow) that was never answered.  When
+ * the peer answered a later request of the same side, the silence breaks
+ * the rule that obliges it to answer; at the end of a capture, when the
+ * peer only sent packets of its own (a PUBLISH may cross the request), or
+ * when an answer seems to have come with another Packet Identifier, it is
+ * only a remark. */
 static void unanswered(const mqtt_conn_t *conn, const mqtt_snapshot_t *snap, const mqtt_pkt_t *pkt,
                        wmem_allocator_t *pool, mqtt_findings_t *out)
 {
@@ -323,12 +325,15 @@ static void unanswered(const mqtt_conn_t *conn, const mqtt_snapshot_t *snap, con
     const char *awaited = mqtt_awaited_response(snap->type, MQTT_PUBLISH_QOS(pkt->flags));
     const char *what = wmem_strdup_printf(pool, "no %s", awaited);
     uint32_t mismatched = mqtt_snapshot_extra(snap)->mismatched_in;
-    bool responder_continued = snap->dir_known && mqtt_conn_last_frame(conn, (enum mqtt_dir)!snap->dir) > snap->frame;
+    uint32_t later = snap->dir_known ? mqtt_conn_last_answered(conn, (enum mqtt_dir)snap->dir) : 0;
     if (mismatched)
         what = wmem_strdup_printf(pool, "no %s with this Packet Identifier; the one in frame %u has another", awaited,
                                   mismatched);
-    if (ref && responder_continued && !mismatched)
-        mqtt_finding_add_ref(pool, out, MQTT_R_RESPONSE_MISSING, (mqtt_span_t){0, 1}, what, ref);
+    if (ref && later > snap->frame && !mismatched)
+        mqtt_finding_add_ref(pool, out, MQTT_R_RESPONSE_MISSING, (mqtt_span_t){0, 1},
+                             wmem_strdup_printf(pool, "%s, although the later request of frame %u was answered", what,
+                                                later),
+                             ref);
     else
         mqtt_finding_add(pool, out, ts->qos2_step ? MQTT_R_QOS2_INCOMPLETE : MQTT_R_NO_RESPONSE, (mqtt_span_t){0, 1},
                          what);

@@ -19,6 +19,8 @@ typedef struct sub {
     uint32_t request_frame; /* and its frame */
     uint32_t pos;        /* the filter's position in it: the SUBACK's code for it is the pos-th (§3.9.3) */
     uint32_t sub_id;     /* 5.0 Subscription Identifier, 0 for none */
+    uint32_t leaving;    /* frame of the UNSUBSCRIBE waiting for its UNSUBACK, 0 for none */
+    uint16_t leaving_id; /* and its Packet Identifier */
 } sub_t;
 
 typedef struct {
@@ -227,11 +229,33 @@ void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, uint32_t request
     }
 }
 
-void mqtt_subs_unsubscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt)
+/* The filters of an UNSUBSCRIBE leave at its UNSUBACK: until the server
+ * has read the UNSUBSCRIBE it may still send on them ([MQTT-3.10.4-2]
+ * stops new messages from then on), so a PUBLISH crossing the request
+ * matches them. */
+void mqtt_subs_unsubscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, uint32_t frame)
 {
-    for (uint32_t i = 0; i < pkt->filter_count; i++)
-        if (str_ok(&pkt->filters[i].filter))
-            remove_filter(subs, pkt->filters[i].filter.bytes, pkt->filters[i].filter.data.len);
+    for (uint32_t i = 0; i < pkt->filter_count; i++) {
+        const mqtt_str_t *f = &pkt->filters[i].filter;
+        if (!str_ok(f))
+            continue;
+        sub_t key = {.filter = (char *)f->bytes, .len = f->data.len};
+        sub_t *s = (sub_t *)wmem_map_lookup(subs->by_filter, &key);
+        if (s) {
+            s->leaving = frame;
+            s->leaving_id = pkt->packet_id;
+        }
+    }
+}
+
+void mqtt_subs_unsuback(mqtt_subs_t *subs, uint32_t request_frame, uint16_t packet_id)
+{
+    sub_t *next;
+    for (sub_t *s = subs->head; s; s = next) {
+        next = s->next;
+        if (s->leaving == request_frame && s->leaving_id == packet_id)
+            remove_filter(subs, (const uint8_t *)s->filter, s->len);
+    }
 }
 
 /* ---- echoes of the client's own publications -------------------------------- */
@@ -310,7 +334,7 @@ const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, u
         return NULL;
     bool v5 = subs->version == MQTT_V5;
     for (const sub_t *s = subs->head; s; s = s->next) {
-        if (s->granted == PENDING ||
+        if (s->granted == PENDING || s->leaving ||
             (s->len > MQTT_SHARE_PREFIX_LEN && mqtt_filter_is_shared((const uint8_t *)s->filter, s->len)))
             continue;
         if (own && v5 && (s->options & MQTT_SO_NO_LOCAL))
@@ -324,7 +348,8 @@ const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, u
 bool mqtt_subs_holds(const mqtt_subs_t *subs, const char *filter)
 {
     sub_t key = {.filter = (char *)filter, .len = (uint32_t)strlen(filter)};
-    return wmem_map_contains(subs->by_filter, &key);
+    const sub_t *s = (const sub_t *)wmem_map_lookup(subs->by_filter, &key);
+    return s && !s->leaving;
 }
 
 bool mqtt_subs_max_granted(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, unsigned *max)
@@ -339,7 +364,7 @@ bool mqtt_subs_max_granted(const mqtt_subs_t *subs, const uint8_t *topic, uint32
         if ((s->len > MQTT_SHARE_PREFIX_LEN && mqtt_filter_is_shared((const uint8_t *)s->filter, s->len)) ||
             !mqtt_topic_matches((const uint8_t *)s->filter, s->len, topic, tlen))
             continue;
-        if (s->granted == PENDING)
+        if (s->granted == PENDING || s->leaving)
             return false;
         any = true;
         if (s->granted > *max)

@@ -35,7 +35,11 @@ void mqtt_subs_subscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, unsigned vers
  * one ([MQTT-3.9.3-1]). */
 void mqtt_subs_suback(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, uint32_t request_frame, wmem_allocator_t *scope,
                       mqtt_findings_t *out);
-void mqtt_subs_unsubscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt);
+/* The client's UNSUBSCRIBE of `frame`: its filters still match deliveries
+ * (one may cross the request) but are no longer expected, until the
+ * UNSUBACK for it removes them. */
+void mqtt_subs_unsubscribe(mqtt_subs_t *subs, const mqtt_pkt_t *pkt, uint32_t frame);
+void mqtt_subs_unsuback(mqtt_subs_t *subs, uint32_t request_frame, uint16_t packet_id);
 /* A PUBLISH from the client, remembered to recognise its echo. */
 void mqtt_subs_client_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt);
 /* A PUBLISH from the server, on `topic` (resolved when it came by alias). */
@@ -55,11 +59,13 @@ const char *mqtt_subs_expecting(const mqtt_subs_t *subs, const uint8_t *topic, u
 uint64_t mqtt_topic_first_level_bit(const uint8_t *t, uint32_t len);
 bool mqtt_subs_may_match(const mqtt_subs_t *subs, uint64_t level_bit);
 /* Whether the connection still holds a subscription with this filter
- * (one an UNSUBSCRIBE, or a failure in a later SUBACK, removed is not). */
+ * (one an UNSUBSCRIBE asked to remove, or a failure in a later SUBACK
+ * removed, is not). */
 bool mqtt_subs_holds(const mqtt_subs_t *subs, const char *filter);
 /* The highest QoS granted to the client's non-shared subscriptions that
  * match `topic`; false when none matches, when one of them still waits for
- * its SUBACK, or when the table is full (the answer would be a guess). */
+ * its SUBACK or UNSUBACK, or when the table is full (the answer would be a
+ * guess). */
 bool mqtt_subs_max_granted(const mqtt_subs_t *subs, const uint8_t *topic, uint32_t tlen, unsigned *max);
 /* Whether the table stopped growing at MQTT_MAX_SUBSCRIPTIONS. */
 bool mqtt_subs_full(const mqtt_subs_t *subs);

@@ -647,6 +647,31 @@ TEST(subscriptions_and_delivery)
     CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_UNSUBSCRIBED), 1);
 }
 
+/* A server PUBLISH that crosses the client's UNSUBSCRIBE (sent before the
+ * server read it) is legal; after the UNSUBACK the subscription is gone
+ * ([MQTT-3.10.4-2]: the server stops adding messages once it has the
+ * UNSUBSCRIBE). */
+TEST(unsubscribe_takes_effect_at_unsuback)
+{
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    buf_t p = subscribe_pkt(1, "home/#", 1);
+    feed(&c, MQTT_C2S, &p);
+    p = suback_pkt(1, 1);
+    feed(&c, MQTT_S2C, &p);
+    buf_t body = {{0}, 0};
+    put16(&body, 2);
+    putstr(&body, "home/#");
+    p = pkt_finish(0xA2, &body);
+    feed(&c, MQTT_C2S, &p);
+    p = publish_pkt(MQTT_V311, 0, false, 0, "home/door", NULL);
+    CHECK_EQ(nfindings(feed(&c, MQTT_S2C, &p)), 0);
+    p = ack_pkt(0xB0, 2);
+    feed(&c, MQTT_S2C, &p);
+    p = publish_pkt(MQTT_V311, 0, false, 0, "home/door", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &p), MQTT_R_DELIVERY_UNSUBSCRIBED), 1);
+}
+
 /* The n-th SUBACK code is for the n-th filter of its SUBSCRIBE (§3.9.3),
  * even past 256 filters. */
 TEST(suback_codes_past_256_filters)
@@ -784,7 +809,14 @@ TEST(hindsight_unanswered)
     fs = settled(&c, req, &pub, true, false);
     CHECK_EQ(count_rule(&fs, MQTT_R_NO_RESPONSE), 1);
     CHECK_STR(find_rule(&fs, MQTT_R_NO_RESPONSE)->detail, "no PUBACK");
-    /* Unanswered while the server went on talking: the rule is broken. */
+    /* The server sending a PUBLISH of its own (it may have been on its way
+     * before the request arrived) answers nothing later: still a remark. */
+    buf_t down = publish_pkt(MQTT_V311, 0, false, 0, "d", NULL);
+    feed(&c, MQTT_S2C, &down);
+    fs = settled(&c, req, &pub, true, false);
+    CHECK_EQ(count_rule(&fs, MQTT_R_RESPONSE_MISSING), 0);
+    CHECK_EQ(count_rule(&fs, MQTT_R_NO_RESPONSE), 1);
+    /* Unanswered while the server answered a later request: the rule is broken. */
     buf_t ping = simple(0xC0), pong = simple(0xD0);
     feed(&c, MQTT_C2S, &ping);
     feed(&c, MQTT_S2C, &pong);
@@ -994,5 +1026,5 @@ UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_s
           dup_session_key,
           dup_clean_session_kept_nothing, pings_in_order, topic_aliases_per_direction, keepalive,
           version_inferred_mid_connection, sequence_rules, receive_maximum, subscriptions_and_delivery,
-          suback_codes_past_256_filters, suback_codes_repeated_filter, suback_codes_full_table, topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
+          unsubscribe_takes_effect_at_unsuback, suback_codes_past_256_filters, suback_codes_repeated_filter, suback_codes_full_table, topic_matching, hindsight_unanswered, hindsight_mismatched_answer, hindsight_closed_and_anonymous,
           keepalive_at_close_and_end, repeated_failures_per_address, framing_findings)
