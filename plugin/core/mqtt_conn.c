@@ -401,7 +401,7 @@ void mqtt_conn_link_resend(mqtt_conn_t *conn, mqtt_snapshot_t *snap, uint32_t or
 {
     extra_of(conn, snap)->retransmission_of = original;
     mqtt_conn_add_finding(conn, snap, MQTT_R_RETRANSMISSION, (mqtt_span_t){0, 1},
-                          wmem_strdup_printf(conn->scope, "of frame %u, on an earlier connection of the session",
+                          wmem_strdup_printf(conn->scope, "PUBLISH of frame %u, on an earlier connection of the session",
                                              original));
 }
 
@@ -1051,7 +1051,7 @@ static void publish_resent(ctx_t *c, flow_t *f)
 {
     mqtt_snapshot_t *snap = c->snap;
     extra_of(c->conn, snap)->retransmission_of = f->start->frame;
-    find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
+    find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "PUBLISH of frame %u", f->start->frame));
     if (f->state == FAILED) {
         /* Wrong ([MQTT-4.4.0-2]), but the receiver may answer it again. */
         find(c, MQTT_R_RETRANSMIT_AFTER_ERROR, first_byte(), NULL);
@@ -1116,7 +1116,7 @@ static void on_publish(ctx_t *c)
             find_ref(c, MQTT_R_FIRST_DUP, first_byte(), NULL,
                      is_v5(c) ? (qos == 1 ? "MQTT-4.3.2-2" : "MQTT-4.3.3-2") : (qos == 1 ? "MQTT-4.3.2-1" : "MQTT-4.3.3-1"));
         else
-            find(c, MQTT_R_RETRANSMISSION, first_byte(), "original not in the capture");
+            find(c, MQTT_R_RETRANSMISSION, first_byte(), "PUBLISH, original not in the capture");
     }
     f = flow_open(c, qos == 1 ? FLOW_PUB1 : FLOW_PUB2);
     f->unknown_alias = !alias_known;
@@ -1331,7 +1331,8 @@ static void on_subscribe(ctx_t *c)
         f->kind == (pkt->type == MQTT_SUBSCRIBE ? FLOW_SUB : FLOW_UNSUB)) {
         update_subscriptions(c, f->start->frame);
         extra_of(c->conn, c->snap)->retransmission_of = f->start->frame;
-        find(c, MQTT_R_RETRANSMISSION, first_byte(), printf_s(c, "of frame %u", f->start->frame));
+        find(c, MQTT_R_RETRANSMISSION, first_byte(),
+             printf_s(c, "%s of frame %u", mqtt_type_name(pkt->type), f->start->frame));
         return;
     }
     update_subscriptions(c, c->snap->frame);

@@ -382,7 +382,7 @@ enum mqtt_severity { MQTT_S_CHAT, MQTT_S_NOTE, MQTT_S_WARN, MQTT_S_ERROR };
     X(UNSOLICITED, ANALYSIS, "unsolicited_response", SEQUENCE, NOTE, NULL, NULL,                          \
       "Response without a request in the capture")                                                       \
     X(RETRANSMISSION, ANALYSIS, "retransmission", SEQUENCE, NOTE, NULL, NULL,                             \
-      "PUBLISH retransmission (DUP)")                                                                    \
+      "Retransmission (DUP)")                                                                            \
     X(DUPLICATE_RESPONSE, ANALYSIS, "duplicate_response", SEQUENCE, NOTE, NULL, NULL,                     \
       "Response repeats an earlier response of the same flow")                                           \
     /* [MQTT-4.3.3-4] asks for a PUBREL after a PUBREC below 0x80 only; after a failed one the      \

@@ -272,13 +272,13 @@ def _previous_session_flow(entry, frame, capture, message):
 
 def _retransmission(entry, frame, capture, message):
     """A packet the manifest marks DUP that repeats an earlier packet of the
-    same type and id; the message names that type."""
+    same type and id; the message names that type after the summary."""
     for p in _packets(entry, frame):
         if not p.get("dup"):
             continue
         earlier = [q for f in entry.get("frames", []) if f["frame"] < frame for q in f.get("packets", [])
                    if q["type"] == p["type"] and q.get("id") == p.get("id")]
-        if earlier and message.startswith(p["type"] + " "):
+        if earlier and message.startswith("Retransmission (DUP): " + p["type"] + " "):
             return True
     return False
 
@@ -354,13 +354,6 @@ CONSEQUENCES = {
 # test is expected to fail until then (strict: it fails once fixed, so the
 # entry is removed).
 KNOWN_DEFECTS = {
-    "generated/invalid/v31-subscribe-dup-flag.pcap":
-        "a 3.1 SUBSCRIBE retransmission (DUP) is reported as \"PUBLISH retransmission (DUP)\"",
-    "generated/invalid/v31-unsubscribe-dup-flag.pcap":
-        "a 3.1 UNSUBSCRIBE retransmission (DUP) is reported as \"PUBLISH retransmission (DUP)\"",
-    "generated/legal/v311-overlapping-extra-copies.pcap":
-        "rule.delivery_qos_below_matching_maximum is raised on a QoS 1 copy for one of two overlapping "
-        "subscriptions although the QoS 2 copy for the other follows (3.1.1 section 3.3.5 permits further copies)",
 }
 
 
