@@ -2,7 +2,9 @@
  *
  * In order: a user rule matching the topic (a table of topic filters with
  * MQTT's '+' and '#', each naming a dissector, optionally a protobuf
- * message type, optionally zlib inflation); the 5.0 Content Type through
+ * message type, optionally zlib inflation); a rule of the built-in MQTT
+ * dissector's own "Message Decoding" table, which the user may have filled
+ * for the built-in; the 5.0 Content Type through
  * Wireshark's media-type table; the heuristic dissectors registered on
  * the built-in MQTT dissector's "mqtt.topic" list (SparkplugB, ...), as
  * the built-in offers them; JSON when the payload is valid JSON.
@@ -17,6 +19,7 @@
 #include <epan/expert.h>
 #include <epan/tap.h>
 #include <epan/uat.h>
+#include <epan/uat-int.h>
 #include <wsutil/str_util.h>
 #include <wsutil/wsjson.h>
 
@@ -39,6 +42,7 @@ static int hf_frame_protocols = -1;
 static int expert_tap = -1;
 static dissector_table_t media_types;
 static heur_dissector_list_t topic_heuristics;
+static uat_t *builtin_decodings;
 static int hf_inflated = -1;
 static int hf_decoded_as = -1;
 static gint ett_payload = -1;
@@ -108,6 +112,15 @@ void mqtt_payload_register(int proto, module_t *module)
     proto_register_subtree_array(ett, array_length(ett));
 }
 
+/* The built-in dissector's "Message Decoding" table (Preferences ›
+ * Protocols › MQTT), found by its file name. */
+static void find_builtin_decodings(void *table, void *data _U_)
+{
+    uat_t *uat = (uat_t *)table;
+    if (uat->filename && strcmp(uat->filename, "mqtt_message_decoding") == 0)
+        builtin_decodings = uat;
+}
+
 void mqtt_payload_handoff(void)
 {
     json_handle = find_dissector("json");
@@ -119,6 +132,8 @@ void mqtt_payload_handoff(void)
      * compiled into every Wireshark; it stays there when that dissector is
      * disabled or mqttlens owns its ports. */
     topic_heuristics = find_heur_dissector_list("mqtt.topic");
+    builtin_decodings = NULL;
+    uat_foreach_table(find_builtin_decodings, NULL);
 }
 
 static const payload_rule_t *rule_for(const char *topic)
@@ -161,6 +176,89 @@ static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const p
                wmem_strdup_printf(pinfo->pool, "%s (payload rule for \"%s\")", rule->dissector, rule->filter));
     call_dissector_with_data(handle, tvb, pinfo, tree, data);
     return true;
+}
+
+/* One field of a record of the built-in's table, as its text (g_free it);
+ * the record's layout is the built-in's own, its fields' text is not. */
+static char *builtin_field(const void *record, const char *name)
+{
+    for (guint i = 0; i < builtin_decodings->ncols; i++) {
+        const uat_field_t *f = &builtin_decodings->fields[i];
+        if (strcmp(f->name, name) == 0 && f->cb.tostr) {
+            char *text = NULL;
+            unsigned len = 0;
+            f->cb.tostr((void *)record, &text, &len, f->cbdata.tostr, f->fld_data);
+            return text;
+        }
+    }
+    return NULL;
+}
+
+/* The built-in's criteria: the topic equals, contains, starts or ends with
+ * the pattern, or the pattern is a regular expression matching it. */
+static bool builtin_matches(const char *criteria, const char *pattern, const char *topic)
+{
+    size_t tl = strlen(topic), pl = strlen(pattern);
+    if (g_ascii_strncasecmp(criteria, "Equal", 5) == 0)
+        return strcmp(topic, pattern) == 0;
+    if (g_ascii_strncasecmp(criteria, "Contains", 8) == 0)
+        return strstr(topic, pattern) != NULL;
+    if (g_ascii_strncasecmp(criteria, "Starts", 6) == 0)
+        return tl >= pl && strncmp(topic, pattern, pl) == 0;
+    if (g_ascii_strncasecmp(criteria, "Ends", 4) == 0)
+        return tl >= pl && strcmp(topic + tl - pl, pattern) == 0;
+    if (g_ascii_strncasecmp(criteria, "Regular", 7) == 0)
+        return g_regex_match_simple(pattern, topic, (GRegexCompileFlags)0, (GRegexMatchFlags)0);
+    return false;
+}
+
+static bool builtin_decode(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, dissector_handle_t handle,
+                           bool inflate, const char *how)
+{
+    if (inflate) {
+        tvbuff_t *plain = ws_compat_tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
+        if (!plain) {
+            proto_tree_add_expert(tree, pinfo, mqtt_expert_field(MQTT_R_PAYLOAD_NOT_INFLATED), tvb, 0, -1);
+            return false;
+        }
+        add_new_data_source(pinfo, plain, "Inflated MQTT payload");
+        proto_tree_add_item(tree, hf_inflated, plain, 0, -1, ENC_NA);
+        tvb = plain;
+    }
+    decoded_as(tvb, pinfo, tree, how);
+    call_dissector(handle, tvb, pinfo, tree);
+    return true;
+}
+
+/* A rule of the built-in's "Message Decoding" table matching the topic, the
+ * first one as the built-in takes it: the payload goes to its dissector. */
+static bool by_builtin_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const char *topic)
+{
+    GArray *records = builtin_decodings ? builtin_decodings->user_data : NULL;
+    if (!records || records->len == 0 || !topic)
+        return false;
+    for (guint i = 0; i < records->len; i++) {
+        const void *record = records->data + i * builtin_decodings->record_size;
+        char *criteria = builtin_field(record, "match_criteria");
+        char *pattern = builtin_field(record, "topic_pattern");
+        char *proto = builtin_field(record, "payload_proto");
+        /* "compressed" (zlib) or "none"; the table has no such column before 4.2. */
+        char *decoding = builtin_field(record, "msg_decoding");
+        bool match = criteria && pattern && proto && builtin_matches(criteria, pattern, topic);
+        dissector_handle_t handle = match ? find_dissector(proto) : NULL;
+        bool inflate = decoding && strcmp(decoding, "compressed") == 0;
+        const char *how = handle ? wmem_strdup_printf(pinfo->pool, "%s (the built-in MQTT dissector's Message "
+                                                      "Decoding: topic %s \"%s\"%s)", proto, criteria, pattern,
+                                                      inflate ? ", compressed" : "")
+                                 : NULL;
+        g_free(criteria);
+        g_free(pattern);
+        g_free(proto);
+        g_free(decoding);
+        if (match)
+            return handle && builtin_decode(tvb, pinfo, tree, handle, inflate, how);
+    }
+    return false;
 }
 
 /* The built-in MQTT dissector offers a payload that neither its own rules
@@ -241,6 +339,8 @@ bool mqtt_payload_dissect(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, c
         return false;
     if (rule)
         return by_rule(tvb, pinfo, tree, rule);
+    if (by_builtin_rule(tvb, pinfo, tree, topic))
+        return true;
     if (content_type && media_types) {
         char *type = bare_media_type(pinfo->pool, content_type);
         dissector_handle_t handle = dissector_get_string_handle(media_types, type);

@@ -225,6 +225,39 @@ def test_payload_decoding(with_rules):
         assert seen["lens/pb/reading"][0] == "mqttlens"
 
 
+# The built-in dissector's own "Message Decoding" table (Preferences > Protocols > MQTT), which a
+# user may have filled for the built-in: criteria, topic pattern, "none"/"compressed", protocol.
+BUILTIN_DECODINGS = ['uat:mqtt_message_decoding:"Starts with","lens/text/","none","data-text-lines"',
+                     'uat:mqtt_message_decoding:"Regular Expression","^lens/b[a-z]+/","none","data-text-lines"',
+                     'uat:mqtt_message_decoding:"Equal to","lens/zip/status","compressed","json"']
+
+
+def test_builtin_message_decoding_honoured():
+    """A payload the built-in dissector's Message Decoding table sends to a dissector goes to
+    the same dissector under mqttlens (after mqttlens's own payload rules), compressed too."""
+    extra = [x for r in BUILTIN_DECODINGS for x in ("-o", r)]
+    fields = ["frame.number", "frame.protocols"]
+    ours = {r[0][0]: r[1][0].split(":tcp:", 1)[1].split(":")[1:] for r in mqttlens.tshark().fields(
+        PAYLOADS, fields, display_filter="mqttlens.type == 3", extra=extra)}
+    theirs = {r[0][0]: r[1][0].split(":tcp:", 1)[1].split(":")[1:] for r in mqttlens.tshark().fields(
+        PAYLOADS, fields, display_filter="mqtt.msgtype == 3", extra=extra + ["--disable-protocol", "mqttlens"])}
+    rows = mqttlens.tshark().fields(PAYLOADS, ["mqttlens.topic", "mqttlens.payload_decoded_as"],
+                                    display_filter="mqttlens.type == 3", extra=extra)
+    how = {r[0][0]: (r[1] or [""])[0] for r in rows}
+    assert how["lens/text/hello"].startswith("data-text-lines (the built-in MQTT dissector's Message Decoding")
+    assert "Regular Expression" in how["lens/bin/blob"]
+    assert how["lens/zip/status"].endswith("compressed)")
+    decoded = {f: stack for f, stack in theirs.items() if stack}
+    assert len(decoded) >= 3, theirs
+    for frame, stack in decoded.items():
+        assert ours[frame] == stack, (frame, ours[frame], stack)
+    # mqttlens's own rule comes first.
+    own = ["-o", 'uat:mqttlens_payload:"lens/text/#","json","","FALSE"']
+    rows = mqttlens.tshark().fields(PAYLOADS, ["mqttlens.topic", "mqttlens.payload_decoded_as"],
+                                    display_filter="mqttlens.topic == \"lens/text/hello\"", extra=extra + own)
+    assert rows and "payload rule" in rows[0][1][0], rows
+
+
 # What each payload of v5-payload-kinds is (the generator's notes), as a file extension:
 # by Content Type, by a payload rule, else by the bytes (JSON, UTF-8 text, zlib, bytes).
 EXTENSIONS = {"lens_json_raw": ".json", "lens_json_typed": ".json", "lens_zip_status": ".zlib",
