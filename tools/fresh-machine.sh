@@ -42,6 +42,9 @@ t1=$(date +%s)
 status=0
 unshare -m --propagation private sh -euc '
     dir=$1; shared=$2
+    # Its root is a mount point, as on a machine (unshare --propagation,
+    # which tools/chroot.sh uses, needs one).
+    mount --bind "$dir/root" "$dir/root"
     mount -t proc proc "$dir/root/proc"
     mount --rbind /dev "$dir/root/dev"
     mount --rbind /sys "$dir/root/sys"

@@ -15,8 +15,10 @@ tshark (without the plugin) reads the captures; no privileges needed.
 
 import argparse
 import hashlib
+import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
@@ -72,8 +74,11 @@ def main():
     outdir.mkdir(parents=True, exist_ok=True)
     written = 0
     captures = sorted(p for p in (TOP / "pcaps").rglob("*") if p.suffix in (".pcap", ".pcapng"))
-    for capture in captures:
-        segs = segments(capture)
+    # One tshark run per capture, one per processor at a time (tshark's
+    # start-up is most of each); the seeds are written in capture order.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        all_segs = list(pool.map(segments, captures))
+    for segs in all_segs:
         streams = sorted({s for s, _, _ in segs})
         pairs = [tuple(streams[i:i + 2]) for i in range(0, len(streams), 2)][:MAX_SEEDS_PER_CAPTURE]
         for pair in pairs:
