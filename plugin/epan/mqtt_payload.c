@@ -151,6 +151,20 @@ static void decoded_as(tvbuff_t *tvb, packet_info *pinfo _U_, proto_tree *tree, 
     proto_item_set_generated(item);
 }
 
+/* The payload inflated (zlib or raw deflate), shown as its own data source;
+ * NULL, with the expert item, when it does not inflate. */
+static tvbuff_t *inflated(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree)
+{
+    tvbuff_t *plain = ws_compat_tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
+    if (!plain) {
+        proto_tree_add_expert(tree, pinfo, mqtt_expert_field(MQTT_R_PAYLOAD_NOT_INFLATED), tvb, 0, -1);
+        return NULL;
+    }
+    add_new_data_source(pinfo, plain, "Inflated MQTT payload");
+    proto_tree_add_item(tree, hf_inflated, plain, 0, -1, ENC_NA);
+    return plain;
+}
+
 static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const payload_rule_t *rule)
 {
     dissector_handle_t handle = find_dissector(rule->dissector);
@@ -159,16 +173,8 @@ static bool by_rule(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const p
                                      "Payload rule names \"%s\", which is not available", rule->dissector);
         return false;
     }
-    if (rule->inflate) {
-        tvbuff_t *plain = ws_compat_tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
-        if (!plain) {
-            proto_tree_add_expert(tree, pinfo, mqtt_expert_field(MQTT_R_PAYLOAD_NOT_INFLATED), tvb, 0, -1);
-            return false;
-        }
-        add_new_data_source(pinfo, plain, "Inflated MQTT payload");
-        proto_tree_add_item(tree, hf_inflated, plain, 0, -1, ENC_NA);
-        tvb = plain;
-    }
+    if (rule->inflate && !(tvb = inflated(tvb, pinfo, tree)))
+        return false;
     char *data = rule->message_type && rule->message_type[0]
                      ? wmem_strdup_printf(pinfo->pool, "message,%s", rule->message_type)
                      : NULL;
@@ -215,16 +221,8 @@ static bool builtin_matches(const char *criteria, const char *pattern, const cha
 static bool builtin_decode(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, dissector_handle_t handle,
                            bool inflate, const char *how)
 {
-    if (inflate) {
-        tvbuff_t *plain = ws_compat_tvb_child_uncompress(tvb, tvb, 0, tvb_captured_length(tvb));
-        if (!plain) {
-            proto_tree_add_expert(tree, pinfo, mqtt_expert_field(MQTT_R_PAYLOAD_NOT_INFLATED), tvb, 0, -1);
-            return false;
-        }
-        add_new_data_source(pinfo, plain, "Inflated MQTT payload");
-        proto_tree_add_item(tree, hf_inflated, plain, 0, -1, ENC_NA);
-        tvb = plain;
-    }
+    if (inflate && !(tvb = inflated(tvb, pinfo, tree)))
+        return false;
     decoded_as(tvb, pinfo, tree, how);
     call_dissector(handle, tvb, pinfo, tree);
     return true;
