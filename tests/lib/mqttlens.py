@@ -199,6 +199,61 @@ class Tshark:
             raise RuntimeError(f"tshark {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc.stdout
 
+    def batch_possible(self):
+        """Whether run_batch() can share one start-up (the fork server is
+        built and no sanitizer runtime is preloaded)."""
+        server = os.environ.get("MQTTLENS_FORKSERVER")
+        return bool(server) and Path(server).exists() and not os.environ.get("MQTTLENS_PRELOAD") \
+            and os.environ.get("MQTTLENS_NO_FORKSERVER") != "1"
+
+    def run_batch(self, args, captures, parallel=1, prepare=None):
+        """tshark `args` on each capture, as if started on each alone, with
+        one start-up shared by all (tests/lib/forkserver.c).  Returns one
+        (stdout, folder) per capture; the folder is where that tshark ran
+        (a relative --export-objects folder is in it; `prepare` is called
+        with each folder before tshark starts) and is the caller's to
+        remove.  Raises like run() for the first capture that failed."""
+        with _lock:
+            batch = Path(tempfile.mkdtemp(prefix="batch-", dir=self.out))
+        os.chmod(batch, 0o755)
+        folders = []
+        lines = []
+        for i, capture in enumerate(captures):
+            folder = batch / str(i)
+            folder.mkdir()
+            os.chmod(folder, 0o777)
+            if prepare is not None:
+                prepare(folder)
+            folders.append(folder)
+            lines.append(f"{self.readable(capture)}\t{folder}\n")
+        jobs = batch / "jobs"
+        jobs.write_text("".join(lines))
+        os.chmod(jobs, 0o644)
+        server = self.work / "forkserver.so"
+        with _lock:
+            if not server.exists():
+                shutil.copy(os.environ["MQTTLENS_FORKSERVER"], server)
+                os.chmod(server, 0o755)
+        env = self.env()
+        env.update(LD_PRELOAD=str(server), MQTTLENS_FORK_JOBS=str(jobs),
+                   MQTTLENS_FORK_PARALLEL=str(parallel))
+        cmd = self.command(["-r", str(self.readable(captures[0]))] + list(args))
+        proc = subprocess.run(cmd, env=env, cwd=self.work, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"tshark batch {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        results = []
+        for capture, folder in zip(captures, folders):
+            status = (folder / "status").read_text().strip() if (folder / "status").exists() else "none"
+            stderr = (folder / "stderr").read_text(errors="replace") if (folder / "stderr").exists() else ""
+            report = sanitizer_report(stderr)
+            if report:
+                raise RuntimeError(f"tshark {' '.join(args)} on {capture}: sanitizer report:\n{report}")
+            if status != "0":
+                raise RuntimeError(f"tshark {' '.join(args)} on {capture} failed ({status}):\n{stderr}")
+            results.append(((folder / "stdout").read_text(errors="replace"), folder))
+        return results
+
     def fields(self, capture, fields, display_filter=None, extra=()):
         """One row per frame (matching the filter): a list of lists, the
         values of each field in the order they occur in the frame."""
@@ -441,6 +496,33 @@ def _info_and_taps(capture):
     _keep(capture, "info", info)
     _keep(capture, "taps", taps)
     return out
+
+
+def _objects_folder(folder):
+    """The folder a batch's taps run exports its objects into."""
+    (folder / "objects").mkdir()
+    os.chmod(folder / "objects", 0o777)
+
+
+def dissect_batch(captures, mode, parallel=1):
+    """dissection() of every capture in `mode` (or INFO_AND_TAPS), with one
+    tshark start-up for all of them (Tshark.run_batch): each capture still
+    has a tshark process of its own, started as if on it alone."""
+    t = tshark()
+    taps = mode == INFO_AND_TAPS
+    args = MODES["info"] + _TAP_ARGS + ["--export-objects", "mqttlens,objects"] if taps else list(MODES[mode])
+    prepare = _objects_folder if taps else None
+    for capture, (out, folder) in zip(captures, t.run_batch(args, captures, parallel, prepare)):
+        if taps:
+            info, tap_text = _split_json_array(out)
+            _keep(capture, "info", info)
+            _keep(capture, "taps", tap_text)
+            objects = Path(_objects_args(capture)[1].split(",", 1)[1])
+            shutil.rmtree(objects)
+            shutil.move(str(folder / "objects"), str(objects))
+        else:
+            _keep(capture, mode, out)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def exported_objects(capture):
