@@ -127,3 +127,42 @@ def test_capture_is_documented(capture):
     text = README.read_text()
     cid = mqttlens.capture_id(capture)
     assert f"`{capture.name}`" in text or f"({cid})" in text, f"{cid} is not described in pcaps/README.md"
+
+
+# The fixture dissects in batches, one tshark start-up per mode
+# (tests/lib/forkserver.c); what every test above reads must be what tshark
+# started on that capture alone prints.  A few captures of different kinds
+# (a lab recording with taps and exported objects, a generated capture, a
+# capture that ends mid-packet), dissected again here one run each.
+# Each is a tap capture (tests/lib/dissect.py: lab, framing, payloads).
+SEPARATE_RUN = ["lab/auth-v311.pcapng", "generated/payloads/v5-payload-kinds.pcap",
+                "generated/framing/v5-rl-max-truncated.pcap"]
+
+
+def _without_pdml_header(text):
+    # PDML's first line names the -r file and the time of the run.
+    return "\n".join(line for line in text.splitlines() if not line.startswith("<pdml "))
+
+
+@pytest.mark.parametrize("name", SEPARATE_RUN)
+@pytest.mark.parametrize("mode", ["two", "info", "taps"])
+def test_batch_dissection_equals_separate_run(name, mode):
+    capture = mqttlens.PCAPS / name
+    if not capture.exists():
+        pytest.fail(f"{name} is gone: pick another capture of its kind for SEPARATE_RUN")
+    t = mqttlens.tshark()
+    if mqttlens.cache_dir() is None or not t.batch_possible():
+        pytest.skip("the fixture ran no batches here (no MQTTLENS_DISSECTED or no fork server)")
+    if mode == "taps" and mqttlens.quick():
+        pytest.skip("tools/test.sh --quick runs no taps")
+    batch = mqttlens.dissection(capture, mode)
+    if mode == "taps":
+        objects = mqttlens.exported_objects(capture)
+        folder = t.out / ("alone-" + mqttlens.cache_key(capture))
+        folder.mkdir()
+        os.chmod(folder, 0o777)
+        alone = t.run(mqttlens.MODES["taps"] + ["--export-objects", f"mqttlens,{folder}"], capture)
+        assert {f.name: f.read_bytes() for f in sorted(folder.iterdir())} == objects
+    else:
+        alone = t.run(mqttlens.MODES[mode], capture)
+    assert _without_pdml_header(batch) == _without_pdml_header(alone)
