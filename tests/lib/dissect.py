@@ -80,7 +80,7 @@ def main():
             by_mode.setdefault(mode, []).append(capture)
         for mode, captures in by_mode.items():
             try:
-                mqttlens.dissect_batch(captures, mode, args.jobs)
+                failed += mqttlens.dissect_batch(captures, mode, args.jobs)
             except Exception as e:  # noqa: BLE001 - reported below; the tests that read it fail
                 failed.append(f"{mode} batch: {e}")
     else:

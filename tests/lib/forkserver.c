@@ -35,8 +35,9 @@
 #include <ws_version.h>
 #include <wiretap/wtap.h>
 
-/* The last parameter is a gboolean up to 4.0 and a bool from 4.2 on: the
- * definition below must match the installed header's declaration. */
+/* The last parameter is a gboolean in 4.0 and a bool in 4.4 and 4.6 (4.2,
+ * untried here, is taken to be the first with bool): the definition below
+ * must match the installed header's declaration, which the build checks. */
 #if WIRESHARK_VERSION_MAJOR > 4 || (WIRESHARK_VERSION_MAJOR == 4 && WIRESHARK_VERSION_MINOR >= 2)
 typedef bool random_flag;
 #else

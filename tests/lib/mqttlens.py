@@ -192,11 +192,9 @@ class Tshark:
         proc = subprocess.run(self.command(args), env=self.env(), cwd=self.work,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               errors="replace")
-        report = sanitizer_report(proc.stderr)
-        if report:
-            raise RuntimeError(f"tshark {' '.join(args)}: sanitizer report:\n{report}")
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"tshark {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        failure = _failure(args, proc.returncode if check else 0, proc.stderr)
+        if failure:
+            raise RuntimeError(failure)
         return proc.stdout
 
     def batch_possible(self):
@@ -209,10 +207,11 @@ class Tshark:
     def run_batch(self, args, captures, parallel=1, prepare=None):
         """tshark `args` on each capture, as if started on each alone, with
         one start-up shared by all (tests/lib/forkserver.c).  Returns one
-        (stdout, folder) per capture; the folder is where that tshark ran
-        (a relative --export-objects folder is in it; `prepare` is called
-        with each folder before tshark starts) and is the caller's to
-        remove.  Raises like run() for the first capture that failed."""
+        (stdout, folder, failure) per capture: failure is None or what
+        run() would have raised; the folder is where that tshark ran (a
+        relative --export-objects folder is in it; `prepare` is called with
+        each folder before tshark starts) and is the caller's to remove.
+        Raises when the batch itself fails."""
         with _lock:
             batch = Path(tempfile.mkdtemp(prefix="batch-", dir=self.out))
         os.chmod(batch, 0o755)
@@ -244,14 +243,10 @@ class Tshark:
             raise RuntimeError(f"tshark batch {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         results = []
         for capture, folder in zip(captures, folders):
-            status = (folder / "status").read_text().strip() if (folder / "status").exists() else "none"
+            status = (folder / "status").read_text().strip() if (folder / "status").exists() else "no status"
             stderr = (folder / "stderr").read_text(errors="replace") if (folder / "stderr").exists() else ""
-            report = sanitizer_report(stderr)
-            if report:
-                raise RuntimeError(f"tshark {' '.join(args)} on {capture}: sanitizer report:\n{report}")
-            if status != "0":
-                raise RuntimeError(f"tshark {' '.join(args)} on {capture} failed ({status}):\n{stderr}")
-            results.append(((folder / "stdout").read_text(errors="replace"), folder))
+            failure = _failure(["-r", str(capture)] + list(args), 0 if status == "0" else status, stderr)
+            results.append(((folder / "stdout").read_text(errors="replace"), folder, failure))
         return results
 
     def fields(self, capture, fields, display_filter=None, extra=()):
@@ -274,6 +269,17 @@ class Tshark:
 
 _shared = None
 _lock = threading.Lock()
+
+
+def _failure(args, returncode, stderr):
+    """What is wrong with a tshark run (a sanitizer report, a non-zero exit
+    code), or None."""
+    report = sanitizer_report(stderr)
+    if report:
+        return f"tshark {' '.join(args)}: sanitizer report:\n{report}"
+    if returncode != 0:
+        return f"tshark {' '.join(args)} failed ({returncode}):\n{stderr}"
+    return None
 
 
 def tshark():
@@ -477,62 +483,77 @@ def _keep(capture, mode, out):
         _memory[(str(capture), mode)] = out
 
 
+def _objects_path(capture):
+    """The folder that holds the objects the taps mode exported."""
+    path = _cache_path(capture, "taps")
+    return path.with_suffix(".objects") if path is not None else tshark().out / ("objects-" + cache_key(capture))
+
+
+def _writable_folder(path):
+    """`path`, emptied, as a folder tshark's user can write into."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.chmod(path, 0o777)
+    return path
+
+
 def _objects_args(capture):
     """--export-objects into the capture's (emptied) folder of the taps mode."""
-    path = _cache_path(capture, "taps")
-    objects = (path.with_suffix(".objects") if path is not None
-               else tshark().out / ("objects-" + cache_key(capture)))
-    shutil.rmtree(objects, ignore_errors=True)
-    objects.mkdir(parents=True)
-    for d in (objects, objects.parent):
-        os.chmod(d, 0o777 if d == objects else 0o755)
+    objects = _writable_folder(_objects_path(capture))
+    os.chmod(objects.parent, 0o755)
     return ["--export-objects", f"mqttlens,{objects}"]
+
+
+def _batch_objects_folder(folder):
+    """A batch's taps run exports into "objects" of the folder it runs in."""
+    _writable_folder(folder / "objects")
+
+
+def _keep_info_and_taps(capture, out):
+    """Keeps what one INFO_AND_TAPS run printed as "info" and "taps"."""
+    info, taps = _split_json_array(out)
+    _keep(capture, "info", info)
+    _keep(capture, "taps", taps)
 
 
 def _info_and_taps(capture):
     """The "info" and "taps" outputs of the capture from one tshark run."""
     out = tshark().run(MODES["info"] + _TAP_ARGS + _objects_args(capture), capture)
-    info, taps = _split_json_array(out)
-    _keep(capture, "info", info)
-    _keep(capture, "taps", taps)
+    _keep_info_and_taps(capture, out)
     return out
-
-
-def _objects_folder(folder):
-    """The folder a batch's taps run exports its objects into."""
-    (folder / "objects").mkdir()
-    os.chmod(folder / "objects", 0o777)
 
 
 def dissect_batch(captures, mode, parallel=1):
     """dissection() of every capture in `mode` (or INFO_AND_TAPS), with one
     tshark start-up for all of them (Tshark.run_batch): each capture still
-    has a tshark process of its own, started as if on it alone."""
-    t = tshark()
+    has a tshark process of its own, started as if on it alone.  Returns
+    what failed, one line per capture; the others are kept."""
     taps = mode == INFO_AND_TAPS
-    args = MODES["info"] + _TAP_ARGS + ["--export-objects", "mqttlens,objects"] if taps else list(MODES[mode])
-    prepare = _objects_folder if taps else None
-    for capture, (out, folder) in zip(captures, t.run_batch(args, captures, parallel, prepare)):
-        if taps:
-            info, tap_text = _split_json_array(out)
-            _keep(capture, "info", info)
-            _keep(capture, "taps", tap_text)
-            objects = Path(_objects_args(capture)[1].split(",", 1)[1])
-            shutil.rmtree(objects)
+    if taps:
+        # relative: each capture's tshark runs in a folder of its own
+        args = MODES["info"] + _TAP_ARGS + ["--export-objects", "mqttlens,objects"]
+        prepare = _batch_objects_folder
+    else:
+        args, prepare = list(MODES[mode]), None
+    failed = []
+    for capture, (out, folder, failure) in zip(captures, tshark().run_batch(args, captures, parallel, prepare)):
+        if failure:
+            failed.append(f"{capture_id(capture)} ({mode}): {failure}")
+        elif taps:
+            _keep_info_and_taps(capture, out)
+            objects = _objects_path(capture)
+            shutil.rmtree(objects, ignore_errors=True)
             shutil.move(str(folder / "objects"), str(objects))
         else:
             _keep(capture, mode, out)
         shutil.rmtree(folder, ignore_errors=True)
+    return failed
 
 
 def exported_objects(capture):
     """The files --export-objects mqttlens wrote for the capture: name -> bytes."""
     dissection(capture, "taps")
-    folder = cache_dir()
-    if folder is not None:
-        objects = folder / stamp() / "taps" / (cache_key(capture) + ".objects")
-    else:
-        objects = tshark().out / ("objects-" + cache_key(capture))
+    objects = _objects_path(capture)
     return {f.name: f.read_bytes() for f in sorted(objects.iterdir())}
 
 
