@@ -167,6 +167,7 @@ struct mqtt_conn {
     bool ka_enforce_reported;    /* the server's failure to close in the current silence was reported */
 
     order_t *order;              /* allocated with the first server PUBLISH at QoS > 0 */
+    mqtt_conn_names_t names;     /* made by the capture analysis */
     uint8_t limits_reached;      /* enum cap bits */
 };
 
@@ -194,6 +195,11 @@ mqtt_conn_t *mqtt_conn_new(wmem_allocator_t *scope)
     conn->request_problem_info = true;
     conn->session_expiry_zero = true;
     return conn;
+}
+
+mqtt_conn_names_t *mqtt_conn_names(mqtt_conn_t *conn)
+{
+    return &conn->names;
 }
 
 /* Tables are created when first needed: most connections never use most

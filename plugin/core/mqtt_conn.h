@@ -144,6 +144,20 @@ uint32_t mqtt_conn_client_maximum_packet_size(const mqtt_conn_t *conn);
  * Interval other than 0 in the CONNECT (§3.1.2.11.2).  True when the
  * capture does not hold the CONNECT. */
 bool mqtt_conn_session_may_outlive(const mqtt_conn_t *conn);
+
+/* Text the capture analysis names the connection by, made once per
+ * connection rather than per packet (its ends do not change): the
+ * broker's and the client's endpoint ("address:port"), and the key of its
+ * session (broker endpoint and client id) with the client id it was made
+ * from.  NULL until made (mqtt_core.c). */
+typedef struct {
+    const char *broker;
+    const char *client;
+    const char *session_key;
+    const char *session_key_id;
+} mqtt_conn_names_t;
+mqtt_conn_names_t *mqtt_conn_names(mqtt_conn_t *conn);
+
 /* Whether the capture holds the whole session: its connection's start and
  * CONNECT with Clean Session / Clean Start 1, and no session present. */
 bool mqtt_conn_fresh_session(const mqtt_conn_t *conn);

@@ -120,7 +120,12 @@ static session_t *session_of(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_alloca
     const char *id = snap->who ? snap->who->client_id : NULL;
     if (!id || !*id || !broker)
         return NULL;
-    const char *key = wmem_strdup_printf(mem, "%s|%s", broker, id);
+    mqtt_conn_names_t *names = mqtt_conn_names(conn);
+    if (names->session_key_id != id) {
+        names->session_key = wmem_strdup_printf(cap->scope, "%s|%s", broker, id);
+        names->session_key_id = id;
+    }
+    const char *key = names->session_key;
     session_t *s = cap->sessions ? (session_t *)wmem_map_lookup(cap->sessions, key) : NULL;
     if (s || !create)
         return s;
@@ -137,7 +142,7 @@ static session_t *session_of(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_alloca
     if (!cap->sessions)
         cap->sessions = wmem_map_new(cap->scope, g_str_hash, g_str_equal);
     s = wmem_new0(cap->scope, session_t);
-    wmem_map_insert(cap->sessions, wmem_strdup(cap->scope, key), s);
+    wmem_map_insert(cap->sessions, key, s);
     cap->nsessions++;
     return s;
 }
@@ -238,6 +243,27 @@ static void follow_sessions(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocat
     }
 }
 
+/* The broker is the server end of the connection, the client the other
+ * one.  Both are named once per connection, with its first packet whose
+ * direction and addresses are known: a connection's ends do not change,
+ * and its direction is decided once (mqtt_conn_pick_direction). */
+static void name_ends(mqtt_capture_t *cap, mqtt_conn_t *conn, const mqtt_snapshot_t *snap, const mqtt_event_t *ev,
+                      const char **broker, const char **client)
+{
+    mqtt_conn_names_t *names = mqtt_conn_names(conn);
+    if (!snap->dir_known)
+        return;
+    if (!names->broker || !names->client) {
+        bool c2s = snap->dir == MQTT_C2S;
+        names->broker = c2s ? endpoint(cap->scope, ev->dst_address, ev->dst_port)
+                            : endpoint(cap->scope, ev->src_address, ev->src_port);
+        names->client = c2s ? endpoint(cap->scope, ev->src_address, ev->src_port)
+                            : endpoint(cap->scope, ev->dst_address, ev->dst_port);
+    }
+    *broker = names->broker;
+    *client = names->client;
+}
+
 /* Every per-capture module sees every packet once its connection has
  * analysed it. */
 static void capture_observe(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocator_t *mem, const mqtt_pkt_t *pkt,
@@ -247,13 +273,8 @@ static void capture_observe(mqtt_capture_t *cap, mqtt_conn_t *conn, wmem_allocat
     if (ns > cap->last_ns)
         cap->last_ns = ns;
     count_failed_login(cap, snap, ev);
-    /* The broker is the server end of the connection; made once for both. */
-    bool c2s = snap->dir == MQTT_C2S;
     const char *broker = NULL, *client = NULL;
-    if (snap->dir_known) {
-        broker = c2s ? endpoint(mem, ev->dst_address, ev->dst_port) : endpoint(mem, ev->src_address, ev->src_port);
-        client = c2s ? endpoint(mem, ev->src_address, ev->src_port) : endpoint(mem, ev->dst_address, ev->dst_port);
-    }
+    name_ends(cap, conn, snap, ev, &broker, &client);
     follow_sessions(cap, conn, mem, pkt, snap, broker);
     follow_journeys(cap, conn, pkt, snap, ev, broker, client);
 }

@@ -92,6 +92,7 @@ typedef struct {
     snap_chunk_t *last_chunk;
     time_chunk_t *times;      /* the time of each of its frames */
     time_chunk_t *last_times;
+    const char *address_text[2]; /* each endpoint's address as text, made when first needed */
     guint32 closed_in;        /* frame of the connection's first TCP FIN or RST, 0 until seen */
     guint32 pending_frame[2]; /* frame where a packet still being reassembled starts */
     guint32 pending_size[2];  /* the size its Remaining Length announces */
@@ -106,7 +107,6 @@ typedef struct {
  * gets its index, counted in the same order on every pass). */
 typedef struct {
     mqtt_stream_t *st;
-    const char *address[2];   /* source and destination as text, once per frame when needed */
     guint32 packets;
     guint8 depth; /* MQTT packets being dissected (more than one when a payload rule leads back here) */
 } frame_ctx_t;
@@ -197,16 +197,16 @@ static void forget_capture(void)
     capture = NULL;
 }
 
-/* The frame's source and destination addresses as text, made once per frame. */
-static void frame_addresses(packet_info *pinfo, const char **src, const char **dst)
+/* The packet's source and destination addresses as text, made once per
+ * endpoint of the stream: a connection's addresses do not change. */
+static void stream_addresses(mqtt_stream_t *st, packet_info *pinfo, int ep, const char **src, const char **dst)
 {
-    frame_ctx_t *fc = frame_ctx(pinfo);
-    if (!fc->address[0]) {
-        fc->address[0] = address_to_str(pinfo->pool, &pinfo->src);
-        fc->address[1] = address_to_str(pinfo->pool, &pinfo->dst);
+    if (!st->address_text[ep]) {
+        st->address_text[ep] = address_to_str(wmem_file_scope(), &pinfo->src);
+        st->address_text[1 - ep] = address_to_str(wmem_file_scope(), &pinfo->dst);
     }
-    *src = fc->address[0];
-    *dst = fc->address[1];
+    *src = st->address_text[ep];
+    *dst = st->address_text[1 - ep];
 }
 
 /* The journey of a packet, for the taps (read after the frame, when the
@@ -375,7 +375,7 @@ static void transport_end(const mqtt_stream_t *st, packet_info *pinfo _U_, mqtt_
         facts->closed_by = tcpd->fwd->closing_initiator ? 0 : 1;
 }
 
-static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqttlens_sender_t sender,
+static void fill_event(mqtt_stream_t *st, packet_info *pinfo, int ep, mqttlens_sender_t sender,
                        mqtt_event_t *ev)
 {
     ev->frame = pinfo->num;
@@ -386,7 +386,7 @@ static void fill_event(const mqtt_stream_t *st, packet_info *pinfo, int ep, mqtt
     ev->client_by_port = client_by_port(st, pinfo, sender);
     ev->src_port = pinfo->srcport;
     ev->dst_port = pinfo->destport;
-    frame_addresses(pinfo, &ev->src_address, &ev->dst_address);
+    stream_addresses(st, pinfo, ep, &ev->src_address, &ev->dst_address);
 }
 
 /* First pass: the core analyses the packet; its snapshot is kept for
@@ -405,11 +405,11 @@ static mqtt_snapshot_t *first_pass(mqtt_stream_t *st, packet_info *pinfo, wmem_a
 }
 
 /* The findings the core settles when the packet is shown. */
-static const mqtt_findings_t *settle(const mqtt_stream_t *st, packet_info *pinfo, const mqtt_snapshot_t *snap,
+static const mqtt_findings_t *settle(mqtt_stream_t *st, packet_info *pinfo, const mqtt_snapshot_t *snap,
                                      const mqtt_pkt_t *pkt, wmem_allocator_t *mem)
 {
     mqtt_settle_facts_t facts = {PINFO_FD_VISITED(pinfo), transport_closed(st), NULL, NULL, 0, -1};
-    frame_addresses(pinfo, &facts.src_address, &facts.dst_address);
+    stream_addresses(st, pinfo, endpoint_index(st, pinfo), &facts.src_address, &facts.dst_address);
     transport_end(st, pinfo, &facts);
     mqtt_findings_t *late = wmem_new0(mem, mqtt_findings_t);
     mqtt_core_settle(capture, st->conn, snap, pkt, &facts, mem, late);
