@@ -35,6 +35,7 @@
 
 static int proto_mqttlens = -1;
 static int proto_tcp = -1;
+static int proto_tls = -1;
 static int hf_unframed = -1;
 static gint ett_unframed = -1;
 
@@ -121,6 +122,16 @@ static frame_ctx_t *frame_ctx(packet_info *pinfo)
         p_add_proto_data(pinfo->pool, pinfo, proto_mqttlens, KEY_FRAME, fc);
     }
     return fc;
+}
+
+/* Whether one of the frame's layers is protocol `proto`: the ids compared,
+ * where proto_is_frame_protocol() compares every layer's name. */
+static gboolean frame_has_layer(const packet_info *pinfo, int proto)
+{
+    for (wmem_list_frame_t *f = wmem_list_head(pinfo->layers); f; f = wmem_list_frame_next(f))
+        if (GPOINTER_TO_INT(wmem_list_frame_data(f)) == proto)
+            return TRUE;
+    return FALSE;
 }
 
 static mqtt_stream_t *stream_get(packet_info *pinfo)
@@ -380,7 +391,7 @@ static void fill_event(mqtt_stream_t *st, packet_info *pinfo, int ep, mqttlens_s
 {
     ev->frame = pinfo->num;
     ev->time = pinfo->abs_ts;
-    ev->over_tls = proto_is_frame_protocol(pinfo->layers, "tls");
+    ev->over_tls = frame_has_layer(pinfo, proto_tls);
     ev->saw_connection_start = (tcp_completeness(st) & (TCP_COMPLETENESS_SYNSENT | TCP_COMPLETENESS_SYNACK)) != 0;
     ev->endpoint = (guint8)ep;
     ev->client_by_port = client_by_port(st, pinfo, sender);
@@ -580,10 +591,15 @@ static void forget_transport_ends(void)
  * the first one of the connection; NULL for every other frame. */
 static mqtt_stream_t *closed_here(packet_info *pinfo)
 {
-    if (!capture || !proto_is_frame_protocol(pinfo->layers, "tcp"))
+    if (!capture)
         return NULL;
-    conversation_t *conv = find_conversation_pinfo(pinfo, 0);
-    mqtt_stream_t *st = conv ? (mqtt_stream_t *)conversation_get_proto_data(conv, proto_mqttlens) : NULL;
+    /* A frame with MQTT packets looked its stream up for them. */
+    const frame_ctx_t *fc = (const frame_ctx_t *)p_get_proto_data(pinfo->pool, pinfo, proto_mqttlens, KEY_FRAME);
+    mqtt_stream_t *st = fc ? fc->st : NULL;
+    if (!st && frame_has_layer(pinfo, proto_tcp)) {
+        conversation_t *conv = find_conversation_pinfo(pinfo, 0);
+        st = conv ? (mqtt_stream_t *)conversation_get_proto_data(conv, proto_mqttlens) : NULL;
+    }
     return st && !st->closed_in && transport_closed(st) ? st : NULL;
 }
 
@@ -725,6 +741,7 @@ void proto_register_mqttlens(void)
 void proto_reg_handoff_mqttlens(void)
 {
     proto_tcp = proto_get_id_by_filter_name("tcp");
+    proto_tls = proto_get_id_by_filter_name("tls");
     builtin_handle = find_dissector("mqtt");
     dissector_add_uint_with_preference("tcp.port", MQTT_TCP_PORT, mqttlens_handle);
     ssl_dissector_add(MQTT_TLS_PORT, mqttlens_handle);
