@@ -61,9 +61,14 @@ static bool is_noncharacter(uint32_t cp)
  * U+10FFFF ([MQTT-1.5.4-1] / [MQTT-1.5.3-1]). */
 unsigned mqtt_utf8_check(const uint8_t *p, uint32_t len)
 {
+    return mqtt_utf8_scan(p, len, 0);
+}
+
+unsigned mqtt_utf8_scan(const uint8_t *p, uint32_t len, unsigned stop)
+{
     unsigned result = 0;
     uint32_t i = 0;
-    while (i < len) {
+    while (i < len && !(result & stop)) {
         uint8_t b = p[i];
         uint32_t cp;
         unsigned extra;
@@ -109,6 +114,14 @@ unsigned mqtt_utf8_check(const uint8_t *p, uint32_t len)
         i += extra + 1;
     }
     return result;
+}
+
+char *mqtt_str_text(wmem_allocator_t *mem, const mqtt_str_t *s)
+{
+    if (!(s->flags & MQTT_STR_CHECKED) || (s->flags & MQTT_STR_TRUNCATED) ||
+        (s->utf8 & (MQTT_UTF8_BAD | MQTT_UTF8_NUL)))
+        return NULL;
+    return wmem_strndup(mem, (const char *)s->bytes, s->data.len);
 }
 
 void mqtt_finding_add_ref(wmem_allocator_t *scope, mqtt_findings_t *list, enum mqtt_rule rule,
@@ -286,8 +299,10 @@ static bool rd_str_as(cursor_t *c, mqtt_str_t *out, const char *what, bool utf8,
     out->data = span(c->pos, len);
     out->field = span(start, 2u + len);
     out->bytes = c->p + c->pos;
-    if (utf8)
+    if (utf8) {
         out->utf8 = (uint8_t)mqtt_utf8_check(out->bytes, len);
+        out->flags |= MQTT_STR_CHECKED;
+    }
     c->pos += len;
     return true;
 }

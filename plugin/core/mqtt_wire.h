@@ -53,11 +53,16 @@ enum {
     MQTT_UTF8_CONTROL = 1 << 2,  /* U+0001-U+001F, U+007F-U+009F or a non-character */
 };
 unsigned mqtt_utf8_check(const uint8_t *p, uint32_t len);
+/* The same check, stopped at the first problem in `stop` (MQTT_UTF8_*
+ * bits): its result has all of those bits the bytes deserve, the others
+ * only as far as the scan went. */
+unsigned mqtt_utf8_scan(const uint8_t *p, uint32_t len, unsigned stop);
 
 /* A length-prefixed field: UTF-8 Encoded String or Binary Data. */
 enum {
     MQTT_STR_PRESENT = 1 << 0,
     MQTT_STR_TRUNCATED = 1 << 1, /* length prefix or data runs past the end */
+    MQTT_STR_CHECKED = 1 << 2,   /* `utf8` holds mqtt_utf8_check() of the data */
 };
 typedef struct {
     mqtt_span_t field;   /* the 2-byte length and the data */
@@ -66,6 +71,11 @@ typedef struct {
     uint8_t flags;       /* MQTT_STR_* */
     uint8_t utf8;        /* MQTT_UTF8_* (strings only) */
 } mqtt_str_t;
+
+/* A checked UTF-8 Encoded String's text, as a NUL-terminated copy in
+ * `mem`: its bytes unchanged when they are well-formed UTF-8 without
+ * U+0000, so that no replacement is needed; NULL otherwise. */
+char *mqtt_str_text(wmem_allocator_t *mem, const mqtt_str_t *s);
 
 /* ---- findings ------------------------------------------------------------- */
 

@@ -187,6 +187,9 @@ static bool present(const mqtt_str_t *s)
 
 static char *str_value(const ctx_t *c, const mqtt_str_t *s)
 {
+    char *text = mqtt_str_text(c->view->scratch, s);
+    if (text)
+        return text;
     return (char *)tvb_get_string_enc(c->view->scratch, c->tvb, (int)s->data.off, (int)s->data.len,
                                       ENC_UTF_8);
 }
@@ -231,7 +234,8 @@ static void add_text_view(ctx_t *c, proto_tree *tree, int hf, mqtt_span_t data)
 {
     if (data.len == 0 || c->pkt->capture_short || !kept(tree, hf))
         return;
-    if (mqtt_utf8_check(c->pkt->raw + data.off, data.len) & (MQTT_UTF8_BAD | MQTT_UTF8_NUL))
+    if (mqtt_utf8_scan(c->pkt->raw + data.off, data.len, MQTT_UTF8_BAD | MQTT_UTF8_NUL) &
+        (MQTT_UTF8_BAD | MQTT_UTF8_NUL))
         return;
     proto_tree_add_item(tree, hf, c->tvb, (int)data.off, (int)data.len, ENC_UTF_8);
 }
@@ -423,7 +427,8 @@ static void add_password(ctx_t *c, proto_tree *tree)
     const mqtt_str_t *pw = &c->pkt->password;
     if (!present(pw))
         return;
-    bool text = !(mqtt_utf8_check(pw->bytes, pw->data.len) & (MQTT_UTF8_BAD | MQTT_UTF8_NUL));
+    bool text = !(mqtt_utf8_scan(pw->bytes, pw->data.len, MQTT_UTF8_BAD | MQTT_UTF8_NUL) &
+                  (MQTT_UTF8_BAD | MQTT_UTF8_NUL));
     if (c->prefs->mask_passwords) {
         add_str(c, tree, hf_password, pw, "********");
         return;

@@ -135,6 +135,44 @@ TEST(utf8_nul_and_controls)
     CHECK_EQ(utf8("\xC2\xA0", 2), 0);                     /* U+00A0 is fine */
 }
 
+TEST(utf8_scan_stops_at_the_first_problem_asked_for)
+{
+    const uint8_t bad_then_nul[] = {0xFF, 0x00, 'a'};
+    CHECK_EQ(mqtt_utf8_check(bad_then_nul, 3), MQTT_UTF8_BAD | MQTT_UTF8_NUL);
+    CHECK_EQ(mqtt_utf8_scan(bad_then_nul, 3, MQTT_UTF8_BAD), MQTT_UTF8_BAD);
+    CHECK_EQ(mqtt_utf8_scan(bad_then_nul, 3, MQTT_UTF8_BAD | MQTT_UTF8_NUL), MQTT_UTF8_BAD);
+    /* a problem not asked for does not stop it */
+    const uint8_t control_then_bad[] = {'a', 0x01, 0xC3, 0x28};
+    CHECK_EQ(mqtt_utf8_scan(control_then_bad, 4, MQTT_UTF8_NUL), MQTT_UTF8_CONTROL | MQTT_UTF8_BAD);
+    CHECK_EQ(mqtt_utf8_scan((const uint8_t *)"caf\xC3\xA9", 5, MQTT_UTF8_BAD | MQTT_UTF8_NUL), 0);
+}
+
+/* The topic of a QoS 0 PUBLISH (3.1.1) of `n` topic bytes, decoded. */
+static const mqtt_str_t *publish_topic(const char *topic, uint8_t n)
+{
+    uint8_t *b = wmem_alloc(unit_pool, 4u + n);
+    b[0] = 0x30;
+    b[1] = (uint8_t)(2 + n);
+    b[2] = 0;
+    b[3] = n;
+    memcpy(b + 4, topic, n);
+    return &mqtt_decode(unit_pool, b, 4u + n, MQTT_V311)->topic;
+}
+
+TEST(str_text_copies_only_well_formed_checked_strings)
+{
+    CHECK_STR(mqtt_str_text(unit_pool, publish_topic("a/b", 3)), "a/b");
+    CHECK_STR(mqtt_str_text(unit_pool, publish_topic("caf\xC3\xA9/\x01", 7)), "caf\xC3\xA9/\x01");
+    CHECK(mqtt_str_text(unit_pool, publish_topic("a\0b", 3)) == NULL);     /* U+0000 */
+    CHECK(mqtt_str_text(unit_pool, publish_topic("a\xC3\x28", 3)) == NULL); /* not UTF-8 */
+    /* the length claims more than the packet holds */
+    const uint8_t cut[] = {0x30, 0x04, 0x00, 0x09, 'a', 'b'};
+    CHECK(mqtt_str_text(unit_pool, &mqtt_decode(unit_pool, cut, sizeof cut, MQTT_V311)->topic) == NULL);
+    /* Binary Data is never checked as text */
+    mqtt_str_t bin = {{0, 3}, {2, 1}, (const uint8_t *)"a", MQTT_STR_PRESENT, 0};
+    CHECK(mqtt_str_text(unit_pool, &bin) == NULL);
+}
+
 /* ---- packets ------------------------------------------------------------------ */
 
 static mqtt_pkt_t *decode(const buf_t *b, unsigned version)
@@ -515,7 +553,8 @@ TEST(reserved_types_decode_nothing)
 }
 
 UNIT_MAIN("wire", vbi_boundaries, vbi_exact_encodings, vbi_five_bytes_and_truncation, vbi_not_minimal,
-          frame_header, utf8_validity, utf8_nul_and_controls, connect_v311_full,
+          frame_header, utf8_validity, utf8_nul_and_controls, utf8_scan_stops_at_the_first_problem_asked_for,
+          str_text_copies_only_well_formed_checked_strings, connect_v311_full,
           connect_v5_with_will_properties, connect_missing_and_surplus_fields, string_longer_than_packet,
           connack_versions, publish_v5_properties_and_payload, unknown_property_stops_block_only,
           property_block_errors, acks_v3_and_v5_forms, subscribe_and_suback,
