@@ -151,6 +151,7 @@ bool mqtt_conn_session_may_outlive(const mqtt_conn_t *conn);
  * session (broker endpoint and client id) with the client id it was made
  * from.  NULL until made (mqtt_core.c). */
 typedef struct {
+    bool ends_named;            /* broker and client made (either may be NULL: address unknown) */
     const char *broker;
     const char *client;
     const char *session_key;

@@ -253,7 +253,8 @@ static void name_ends(mqtt_capture_t *cap, mqtt_conn_t *conn, const mqtt_snapsho
     mqtt_conn_names_t *names = mqtt_conn_names(conn);
     if (!snap->dir_known)
         return;
-    if (!names->broker || !names->client) {
+    if (!names->ends_named) {
+        names->ends_named = true;
         bool c2s = snap->dir == MQTT_C2S;
         names->broker = c2s ? endpoint(cap->scope, ev->dst_address, ev->dst_port)
                             : endpoint(cap->scope, ev->src_address, ev->src_port);
