@@ -601,14 +601,20 @@ static void apply_ports(void)
     dissector_add_uint_range("ws.port", wss_ports_in_use, ws_port_handle);
 }
 
-/* The fields the postdissector wants built on the first pass (none when
- * the preference websocket_fields is off). */
+/* The fields the postdissector wants built on the first pass: none when
+ * the preference websocket_fields is off or mqttlens is disabled.  Wanting
+ * any makes tshark and Wireshark build a tree for every frame of the first
+ * pass (they ask postdissectors_want_hfids() once per file, after the
+ * init routines), which a disabled mqttlens must not cost. */
 static void want_fields(void)
 {
+    if (!ws_post_handle)
+        return;
     int wanted[] = {hf_websocket_opcode, hf_http_request, hf_http_response_code, hf_http_upgrade,
                     hf_http_sec_websocket_protocol};
+    gboolean enabled = proto_is_protocol_enabled(find_protocol_by_id(proto_mqttlens));
     GArray *a = NULL;
-    for (size_t i = 0; pref_ws_fields && i < G_N_ELEMENTS(wanted); i++) {
+    for (size_t i = 0; enabled && pref_ws_fields && i < G_N_ELEMENTS(wanted); i++) {
         if (wanted[i] <= 0)
             continue;
         if (!a)
@@ -673,6 +679,8 @@ void mqtt_ws_register(int proto, module_t *module)
     ws_port_handle = create_dissector_handle(dissect_ws_port, proto);
     ws_post_handle = create_dissector_handle(dissect_ws_post, proto);
     register_cleanup_routine(forget_convs);
+    /* at every (re)dissection: whether mqttlens is enabled may have changed */
+    register_init_routine(want_fields);
 }
 
 void mqtt_ws_handoff(void)
