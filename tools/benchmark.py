@@ -238,18 +238,19 @@ def peak_memory(ts, capture, mode, dissector):
 
 def build_id(ts, dissector):
     """What decides a dissector's instruction count besides the capture:
-    its plugin's bytes (mqttlens, floor) or tshark's version (built-in)."""
-    if dissector == "built-in":
-        return subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    name = "mqttlens.so" if dissector == "mqttlens" else "mqttfloor.so"
+    tshark's version and the bytes of both plugins, which are loaded in
+    every run: a disabled mqttlens still registers, and what it registers
+    can change what tshark does (a postdissector wanting fields makes it
+    build a tree for every frame)."""
+    version = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     epan = next((ts.work / "plugins").glob("*/epan"))
-    return hashlib.sha1((epan / name).read_bytes()).hexdigest()
+    plugins = [hashlib.sha1((epan / name).read_bytes()).hexdigest() for name in ("mqttlens.so", "mqttfloor.so")]
+    return "|".join([dissector, version] + plugins)
 
 
 def realistic_measure(ts, captures, modes, count_instructions, jobs, cache_path=None):
     """{(size, mode, dissector): {"instructions": n, "rss_kib": k}}.  With a
-    cache, instruction counts of a build already measured are reused (the
-    built-in's and the floor's do not change while mqttlens does)."""
+    cache, instruction counts of the same builds are reused."""
     out = {}
     for size, capture in captures.items():
         for mode in modes:
