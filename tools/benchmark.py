@@ -190,7 +190,8 @@ MODES = {
     "tree": ("`-V` (full tree)", lambda d: ["-V"]),
     "two-pass": ("`-2 -q -z io,stat,0,<proto>` (the GUI's two passes)",
                  lambda d: ["-2", "-q", "-z", "io,stat,0," + d["proto"]]),
-    "no-tree": ("`-q -z conv,tcp` (dissection without a tree)", lambda d: ["-q", "-z", "conv,tcp"]),
+    "no-tree": ("`-q -z conv,tcp` (no tree is shown; mqttlens' WebSocket checks make tshark build one)",
+                lambda d: ["-q", "-z", "conv,tcp"]),
     # mqttlens' WebSocket checks want fields on the first pass, which makes
     # tshark build a tree for every frame (docs/performance.md); without them
     # the run above is really without a tree
