@@ -435,10 +435,7 @@ static const char *publish_topic(tvbuff_t *tvb, wmem_allocator_t *mem, const mqt
         return ws_compat_utf8_value(mem, mqtt_snapshot_extra(snap)->alias_topic);
     if (!(pkt->topic.flags & MQTT_STR_PRESENT))
         return NULL;
-    const char *text = mqtt_str_text(mem, &pkt->topic);
-    if (text)
-        return text;
-    return (const char *)tvb_get_string_enc(mem, tvb, (int)pkt->topic.data.off, (int)pkt->topic.data.len, ENC_UTF_8);
+    return mqtt_str_value(mem, tvb, &pkt->topic);
 }
 
 static const char *content_type(tvbuff_t *tvb, wmem_allocator_t *mem, const mqtt_pkt_t *pkt)
@@ -446,10 +443,7 @@ static const char *content_type(tvbuff_t *tvb, wmem_allocator_t *mem, const mqtt
     const mqtt_prop_t *p = mqtt_props_find(&pkt->props, MQTT_PROP_CONTENT_TYPE);
     if (!p || !(p->str.flags & MQTT_STR_PRESENT) || (p->str.flags & MQTT_STR_TRUNCATED))
         return NULL;
-    const char *text = mqtt_str_text(mem, &p->str);
-    if (text)
-        return text;
-    return (const char *)tvb_get_string_enc(mem, tvb, (int)p->str.data.off, (int)p->str.data.len, ENC_UTF_8);
+    return mqtt_str_value(mem, tvb, &p->str);
 }
 
 static void set_info(packet_info *pinfo, guint32 index, const char *line)

@@ -237,7 +237,7 @@ static gchar *scope_str(wmem_allocator_t *scope, tvbuff_t *tvb, const mqtt_str_t
 {
     if (!(s->flags & MQTT_STR_PRESENT))
         return NULL;
-    return (gchar *)tvb_get_string_enc(scope, tvb, (int)s->data.off, (int)s->data.len, ENC_UTF_8);
+    return mqtt_str_value(scope, tvb, s);
 }
 
 static void queue_login(packet_info *pinfo, const login_t *l, const mqtt_tap_rec_t *r, const char *outcome)

@@ -185,13 +185,17 @@ static bool present(const mqtt_str_t *s)
     return (s->flags & MQTT_STR_PRESENT) != 0;
 }
 
-static char *str_value(const ctx_t *c, const mqtt_str_t *s)
+char *mqtt_str_value(wmem_allocator_t *mem, tvbuff_t *tvb, const mqtt_str_t *s)
 {
-    char *text = mqtt_str_text(c->view->scratch, s);
+    char *text = mqtt_str_text(mem, s);
     if (text)
         return text;
-    return (char *)tvb_get_string_enc(c->view->scratch, c->tvb, (int)s->data.off, (int)s->data.len,
-                                      ENC_UTF_8);
+    return (char *)tvb_get_string_enc(mem, tvb, (int)s->data.off, (int)s->data.len, ENC_UTF_8);
+}
+
+static char *str_value(const ctx_t *c, const mqtt_str_t *s)
+{
+    return mqtt_str_value(c->view->scratch, c->tvb, s);
 }
 
 /* A string's value with unprintable characters escaped, for labels. */

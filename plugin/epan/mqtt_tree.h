@@ -32,6 +32,11 @@ typedef struct {
 
 void mqtt_tree_register(int proto);
 
+/* A string field's value as text in `mem`: the bytes themselves when the
+ * decoder found them well-formed UTF-8 (mqtt_str_text), else Wireshark's
+ * conversion, which replaces what is not. */
+char *mqtt_str_value(wmem_allocator_t *mem, tvbuff_t *tvb, const mqtt_str_t *s);
+
 /* The hf id of mqttlens.password (for the credentials tap). */
 int mqtt_tree_password_field(void);
 
