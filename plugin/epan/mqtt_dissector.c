@@ -124,14 +124,11 @@ static frame_ctx_t *frame_ctx(packet_info *pinfo)
     return fc;
 }
 
-/* Whether one of the frame's layers is protocol `proto`: the ids compared,
- * where proto_is_frame_protocol() compares every layer's name. */
+/* Whether one of the frame's layers is protocol `proto`: the list holds
+ * protocol ids, where proto_is_frame_protocol() compares every layer's name. */
 static gboolean frame_has_layer(const packet_info *pinfo, int proto)
 {
-    for (wmem_list_frame_t *f = wmem_list_head(pinfo->layers); f; f = wmem_list_frame_next(f))
-        if (GPOINTER_TO_INT(wmem_list_frame_data(f)) == proto)
-            return TRUE;
-    return FALSE;
+    return wmem_list_find(pinfo->layers, GINT_TO_POINTER(proto)) != NULL;
 }
 
 static mqtt_stream_t *stream_get(packet_info *pinfo)
