@@ -237,16 +237,16 @@ def peak_memory(ts, capture, mode, dissector):
     return usage.ru_maxrss
 
 
-def build_id(ts, dissector):
-    """What decides a dissector's instruction count besides the capture:
-    tshark's version and the bytes of both plugins, which are loaded in
-    every run: a disabled mqttlens still registers, and what it registers
-    can change what tshark does (a postdissector wanting fields makes it
-    build a tree for every frame)."""
+def build_id(ts):
+    """What decides every run's instruction count besides the capture, the
+    mode and the dissector selected: tshark's version and the bytes of both
+    plugins, which are loaded in every run (a disabled mqttlens still
+    registers, and what it registers can change what tshark does: a
+    postdissector wanting fields makes it build a tree for every frame)."""
     version = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     epan = next((ts.work / "plugins").glob("*/epan"))
     plugins = [hashlib.sha1((epan / name).read_bytes()).hexdigest() for name in ("mqttlens.so", "mqttfloor.so")]
-    return "|".join([dissector, version] + plugins)
+    return "|".join([version] + plugins)
 
 
 def realistic_measure(ts, captures, modes, count_instructions, jobs, cache_path=None):
@@ -260,12 +260,12 @@ def realistic_measure(ts, captures, modes, count_instructions, jobs, cache_path=
     if not count_instructions:
         return out
     cache = json.loads(Path(cache_path).read_text()) if cache_path and Path(cache_path).exists() else {}
-    ids = {d: build_id(ts, d) for d in DISSECTORS}
+    build = build_id(ts)
     todo = {}
     for size, capture in captures.items():
         for mode in modes:
             for d in DISSECTORS:
-                ck = f"{size}|{mode}|{d}|{ids[d]}"
+                ck = f"{size}|{mode}|{d}|{build}"
                 if ck in cache:
                     out[(size, mode, d)]["instructions"] = cache[ck]
                 else:
