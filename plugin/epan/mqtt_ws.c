@@ -604,11 +604,12 @@ static void apply_ports(void)
 /* The fields the postdissector wants built on the first pass: none when
  * the preference websocket_fields is off or mqttlens is disabled.  Wanting
  * any makes tshark and Wireshark build a tree for every frame of the first
- * pass, which a disabled mqttlens must not cost.  An init routine: both ask
- * postdissectors_want_hfids() once per file, after the init routines that
- * follow every change of preferences or enabled protocols. */
+ * pass (they ask postdissectors_want_hfids() once per file, after the
+ * init routines), which a disabled mqttlens must not cost. */
 static void want_fields(void)
 {
+    if (!ws_post_handle)
+        return;
     int wanted[] = {hf_websocket_opcode, hf_http_request, hf_http_response_code, hf_http_upgrade,
                     hf_http_sec_websocket_protocol};
     gboolean enabled = proto_is_protocol_enabled(find_protocol_by_id(proto_mqttlens));
@@ -678,6 +679,7 @@ void mqtt_ws_register(int proto, module_t *module)
     ws_port_handle = create_dissector_handle(dissect_ws_port, proto);
     ws_post_handle = create_dissector_handle(dissect_ws_post, proto);
     register_cleanup_routine(forget_convs);
+    /* at every (re)dissection: whether mqttlens is enabled may have changed */
     register_init_routine(want_fields);
 }
 
@@ -691,6 +693,7 @@ void mqtt_ws_handoff(void)
     dissector_add_string("ws.protocol", "mqtt", ws_mqtt_handle);
     dissector_add_string("ws.protocol", "mqttv3.1", ws_mqttv31_handle);
     find_fields();
+    want_fields();
     heur_dissector_add("ws", dissect_ws_heur, "MQTT over WebSocket (first message a CONNECT)", "mqttlens_ws",
                        proto_mqttlens, HEURISTIC_ENABLE);
     apply_ports();
@@ -699,4 +702,6 @@ void mqtt_ws_handoff(void)
 void mqtt_ws_prefs_changed(void)
 {
     apply_ports();
+    if (ws_post_handle && hf_websocket_opcode != -1)
+        want_fields();
 }
