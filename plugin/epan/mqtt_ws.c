@@ -604,8 +604,12 @@ static void apply_ports(void)
 /* The fields the postdissector wants built on the first pass: none when
  * the preference websocket_fields is off or mqttlens is disabled.  Wanting
  * any makes tshark and Wireshark build a tree for every frame of the first
- * pass (they ask postdissectors_want_hfids() once per file, after the
- * init routines), which a disabled mqttlens must not cost. */
+ * pass, which a disabled mqttlens must not cost.  They ask
+ * postdissectors_want_hfids() once per dissection of the file: when a file
+ * is opened after the init routines, but when Wireshark redissects it
+ * (a preference changed, protocols enabled) before them, so the
+ * preference's callback sets the fields too.  Enabling a disabled mqttlens
+ * takes effect for the fields from the next redissection on. */
 static void want_fields(void)
 {
     if (!ws_post_handle)
