@@ -37,6 +37,7 @@ typedef struct flow {
     };
     mqtt_snapshot_t *last;  /* the latest step, awaiting the next one */
     uint32_t nfilters;
+    uint16_t id;            /* its Packet Identifier */
     uint8_t kind : 2;       /* enum flow_kind */
     uint8_t state : 2;      /* enum flow_state */
     uint8_t uncounted : 1;  /* not part of the Receive Maximum count */
@@ -46,15 +47,26 @@ typedef struct flow {
     uint8_t answered : 3;   /* bit per acknowledgement-order list: the client answered */
     uint8_t queued : 3;     /* bit per acknowledgement-order list: the flow is in it */
 } flow_t;
+_Static_assert(sizeof(void *) != 8 || sizeof(flow_t) == 24, "a flow is 24 bytes");
 
-/* The flows one direction has open, by Packet Identifier: a table of
- * pages of 256 identifiers each, a page allocated when first used (all
- * 65,536 identifiers take 512 KiB).  Allocated with the first flow. */
-#define FLOW_PAGE 256u
+/* The flows one direction has open, by Packet Identifier: a hash table
+ * (open addressing, linear probing) that grows with the flows open at
+ * once, so a connection costs what it has open now, not every identifier
+ * it ever used.  An identifier's home slot is a permutation of the 16-bit
+ * identifiers (XOR with the table's seed, times an odd constant) cut to the
+ * table's bits: with 65,536 slots each identifier has its own, so the
+ * table never exceeds 512 KiB and needs no probing there.  The seed comes
+ * from where the table lives in memory, so a capture cannot aim its
+ * identifiers at one slot.  Allocated with the first flow. */
+#define FLOW_TABLE_FIRST_BITS 3u
+#define FLOW_TABLE_MAX_BITS 16u
 #define FLOW_BLOCK_FIRST 8u   /* flows in the pool's first block; later ones double */
 #define FLOW_BLOCK_MAX 256u
 typedef struct {
-    flow_t **pages[65536 / FLOW_PAGE];
+    flow_t **slots;           /* 1 << bits of them */
+    uint32_t bits;
+    uint32_t count;           /* flows in the table */
+    uint16_t seed;
     uint32_t open[4];         /* open flows by kind */
     flow_t *latest[4];        /* the latest flow opened, by kind */
     uint32_t inflight;        /* open QoS 1 and 2 PUBLISH flows (Receive Maximum) */
@@ -520,17 +532,78 @@ static void expect(mqtt_snapshot_t *snap)
 
 static flowset_t *flows_of(mqtt_conn_t *conn, side_t *side)
 {
-    if (!side->fl)
-        side->fl = wmem_new0(conn->scope, flowset_t);
+    if (!side->fl) {
+        flowset_t *fl = wmem_new0(conn->scope, flowset_t);
+        fl->bits = FLOW_TABLE_FIRST_BITS;
+        fl->slots = wmem_alloc0_array(conn->scope, flow_t *, 1u << fl->bits);
+        fl->seed = (uint16_t)((uintptr_t)fl >> 4);
+        side->fl = fl;
+    }
     return side->fl;
 }
 
-static flow_t **flow_slot(mqtt_conn_t *conn, flowset_t *fl, uint16_t id)
+static uint32_t flow_home(const flowset_t *fl, uint16_t id)
 {
-    flow_t ***page = &fl->pages[id / FLOW_PAGE];
-    if (!*page)
-        *page = wmem_alloc0_array(conn->scope, flow_t *, FLOW_PAGE);
-    return &(*page)[id % FLOW_PAGE];
+    uint16_t mixed = (uint16_t)((uint16_t)(id ^ fl->seed) * 40503u); /* 2^16 / golden ratio, odd */
+    return (uint32_t)mixed >> (FLOW_TABLE_MAX_BITS - fl->bits);
+}
+
+/* The slot holding `id`, or the empty slot where it would go. */
+static uint32_t flow_find(const flowset_t *fl, uint16_t id)
+{
+    uint32_t mask = (1u << fl->bits) - 1;
+    uint32_t i = flow_home(fl, id);
+    while (fl->slots[i] && fl->slots[i]->id != id)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Doubles the table (below three quarters full there is always an empty
+ * slot, and at 65,536 slots every identifier has its home). */
+static void flow_table_grow(mqtt_conn_t *conn, flowset_t *fl)
+{
+    flow_t **old = fl->slots;
+    uint32_t old_size = 1u << fl->bits;
+    fl->bits++;
+    fl->slots = wmem_alloc0_array(conn->scope, flow_t *, 1u << fl->bits);
+    for (uint32_t i = 0; i < old_size; i++)
+        if (old[i])
+            fl->slots[flow_find(fl, old[i]->id)] = old[i];
+    wmem_free(conn->scope, old);
+}
+
+static void flow_put(mqtt_conn_t *conn, flowset_t *fl, flow_t *f)
+{
+    if (fl->bits < FLOW_TABLE_MAX_BITS && (fl->count + 1) * 4 > (3u << fl->bits))
+        flow_table_grow(conn, fl);
+    uint32_t i = flow_find(fl, f->id);
+    if (!fl->slots[i])
+        fl->count++;
+    fl->slots[i] = f;
+}
+
+/* Empties the slot of `id`, moving back the flows after it that probed
+ * past it (backward-shift deletion: no tombstones, so a lookup ends at the
+ * first empty slot). */
+static void flow_remove(flowset_t *fl, uint16_t id)
+{
+    uint32_t mask = (1u << fl->bits) - 1;
+    uint32_t hole = flow_find(fl, id);
+    if (!fl->slots[hole])
+        return;
+    fl->slots[hole] = NULL;
+    fl->count--;
+    if (fl->bits == FLOW_TABLE_MAX_BITS)
+        return; /* every flow is in its home slot */
+    for (uint32_t j = (hole + 1) & mask; fl->slots[j]; j = (j + 1) & mask) {
+        uint32_t home = flow_home(fl, fl->slots[j]->id);
+        /* It may fill the hole when the hole lies between its home and j. */
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            fl->slots[hole] = fl->slots[j];
+            fl->slots[j] = NULL;
+            hole = j;
+        }
+    }
 }
 
 /* A flow from the direction's pool, zeroed; the pool grows by blocks
@@ -575,8 +648,7 @@ static void inflight_done(side_t *side)
 
 static flow_t *flow_get(side_t *side, uint16_t id)
 {
-    flow_t **page = side->fl ? side->fl->pages[id / FLOW_PAGE] : NULL;
-    return page ? page[id % FLOW_PAGE] : NULL;
+    return side->fl ? side->fl->slots[flow_find(side->fl, id)] : NULL;
 }
 
 /* Ends a flow; `f` must not be used after this. */
@@ -589,7 +661,7 @@ static void flow_close(mqtt_conn_t *conn, side_t *side, uint16_t id, flow_t *f)
         fl->latest[f->kind] = NULL;
     if ((f->kind == FLOW_PUB1 || f->kind == FLOW_PUB2) && f->state != FAILED && !f->uncounted && fl->inflight)
         fl->inflight--;
-    fl->pages[id / FLOW_PAGE][id % FLOW_PAGE] = NULL;
+    flow_remove(fl, id);
     f->closed = true;
     flow_release(conn, f);
 }
@@ -603,7 +675,8 @@ static flow_t *flow_open(ctx_t *c, enum flow_kind kind)
     f->dir = (uint8_t)c->dir;
     f->start = c->snap;
     f->last = c->snap;
-    *flow_slot(c->conn, fl, c->pkt->packet_id) = f;
+    f->id = c->pkt->packet_id;
+    flow_put(c->conn, fl, f);
     fl->open[kind]++;
     fl->latest[kind] = f;
     if (kind == FLOW_PUB1 || kind == FLOW_PUB2)

@@ -298,6 +298,58 @@ TEST(identifier_reuse_and_separate_spaces)
     CHECK_EQ(has(feed(&c, MQTT_C2S, &p), MQTT_R_ID_IN_USE), 1);
 }
 
+/* The open flows are found by identifier however many are open and in
+ * whatever order they open and close: every identifier open at once, then
+ * a few hundred opening and closing in between (the table grows through
+ * every size and shifts entries back when one closes). */
+static void open_and_ack(conv_t *c, uint16_t first_id, uint32_t n, uint32_t stride, mqtt_snapshot_t **pubs)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        uint16_t id = (uint16_t)(first_id + (k * stride) % n);
+        buf_t p = publish_pkt(MQTT_V311, 1, false, id, "a", NULL);
+        pubs[id] = feed(c, MQTT_C2S, &p);
+        CHECK_EQ(has(pubs[id], MQTT_R_ID_IN_USE), 0);
+    }
+}
+
+static void ack_each(conv_t *c, uint16_t first_id, uint32_t n, uint32_t stride, uint32_t parity,
+                     mqtt_snapshot_t **pubs)
+{
+    uint32_t linked = 0, expected = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint16_t id = (uint16_t)(first_id + (k * stride) % n);
+        if (parity < 2 && id % 2 != parity)
+            continue;
+        expected++;
+        buf_t p = ack_pkt(0x40, id);
+        mqtt_snapshot_t *ack = feed(c, MQTT_S2C, &p);
+        linked += ack->response_to == pubs[id]->frame && pubs[id]->response_in == ack->frame &&
+                  !has(ack, MQTT_R_ACK_UNKNOWN_ID);
+    }
+    CHECK_EQ(linked, expected);
+}
+
+TEST(open_flows_by_identifier)
+{
+    static mqtt_snapshot_t *pubs[65536];
+    conv_t c = conv_new(true);
+    connect_v(&c, MQTT_V311, NULL);
+    open_and_ack(&c, 1, 65535, 7919, pubs);        /* every identifier open */
+    ack_each(&c, 1, 65535, 40499, 0, pubs);        /* the even ones close */
+    ack_each(&c, 1, 65535, 12343, 1, pubs);        /* then the odd ones */
+    buf_t p = publish_pkt(MQTT_V311, 1, false, 65535, "a", NULL);
+    CHECK_EQ(has(feed(&c, MQTT_C2S, &p), MQTT_R_ID_IN_USE), 0);
+
+    conv_t d = conv_new(true);
+    connect_v(&d, MQTT_V311, NULL);
+    for (uint32_t round = 0; round < 8; round++) {  /* half of each round stays open */
+        open_and_ack(&d, (uint16_t)(1 + 600 * round), 600, 37, pubs);
+        ack_each(&d, (uint16_t)(1 + 600 * round), 600, 101, round % 2, pubs);
+    }
+    for (uint32_t round = 0; round < 8; round++)
+        ack_each(&d, (uint16_t)(1 + 600 * round), 600, 1, 1 - round % 2, pubs);
+}
+
 TEST(unsolicited_acks)
 {
     conv_t c = conv_new(true);
@@ -1021,7 +1073,7 @@ TEST(framing_findings)
     CHECK_STR(f.detail, "Remaining Length longer than 4 bytes; framing resumes with the next WebSocket message");
 }
 
-UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, unsolicited_acks,
+UNIT_MAIN("conn", connect_links_and_identity, qos2_chain, identifier_reuse_and_separate_spaces, open_flows_by_identifier, unsolicited_acks,
           dup_retransmission, pubrel_after_failed_pubrec, dup_across_session_resumption, dup_missing_across_session_resumption,
           dup_session_key,
           dup_clean_session_kept_nothing, pings_in_order, topic_aliases_per_direction, keepalive,

@@ -53,6 +53,9 @@ typedef void (*unit_fn)(void);
 
 static inline int unit_run(const char *suite, const unit_fn *tests, const char *const *names, int n)
 {
+    /* As in Wireshark: wmem_init() seeds the maps' hashing (unseeded, every
+     * key of a wmem_map lands in one bucket). */
+    wmem_init();
     unit_pool = wmem_allocator_new(WMEM_ALLOCATOR_SIMPLE);
     for (int i = 0; i < n; i++) {
         int before = unit_failures;
@@ -61,6 +64,7 @@ static inline int unit_run(const char *suite, const unit_fn *tests, const char *
         printf("%s %s/%s\n", unit_failures == before ? "ok  " : "FAIL", suite, names[i]);
     }
     wmem_destroy_allocator(unit_pool);
+    wmem_cleanup();
     printf("%s: %d checks, %d failed\n", suite, unit_checks, unit_failures);
     return unit_failures ? 1 : 0;
 }
