@@ -79,7 +79,8 @@ typedef struct origin {
     uint8_t kind;               /* FORWARDED or WILL */
     const mqtt_snapshot_t *snap; /* the PUBLISH's: its response_in tells whether the broker answered */
     uint32_t expected_count;
-    expected_t expected[MQTT_JOURNEY_MAX_EXPECTED];
+    uint32_t expected_capacity; /* kept, with the array, when the origin is recycled */
+    expected_t *expected;       /* grows to at most MQTT_JOURNEY_MAX_EXPECTED */
 } origin_t;
 
 typedef struct {
@@ -311,8 +312,12 @@ static origin_t *origin_alloc(mqtt_journeys_t *j)
     if (o)
         j->free_origins = o->next;
     else
-        o = wmem_new(j->scope, origin_t);
+        o = wmem_new0(j->scope, origin_t);
+    expected_t *expected = o->expected;
+    uint32_t capacity = o->expected_capacity;
     memset(o, 0, sizeof *o);
+    o->expected = expected;
+    o->expected_capacity = capacity;
     return o;
 }
 
@@ -612,6 +617,8 @@ static void expect(mqtt_journeys_t *j, origin_t *o, const uint8_t *topic, uint32
                           "the others are not checked for missed deliveries");
             return;
         }
+        if (o->expected_count == o->expected_capacity)
+            o->expected = (expected_t *)grow(j->scope, o->expected, &o->expected_capacity, sizeof(expected_t));
         o->expected[o->expected_count++] = (expected_t){s, filter};
     }
 }
