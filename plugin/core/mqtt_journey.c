@@ -166,14 +166,6 @@ const mqtt_journey_t *mqtt_journey_of(const mqtt_journeys_t *j, const mqtt_snaps
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static uint64_t hash64(const uint8_t *p, uint32_t len)
-{
-    uint64_t h = 14695981039346656037u;
-    for (uint32_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 1099511628211u;
-    return h;
-}
-
 static bool same_message(const msgkey_t *a, const msgkey_t *b)
 {
     return a->topic_len == b->topic_len && a->payload_len == b->payload_len && a->topic_hash == b->topic_hash &&
@@ -187,7 +179,7 @@ static uint64_t message_hash(const msgkey_t *k)
 
 static msgkey_t key_of(const uint8_t *topic, uint32_t tlen, const uint8_t *payload, uint32_t plen)
 {
-    msgkey_t k = {hash64(topic, tlen), hash64(payload, plen), tlen, plen};
+    msgkey_t k = {mqtt_hash64(topic, tlen), mqtt_hash64(payload, plen), tlen, plen};
     return k;
 }
 

@@ -57,6 +57,40 @@ static bool is_noncharacter(uint32_t cp)
     return (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE;
 }
 
+/* Eight bytes at a time: each word multiplied and mixed in, the last
+ * (short) word padded with zeros and the length mixed in first, so that
+ * trailing zeros still count; then the finaliser of MurmurHash3 (fmix64)
+ * spreads every input bit over the result.  The value depends on the
+ * machine's byte order; it is never shown nor stored in a file. */
+static uint64_t hash_mix(uint64_t h, uint64_t w)
+{
+    h ^= w * 0xC2B2AE3D27D4EB4Fu;
+    h = (h << 31) | (h >> 33);
+    return h * 0x9E3779B97F4A7C15u;
+}
+
+uint64_t mqtt_hash64(const uint8_t *p, uint32_t len)
+{
+    uint64_t h = hash_mix(0x27D4EB2F165667C5u, len);
+    uint32_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = hash_mix(h, w);
+    }
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, p + i, len - i);
+        h = hash_mix(h, w);
+    }
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDu;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53u;
+    h ^= h >> 33;
+    return h;
+}
+
 /* Strict RFC 3629 check: no overlong forms, no surrogates, nothing above
  * U+10FFFF ([MQTT-1.5.4-1] / [MQTT-1.5.3-1]). */
 unsigned mqtt_utf8_check(const uint8_t *p, uint32_t len)

@@ -58,6 +58,10 @@ unsigned mqtt_utf8_check(const uint8_t *p, uint32_t len);
  * only as far as the scan went. */
 unsigned mqtt_utf8_scan(const uint8_t *p, uint32_t len, unsigned stop);
 
+/* A 64-bit hash of bytes, for telling topics and payloads apart (equal
+ * bytes, equal hash); not made to resist someone who wants a collision. */
+uint64_t mqtt_hash64(const uint8_t *p, uint32_t len);
+
 /* A length-prefixed field: UTF-8 Encoded String or Binary Data. */
 enum {
     MQTT_STR_PRESENT = 1 << 0,

@@ -552,7 +552,38 @@ TEST(reserved_types_decode_nothing)
     CHECK(!pkt->has_reason);
 }
 
-UNIT_MAIN("wire", vbi_boundaries, vbi_exact_encodings, vbi_five_bytes_and_truncation, vbi_not_minimal,
+/* mqtt_hash64: the same bytes hash the same wherever they lie in memory;
+ * a change of one bit anywhere, or of the length (even by a zero byte),
+ * changes the hash. */
+TEST(hash_of_bytes)
+{
+    uint8_t a[80], b[88];
+    for (unsigned i = 0; i < sizeof a; i++)
+        a[i] = (uint8_t)(i * 37 + 11);
+    unsigned same = 0, flips = 0, flipped = 0, lengths = 0;
+    for (uint32_t len = 0; len <= 64; len++) {
+        for (unsigned shift = 1; shift < 8; shift++) {
+            memcpy(b + shift, a, len);
+            same += mqtt_hash64(b + shift, len) == mqtt_hash64(a, len);
+        }
+        for (uint32_t at = 0; at < len; at++)
+            for (unsigned bit = 0; bit < 8; bit++) {
+                memcpy(b, a, len);
+                b[at] ^= (uint8_t)(1u << bit);
+                flips++;
+                flipped += mqtt_hash64(b, len) != mqtt_hash64(a, len);
+            }
+        memcpy(b, a, len);
+        b[len] = 0;
+        lengths += mqtt_hash64(b, len + 1) != mqtt_hash64(a, len);
+    }
+    CHECK_EQ(same, 65 * 7);
+    CHECK_EQ(flipped, flips);
+    CHECK_EQ(lengths, 65);
+    CHECK(mqtt_hash64(NULL, 0) == mqtt_hash64(a, 0));
+}
+
+UNIT_MAIN("wire", hash_of_bytes, vbi_boundaries, vbi_exact_encodings, vbi_five_bytes_and_truncation, vbi_not_minimal,
           frame_header, utf8_validity, utf8_nul_and_controls, utf8_scan_stops_at_the_first_problem_asked_for,
           str_text_copies_only_well_formed_checked_strings, connect_v311_full,
           connect_v5_with_will_properties, connect_missing_and_surplus_fields, string_longer_than_packet,
