@@ -84,30 +84,34 @@ typedef struct {
 /* What the journey analysis says about one packet: a PUBLISH (origin or
  * delivery) or a CONNECT with a Will. */
 typedef struct {
+    /* (pointers, then 64-bit, 32-bit and 8-bit members: one is kept for
+     * every PUBLISH, so no padding) */
     /* as an origin */
     mqtt_journey_delivery_t *deliveries;
-    uint32_t delivery_count;    /* listed */
-    uint32_t deliveries_total;  /* including the ones past MQTT_JOURNEY_MAX_DELIVERIES */
-    uint32_t delivery_capacity;
     mqtt_journey_missed_t *missed;
-    uint32_t missed_count;
-    uint32_t refused_in;        /* the broker's failure PUBACK/PUBREC, or its DISCONNECT right after */
+    const bool *broker_seen;    /* the capture shows their broker deliver or grant anything */
     /* as a delivery */
-    bool is_delivery;
-    uint8_t kind;               /* enum mqtt_journey_kind; NONE: origin not in the capture */
-    uint32_t origin;            /* the origin's frame (the CONNECT of a Will), 0 when none or ambiguous */
     const char *from_client;
-    uint8_t origin_qos;         /* the QoS the origin was published with (its Will QoS) */
-    int64_t latency_ns;         /* forwarded: since the origin */
     /* hindsight, on the copy at the highest QoS the subscriber got of its
      * origin: rule.delivery_qos_below_matching_maximum when no copy came at
      * the QoS expected (3.1 and 3.1.1), NULL otherwise */
     const mqtt_finding_t *qos_finding;
-    uint32_t candidates[MQTT_JOURNEY_MAX_CANDIDATES]; /* when ambiguous */
-    uint32_t candidate_count;   /* 2 or more when ambiguous */
     /* a bound of the journey analysis was reached at this packet */
     const char *limit;
-    const bool *broker_seen;    /* origins: the capture shows their broker deliver or grant anything */
+    int64_t latency_ns;         /* delivery, forwarded: since the origin */
+    /* as an origin */
+    uint32_t delivery_count;    /* listed */
+    uint32_t deliveries_total;  /* including the ones past MQTT_JOURNEY_MAX_DELIVERIES */
+    uint32_t delivery_capacity;
+    uint32_t missed_count;
+    uint32_t refused_in;        /* the broker's failure PUBACK/PUBREC, or its DISCONNECT right after */
+    /* as a delivery */
+    uint32_t origin;            /* the origin's frame (the CONNECT of a Will), 0 when none or ambiguous */
+    uint32_t candidates[MQTT_JOURNEY_MAX_CANDIDATES]; /* when ambiguous */
+    uint32_t candidate_count;   /* 2 or more when ambiguous */
+    bool is_delivery;
+    uint8_t kind;               /* enum mqtt_journey_kind; NONE: origin not in the capture */
+    uint8_t origin_qos;         /* the QoS the origin was published with (its Will QoS) */
 } mqtt_journey_t;
 
 /* The packet's connection and moment, as mqtt_core_first_pass() hands
