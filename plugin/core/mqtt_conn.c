@@ -166,6 +166,7 @@ struct mqtt_conn {
 
     mqtt_snapshot_t **pings;     /* PINGREQs awaiting a PINGRESP (allocated on the first) */
     uint32_t npings;
+    uint32_t pings_capacity;     /* doubles up to MQTT_MAX_PENDING_PINGS */
     mqtt_snapshot_t *auth_last;  /* the latest step of an authentication exchange */
     mqtt_subs_t *subs;           /* the client's subscriptions */
     wmem_map_t *sub_ids;         /* Subscription Identifiers the client used */
@@ -1456,8 +1457,10 @@ static void on_pingreq(ctx_t *c)
 {
     mqtt_conn_t *conn = c->conn;
     expect(c->snap);
-    if (!conn->pings)
-        conn->pings = wmem_alloc_array(conn->scope, mqtt_snapshot_t *, MQTT_MAX_PENDING_PINGS);
+    if (conn->npings == conn->pings_capacity && conn->pings_capacity < MQTT_MAX_PENDING_PINGS) {
+        conn->pings_capacity = conn->pings_capacity ? conn->pings_capacity * 2 : 2;
+        conn->pings = wmem_realloc(conn->scope, conn->pings, conn->pings_capacity * sizeof conn->pings[0]);
+    }
     if (conn->npings == MQTT_MAX_PENDING_PINGS) {
         if (limit_reached_now(conn, CAP_PINGS))
             find(c, MQTT_R_STATE_CAP, first_byte(),

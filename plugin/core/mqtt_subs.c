@@ -26,8 +26,8 @@ typedef struct sub {
 typedef struct {
     bool used;
     bool retain;
-    uint64_t topic_hash;
-    uint64_t payload_hash;
+    uint32_t topic_hash;        /* the low half of mqtt_hash64() */
+    uint32_t payload_hash;
 } recent_t;
 
 struct mqtt_subs {
@@ -267,14 +267,14 @@ void mqtt_subs_client_publish(mqtt_subs_t *subs, const mqtt_pkt_t *pkt)
     recent_t *r = &subs->recent[subs->next_recent++ % MQTT_RECENT_PUBLISHES];
     r->used = true;
     r->retain = pkt->flags & 1;
-    r->topic_hash = mqtt_hash64(pkt->topic.bytes, pkt->topic.data.len);
-    r->payload_hash = mqtt_hash64(pkt->raw + pkt->payload.off, pkt->payload.len);
+    r->topic_hash = (uint32_t)mqtt_hash64(pkt->topic.bytes, pkt->topic.data.len);
+    r->payload_hash = (uint32_t)mqtt_hash64(pkt->raw + pkt->payload.off, pkt->payload.len);
 }
 
 static const recent_t *echo_of(const mqtt_subs_t *subs, const mqtt_pkt_t *pkt, const char *topic, uint32_t tlen)
 {
-    uint64_t th = mqtt_hash64((const uint8_t *)topic, tlen);
-    uint64_t ph = mqtt_hash64(pkt->raw + pkt->payload.off, pkt->payload.len);
+    uint32_t th = (uint32_t)mqtt_hash64((const uint8_t *)topic, tlen);
+    uint32_t ph = (uint32_t)mqtt_hash64(pkt->raw + pkt->payload.off, pkt->payload.len);
     for (unsigned i = 0; i < MQTT_RECENT_PUBLISHES; i++) {
         const recent_t *r = &subs->recent[i];
         if (r->used && r->topic_hash == th && r->payload_hash == ph)

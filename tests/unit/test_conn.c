@@ -560,6 +560,17 @@ TEST(pings_in_order)
     CHECK_EQ(rb->response_to, b->frame);
     mqtt_snapshot_t *extra = feed(&c, MQTT_S2C, &resp);
     CHECK_EQ(has(extra, MQTT_R_UNSOLICITED), 1);
+    /* More awaiting than are kept: the oldest are forgotten, the rest
+     * answered in order. */
+    mqtt_snapshot_t *reqs[MQTT_MAX_PENDING_PINGS + 6];
+    for (unsigned i = 0; i < MQTT_MAX_PENDING_PINGS + 6; i++)
+        reqs[i] = feed(&c, MQTT_C2S, &req);
+    CHECK_EQ(has(reqs[MQTT_MAX_PENDING_PINGS], MQTT_R_STATE_CAP), 1);
+    unsigned in_order = 0;
+    for (unsigned i = 6; i < MQTT_MAX_PENDING_PINGS + 6; i++)
+        in_order += feed(&c, MQTT_S2C, &resp)->response_to == reqs[i]->frame;
+    CHECK_EQ(in_order, MQTT_MAX_PENDING_PINGS);
+    CHECK_EQ(has(feed(&c, MQTT_S2C, &resp), MQTT_R_UNSOLICITED), 1);
 }
 
 TEST(topic_aliases_per_direction)
