@@ -70,7 +70,7 @@ typedef struct origin {
     struct origin *next;
     struct origin *next_same;   /* the next origin of the same message */
     uint64_t serial;            /* never reused */
-    mqtt_journey_t *rec;
+    mqtt_journey_t *rec;        /* NULL until something is said about it (rec_of) */
     jconn_t *from;
     uint32_t frame;
     int64_t ns;
@@ -130,6 +130,7 @@ struct broker {
     uint32_t origins_seen;      /* client PUBLISH packets seen at all */
     int64_t slowest_ns;         /* the longest broker latency of a delivery seen so far */
     bool seen;                  /* a delivery or a granted subscription seen */
+    mqtt_journey_t nothing;     /* the record of its origins that nobody received (never changed) */
     unsigned limits;            /* enum limit_bit: reported once each */
 };
 
@@ -313,6 +314,40 @@ static origin_t *origin_alloc(mqtt_journeys_t *j)
     return o;
 }
 
+/* The record of an origin, made when something is first said about it
+ * (a delivery, a subscriber that missed it, a refusal, a bound, a retained
+ * or queued copy). Most origins of ordinary traffic reach nobody in the
+ * capture: they never get one of their own and, once out of the window,
+ * share their broker's record of nothing (origin_leaves). */
+static mqtt_journey_t *rec_of(mqtt_journeys_t *j, origin_t *o)
+{
+    if (!o->rec) {
+        o->rec = record(j, o->snap);
+        o->rec->broker_seen = &o->from->broker->seen;
+    }
+    return o->rec;
+}
+
+static uint32_t deliveries_total(const origin_t *o)
+{
+    return o->rec ? o->rec->deliveries_total : 0;
+}
+
+/* An origin out of the window (or still in it at the end of the capture):
+ * one with no record shows its broker's record of nothing, which says what
+ * an empty one said (no deliveries; whether the broker delivered anything). */
+static void origin_leaves(mqtt_journeys_t *j, broker_t *b, origin_t *o)
+{
+    if (o->rec || o->kind != MQTT_JK_FORWARDED)
+        return;
+    if (wmem_map_contains(j->records, o->snap)) {
+        rec_of(j, o); /* a bound was reported on its packet */
+        return;
+    }
+    b->nothing.broker_seen = &b->seen;
+    wmem_map_insert(j->records, o->snap, &b->nothing);
+}
+
 /* Whether two connections belong to one session: the same connection, or
  * the same client id on the same broker (a session is named by its client
  * id, §4.1). */
@@ -333,7 +368,7 @@ static bool same_session(const jconn_t *a, const jconn_t *b)
  * connection of its session. */
 static bool listed_for(const mqtt_journey_t *rec, const jconn_t *c)
 {
-    for (uint32_t i = 0; i < rec->delivery_count; i++)
+    for (uint32_t i = 0; rec && i < rec->delivery_count; i++)
         if (same_session((const jconn_t *)rec->deliveries[i].to_conn, c))
             return true;
     return false;
@@ -382,20 +417,20 @@ static void count_queued(mqtt_journeys_t *j, broker_t *b, const jconn_t *c, int 
 
 /* The broker keeps the origin for the session of a connection that ended
  * before it got it; a later connection with the same client id may get it. */
-static void queue_for_session(mqtt_journeys_t *j, const origin_t *o, const jconn_t *s)
+static void queue_for_session(mqtt_journeys_t *j, origin_t *o, const jconn_t *s)
 {
     broker_t *b = s->broker;
     if (!client_id(s))
         return; /* a session without a client id cannot be resumed */
     if (b->queued_count >= MQTT_JOURNEY_MAX_QUEUED) {
-        limit_reached_at(j, b, LIM_QUEUED, o->rec,
+        limit_reached_at(j, b, LIM_QUEUED, rec_of(j, o),
                          "message journeys: more than 4096 messages queued for sessions whose connection ended; "
                          "the new ones are not linked to their later delivery");
         return;
     }
     if (b->queued_count == b->queued_capacity)
         b->queued = (queued_t *)grow(j->scope, b->queued, &b->queued_capacity, sizeof(queued_t));
-    b->queued[b->queued_count++] = (queued_t){s, o->from, o->rec, o->frame, o->ns, o->key, o->qos};
+    b->queued[b->queued_count++] = (queued_t){s, o->from, rec_of(j, o), o->frame, o->ns, o->key, o->qos};
     count_queued(j, b, s, 1);
 }
 
@@ -444,11 +479,10 @@ static bool unsubscribed_within(const origin_t *o, const expected_t *e)
  * then: one still connected may have got its copy after the capture. */
 static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
 {
-    mqtt_journey_t *rec = o->rec;
     bool young = at_end && j->last_ns - o->ns <= MQTT_JOURNEY_WINDOW_NS;
     for (uint32_t i = 0; i < o->expected_count; i++) {
         jconn_t *s = o->expected[i].who;
-        if (listed_for(rec, s) || rec->deliveries_total > rec->delivery_count)
+        if (listed_for(o->rec, s) || (o->rec && o->rec->deliveries_total > o->rec->delivery_count))
             continue;
         if (ended_within(o, s)) {
             if (s->session_kept)
@@ -459,6 +493,7 @@ static void judge(mqtt_journeys_t *j, origin_t *o, bool at_end)
             continue;
         if (unsubscribed_within(o, &o->expected[i]))
             continue;
+        mqtt_journey_t *rec = rec_of(j, o);
         rec->missed = (mqtt_journey_missed_t *)wmem_realloc(j->scope, rec->missed,
                                                             (rec->missed_count + 1) * sizeof *rec->missed);
         rec->missed[rec->missed_count++] = missed(j, client_name(s), o->expected[i].filter);
@@ -511,13 +546,14 @@ static void pop_oldest(mqtt_journeys_t *j, broker_t *b, bool judged)
         b->tail = NULL;
     b->pending--;
     chain_remove_oldest(j, b, o);
-    for (uint32_t i = 0; i < o->rec->delivery_count; i++) {
+    for (uint32_t i = 0; o->rec && i < o->rec->delivery_count; i++) {
         jconn_t *to = (jconn_t *)(uintptr_t)o->rec->deliveries[i].to_conn;
         if (to->got)
             wmem_map_remove(to->got, GSIZE_TO_POINTER((gsize)o->serial));
     }
     if (judged)
         judge(j, o, false);
+    origin_leaves(j, b, o);
     o->next = j->free_origins;
     j->free_origins = o;
 }
@@ -540,8 +576,10 @@ static void finish_broker(gpointer key _U_, gpointer value, gpointer data)
 {
     mqtt_journeys_t *j = (mqtt_journeys_t *)data;
     broker_t *b = (broker_t *)value;
-    for (origin_t *o = b->head; o; o = o->next)
+    for (origin_t *o = b->head; o; o = o->next) {
         judge(j, o, true);
+        origin_leaves(j, b, o);
+    }
     for (copy_set_t *cs = b->sets_head; cs; cs = cs->next)
         if (cs->to->closed || j->last_ns - cs->first_ns > MQTT_JOURNEY_WINDOW_NS)
             judge_copies(j, cs);
@@ -557,29 +595,29 @@ void mqtt_journey_finish(mqtt_journeys_t *j)
 
 /* The broker refuses a message of this connection: nobody is expected
  * to receive it. */
-static void refuse(origin_t *o, uint32_t frame)
+static void refuse(mqtt_journeys_t *j, origin_t *o, uint32_t frame)
 {
     o->expected_count = 0;
-    o->rec->refused_in = frame;
+    rec_of(j, o)->refused_in = frame;
 }
 
 /* The broker refuses the PUBLISH in `publish_frame` of this connection,
  * or (0) the latest that nobody received yet. */
-static void refused(jconn_t *c, uint32_t publish_frame, uint32_t frame)
+static void refused(mqtt_journeys_t *j, jconn_t *c, uint32_t publish_frame, uint32_t frame)
 {
     origin_t *latest = NULL;
     for (origin_t *o = c->broker->head; o; o = o->next) {
         if (o->from != c)
             continue;
         if (publish_frame && o->frame == publish_frame) {
-            refuse(o, frame);
+            refuse(j, o, frame);
             return;
         }
-        if (!publish_frame && o->rec->deliveries_total == 0)
+        if (!publish_frame && deliveries_total(o) == 0)
             latest = o;
     }
     if (latest)
-        refuse(latest, frame);
+        refuse(j, latest, frame);
 }
 
 /* The subscribers that should receive a message on this topic.  A 5.0
@@ -637,7 +675,7 @@ static void retain(mqtt_journeys_t *j, broker_t *b, const msgkey_t *key, origin_
         wmem_map_insert(b->retained, k, r);
         b->retained_count++;
     }
-    *r = (retained_t){o->frame, *key, o->from, o->rec};
+    *r = (retained_t){o->frame, *key, o->from, rec_of(j, o)};
 }
 
 static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
@@ -653,8 +691,6 @@ static void on_origin(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx_t *
     }
     origin_t *o = origin_alloc(j);
     o->serial = ++j->serial;
-    o->rec = record(j, snap);
-    o->rec->broker_seen = &b->seen;
     o->from = c;
     o->frame = ctx->frame;
     o->ns = ctx->ns;
@@ -772,7 +808,7 @@ static void link_ambiguous(mqtt_journeys_t *j, broker_t *b, jconn_t *to, mqtt_jo
         rec->candidates[i] = o->frame;
         mqtt_journey_delivery_t d = {ctx->frame, true, o->kind, client_name(to),
                                      o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, to};
-        delivered(j, to, o, add_delivery(j, b, o->rec, &d, snap));
+        delivered(j, to, o, add_delivery(j, b, rec_of(j, o), &d, snap));
     }
 }
 
@@ -946,7 +982,7 @@ static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_
     candidates(b, to, &key, qos, ctx->ns, &ch);
     if (ch.count == 1) {
         origin_t *o = ch.best[0];
-        link_one(j, b, to, rec, o->rec, o->frame, o->from, o->kind,
+        link_one(j, b, to, rec, rec_of(j, o), o->frame, o->from, o->kind,
                  o->kind == MQTT_JK_FORWARDED ? ctx->ns - o->ns : 0, ctx, snap, o);
         copy_qos(j, to, rec, o, pkt, snap, topic, tlen, ctx->ns);
     } else if (ch.count > 1) {
@@ -1048,7 +1084,7 @@ static void drop_unacknowledged(jconn_t *c)
 {
     for (origin_t *o = c->broker->head; o; o = o->next)
         if (o->from == c && o->kind == MQTT_JK_FORWARDED && o->qos && o->snap && !o->snap->response_in &&
-            o->rec->deliveries_total == 0)
+            deliveries_total(o) == 0)
             o->expected_count = 0;
 }
 
@@ -1075,7 +1111,7 @@ static void on_disconnect(mqtt_journeys_t *j, jconn_t *c, const mqtt_journey_ctx
      * client sent last and nobody received yet (a wrong alias, a packet
      * too large...). */
     if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80)
-        refused(c, 0, ctx->frame);
+        refused(j, c, 0, ctx->frame);
     if (snap->dir == MQTT_C2S)
         session_outlives(c, pkt);
     connection_ends(j, c, ctx->ns);
@@ -1141,7 +1177,7 @@ void mqtt_journey_packet(mqtt_journeys_t *j, const mqtt_journey_ctx_t *ctx, cons
     case MQTT_PUBREC:
         /* A failure Reason Code: the broker did not accept the message (§3.4.2.1). */
         if (snap->dir == MQTT_S2C && pkt->has_reason && pkt->reason >= 0x80 && snap->response_to)
-            refused(c, snap->response_to, ctx->frame);
+            refused(j, c, snap->response_to, ctx->frame);
         break;
     default:
         break;

@@ -62,9 +62,14 @@ static mqtt_snapshot_t *feed(client_t *c, enum mqtt_dir dir, const buf_t *p)
     return feed_after(c, dir, p, 0.0001);
 }
 
+/* What the journeys say about a packet so far.  An origin nobody has
+ * received yet has no record (mqtt_journey_of() is NULL until something is
+ * said about it); it reads here as the empty record it stands for. */
 static const mqtt_journey_t *jof(const mqtt_snapshot_t *s)
 {
-    return mqtt_core_journey(CAP, s, false).journey;
+    static const mqtt_journey_t nothing;
+    const mqtt_journey_t *j = mqtt_core_journey(CAP, s, false).journey;
+    return j ? j : &nothing;
 }
 
 /* The end of the capture: the first packet shown again. */
@@ -822,7 +827,7 @@ TEST(no_publisher_no_journey)
     client_t s = client(40002, MQTT_V311);
     session(&s, "sub", "#", 0, 0);
     mqtt_snapshot_t *d = publish(&s, MQTT_S2C, "a", "x", (pubopt_t){0});
-    CHECK(jof(d) == NULL);
+    CHECK(mqtt_core_journey(CAP, d, false).journey == NULL);
 }
 
 TEST(publisher_side_capture)
@@ -833,8 +838,41 @@ TEST(publisher_side_capture)
     client_t pub = client(40001, MQTT_V311);
     session(&pub, "pub", NULL, 0, 0);
     mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "a", "x", (pubopt_t){0});
-    CHECK(jof(o) != NULL);
-    CHECK(!mqtt_journey_broker_seen(jof(o)));
+    capture_seen();
+    mqtt_journey_view_t v = mqtt_core_journey(CAP, o, true);
+    CHECK(v.journey != NULL);
+    CHECK(!mqtt_journey_broker_seen(v.journey));
+    CHECK(!v.origin_shown);
+}
+
+/* Messages nobody received share their broker's empty record once their
+ * window is over or the capture ends: "0 deliveries" when the capture shows
+ * the broker deliver something else, and a record of their own as soon as
+ * something is said about them. */
+TEST(origins_nobody_received)
+{
+    reset();
+    client_t pub = client(40001, MQTT_V311), s = client(40002, MQTT_V311);
+    session(&pub, "pub", NULL, 0, 0);
+    session(&s, "sub", "news", 0, 0);
+    mqtt_snapshot_t *early = publish(&pub, MQTT_C2S, "other", "1", (pubopt_t){0});
+    CHECK(mqtt_core_journey(CAP, early, false).journey == NULL); /* nothing said yet */
+    mqtt_snapshot_t *o = publish(&pub, MQTT_C2S, "news", "2", (pubopt_t){0});
+    mqtt_snapshot_t *d = publish(&s, MQTT_S2C, "news", "2", (pubopt_t){0});
+    buf_t p = publish_pkt(MQTT_V311, "other", "3", (pubopt_t){0});
+    mqtt_snapshot_t *late = feed_after(&pub, MQTT_C2S, &p, 3.0); /* past the window of the first two */
+    capture_seen();
+    mqtt_journey_view_t ve = mqtt_core_journey(CAP, early, true), vl = mqtt_core_journey(CAP, late, true);
+    mqtt_journey_view_t vo = mqtt_core_journey(CAP, o, true);
+    CHECK(ve.journey != NULL && vl.journey != NULL);
+    CHECK(ve.journey == vl.journey); /* the broker's record of nothing */
+    CHECK(ve.origin_shown && vl.origin_shown);
+    CHECK_EQ(ve.journey->deliveries_total, 0);
+    CHECK_EQ(ve.journey->missed_count, 0);
+    CHECK(vo.journey != ve.journey);
+    CHECK_EQ(vo.journey->deliveries_total, 1);
+    CHECK_EQ(vo.journey->deliveries[0].frame, d->frame);
+    CHECK_EQ(ve.journey->deliveries_total, 0); /* unchanged by the delivery of another */
 }
 
 TEST(pending_bound)
@@ -864,4 +902,4 @@ UNIT_MAIN("journey", fan_out_and_downgrade, overlapping_subscriptions_max_qos, f
           unacknowledged_when_the_publisher_leaves, refused_and_capture_end, capture_end_after_a_late_leave,
           capture_end_after_the_window, transport_close_silences, persistent_session_gets_it_later,
           grace_follows_the_broker, reconnect_within_the_window, unsubscribed_or_refused_subscription,
-          aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, pending_bound)
+          aliases_on_both_sides, no_publisher_no_journey, publisher_side_capture, origins_nobody_received, pending_bound)
