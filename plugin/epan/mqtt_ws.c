@@ -601,15 +601,30 @@ static void apply_ports(void)
     dissector_add_uint_range("ws.port", wss_ports_in_use, ws_port_handle);
 }
 
+/* Whether mqttlens, disabled now, may be enabled while the file stays
+ * open: in Wireshark (Analyze > Enabled Protocols), not in tshark or
+ * rawshark, whose protocols are fixed for the run.  Wireshark decides
+ * whether a redissection builds a tree before it runs the init routines,
+ * so fields wanted only once mqttlens is enabled would come one
+ * redissection late: the WebSocket checks of the file were lost until it
+ * was reloaded (seen in wireshark-qt 4.0: disable, enable, no
+ * rule.websocket_text_frame).  The program's name is the only sign of it. */
+static gboolean may_be_enabled_later(void)
+{
+    const char *name = g_get_prgname();
+    return !name || !(g_str_has_prefix(name, "tshark") || g_str_has_prefix(name, "rawshark"));
+}
+
 /* The fields the postdissector wants built on the first pass: none when
- * the preference websocket_fields is off or mqttlens is disabled.  Wanting
- * any makes tshark and Wireshark build a tree for every frame of the first
- * pass, which a disabled mqttlens must not cost.  They ask
- * postdissectors_want_hfids() once per dissection of the file: when a file
- * is opened after the init routines, but when Wireshark redissects it
+ * the preference websocket_fields is off, or when mqttlens is disabled in
+ * a program that cannot enable it again during the run.  Wanting any makes
+ * tshark and Wireshark build a tree for every frame of the first pass,
+ * which a disabled mqttlens must not cost where it can be avoided.  They
+ * ask postdissectors_want_hfids() once per dissection of the file: when a
+ * file is opened after the init routines, but when Wireshark redissects it
  * (a preference changed, protocols enabled) before them, so the
- * preference's callback sets the fields too.  Enabling a disabled mqttlens
- * takes effect for the fields from the next redissection on. */
+ * preference's callback sets the fields too, and in Wireshark a disabled
+ * mqttlens keeps them (may_be_enabled_later). */
 static void want_fields(void)
 {
     if (!ws_post_handle)
@@ -617,8 +632,9 @@ static void want_fields(void)
     int wanted[] = {hf_websocket_opcode, hf_http_request, hf_http_response_code, hf_http_upgrade,
                     hf_http_sec_websocket_protocol};
     gboolean enabled = proto_is_protocol_enabled(find_protocol_by_id(proto_mqttlens));
+    gboolean want = pref_ws_fields && (enabled || may_be_enabled_later());
     GArray *a = NULL;
-    for (size_t i = 0; enabled && pref_ws_fields && i < G_N_ELEMENTS(wanted); i++) {
+    for (size_t i = 0; want && i < G_N_ELEMENTS(wanted); i++) {
         if (wanted[i] <= 0)
             continue;
         if (!a)
