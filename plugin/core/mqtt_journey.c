@@ -215,9 +215,13 @@ static void *grow(wmem_allocator_t *scope, void *array, uint32_t *capacity, size
 static mqtt_journey_t *record(mqtt_journeys_t *j, const mqtt_snapshot_t *snap)
 {
     mqtt_journey_t *rec = (mqtt_journey_t *)wmem_map_lookup(j->records, snap);
-    if (!rec) {
-        rec = wmem_new0(j->scope, mqtt_journey_t);
-        wmem_map_insert(j->records, snap, rec);
+    if (!rec || rec->shared) {
+        mqtt_journey_t *own = wmem_new0(j->scope, mqtt_journey_t);
+        if (rec)
+            *own = *rec; /* a broker's record of nothing is never changed */
+        own->shared = false;
+        wmem_map_insert(j->records, snap, own);
+        rec = own;
     }
     return rec;
 }
@@ -345,6 +349,7 @@ static void origin_leaves(mqtt_journeys_t *j, broker_t *b, origin_t *o)
         return;
     }
     b->nothing.broker_seen = &b->seen;
+    b->nothing.shared = true;
     wmem_map_insert(j->records, o->snap, &b->nothing);
 }
 

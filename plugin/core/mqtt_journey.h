@@ -110,6 +110,7 @@ typedef struct {
     uint32_t candidates[MQTT_JOURNEY_MAX_CANDIDATES]; /* when ambiguous */
     uint32_t candidate_count;   /* 2 or more when ambiguous */
     bool is_delivery;
+    bool shared;                /* a broker's record of its origins nobody received (copied before a change) */
     uint8_t kind;               /* enum mqtt_journey_kind; NONE: origin not in the capture */
     uint8_t origin_qos;         /* the QoS the origin was published with (its Will QoS) */
 } mqtt_journey_t;
