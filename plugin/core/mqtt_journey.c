@@ -131,6 +131,7 @@ struct broker {
     int64_t slowest_ns;         /* the longest broker latency of a delivery seen so far */
     bool seen;                  /* a delivery or a granted subscription seen */
     mqtt_journey_t nothing;     /* the record of its origins that nobody received (never changed) */
+    mqtt_journey_t unlinked;    /* the record of its deliveries whose origin is not in the capture (never changed) */
     unsigned limits;            /* enum limit_bit: reported once each */
 };
 
@@ -970,6 +971,21 @@ static void copy_ambiguous(jconn_t *to, const choice_t *ch)
     }
 }
 
+/* A delivery linked to no origin, with nothing else said about it, shows
+ * its broker's record of deliveries whose origin is not in the capture
+ * instead of a record of its own (a broker's own messages, or a capture
+ * of the subscribers' side only, would keep one per PUBLISH). */
+static void share_unlinked(mqtt_journeys_t *j, broker_t *b, const mqtt_snapshot_t *snap, mqtt_journey_t *rec)
+{
+    if (rec->kind != MQTT_JK_NONE || rec->origin || rec->candidate_count || rec->limit || rec->qos_finding ||
+        rec->from_client || rec->deliveries || rec->missed || rec->refused_in || rec->broker_seen)
+        return;
+    b->unlinked.is_delivery = true;
+    b->unlinked.shared = true;
+    wmem_map_insert(j->records, snap, &b->unlinked);
+    wmem_free(j->scope, rec);
+}
+
 static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_t *ctx, const mqtt_pkt_t *pkt,
                         const mqtt_snapshot_t *snap, const uint8_t *topic, uint32_t tlen)
 {
@@ -993,8 +1009,8 @@ static void on_delivery(mqtt_journeys_t *j, jconn_t *to, const mqtt_journey_ctx_
     } else if (ch.count > 1) {
         link_ambiguous(j, b, to, rec, &ch, ctx, snap);
         copy_ambiguous(to, &ch);
-    } else {
-        link_queued(j, b, to, rec, &key, qos, ctx, snap);
+    } else if (!link_queued(j, b, to, rec, &key, qos, ctx, snap)) {
+        share_unlinked(j, b, snap, rec);
     }
 }
 

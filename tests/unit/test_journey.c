@@ -279,8 +279,15 @@ TEST(fan_out_and_downgrade)
     /* Other payload bytes, other topic: no link. */
     mqtt_snapshot_t *other = publish(&s1, MQTT_S2C, "a/b", "hellO", (pubopt_t){0, false, 0, 0});
     CHECK_EQ(jof(other)->origin, 0);
-    other = publish(&s1, MQTT_S2C, "a/c", "hello", (pubopt_t){0, false, 0, 0});
-    CHECK_EQ(jof(other)->origin, 0);
+    mqtt_snapshot_t *other2 = publish(&s1, MQTT_S2C, "a/c", "hello", (pubopt_t){0, false, 0, 0});
+    CHECK_EQ(jof(other2)->origin, 0);
+    /* Deliveries linked to nothing share one record, which says so. */
+    const mqtt_journey_t *none = mqtt_core_journey(CAP, other2, false).journey;
+    CHECK(none != NULL && none == mqtt_core_journey(CAP, other, false).journey &&
+          none == mqtt_core_journey(CAP, up, false).journey);
+    CHECK(none->is_delivery);
+    CHECK_EQ(none->kind, MQTT_JK_NONE);
+    CHECK(j1 != none && j2 != none && j1 != j2);
 }
 
 static int has_rule(const mqtt_snapshot_t *s, enum mqtt_rule rule)
