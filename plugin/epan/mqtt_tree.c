@@ -233,13 +233,19 @@ static proto_item *add_bin(ctx_t *c, proto_tree *tree, int hf, const mqtt_str_t 
     return item;
 }
 
+/* Whether bytes read as text: well-formed UTF-8 without U+0000 (the scan
+ * stops at the first byte that is not). */
+static bool is_text(const uint8_t *p, uint32_t len)
+{
+    return !(mqtt_utf8_scan(p, len, MQTT_UTF8_BAD | MQTT_UTF8_NUL) & (MQTT_UTF8_BAD | MQTT_UTF8_NUL));
+}
+
 /* A text view of bytes that are well-formed UTF-8. */
 static void add_text_view(ctx_t *c, proto_tree *tree, int hf, mqtt_span_t data)
 {
     if (data.len == 0 || c->pkt->capture_short || !kept(tree, hf))
         return;
-    if (mqtt_utf8_scan(c->pkt->raw + data.off, data.len, MQTT_UTF8_BAD | MQTT_UTF8_NUL) &
-        (MQTT_UTF8_BAD | MQTT_UTF8_NUL))
+    if (!is_text(c->pkt->raw + data.off, data.len))
         return;
     proto_tree_add_item(tree, hf, c->tvb, (int)data.off, (int)data.len, ENC_UTF_8);
 }
@@ -431,8 +437,7 @@ static void add_password(ctx_t *c, proto_tree *tree)
     const mqtt_str_t *pw = &c->pkt->password;
     if (!present(pw))
         return;
-    bool text = !(mqtt_utf8_scan(pw->bytes, pw->data.len, MQTT_UTF8_BAD | MQTT_UTF8_NUL) &
-                  (MQTT_UTF8_BAD | MQTT_UTF8_NUL));
+    bool text = is_text(pw->bytes, pw->data.len);
     if (c->prefs->mask_passwords) {
         add_str(c, tree, hf_password, pw, "********");
         return;
