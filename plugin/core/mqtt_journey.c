@@ -253,6 +253,10 @@ static broker_t *broker_get(mqtt_journeys_t *j, const char *name)
         b = wmem_new0(j->scope, broker_t);
         b->retained = wmem_map_new(j->scope, g_int64_hash, g_int64_equal);
         b->by_message = wmem_map_new(j->scope, g_int64_hash, g_int64_equal);
+        b->nothing.broker_seen = &b->seen;
+        b->nothing.shared = true;
+        b->unlinked.is_delivery = true;
+        b->unlinked.shared = true;
         wmem_map_insert(j->brokers, wmem_strdup(j->scope, name), b);
     }
     return b;
@@ -349,8 +353,6 @@ static void origin_leaves(mqtt_journeys_t *j, broker_t *b, origin_t *o)
         rec_of(j, o); /* a bound was reported on its packet */
         return;
     }
-    b->nothing.broker_seen = &b->seen;
-    b->nothing.shared = true;
     wmem_map_insert(j->records, o->snap, &b->nothing);
 }
 
@@ -974,14 +976,12 @@ static void copy_ambiguous(jconn_t *to, const choice_t *ch)
 /* A delivery linked to no origin, with nothing else said about it, shows
  * its broker's record of deliveries whose origin is not in the capture
  * instead of a record of its own (a broker's own messages, or a capture
- * of the subscribers' side only, would keep one per PUBLISH). */
+ * of the subscribers' side only, would keep one per PUBLISH).  Linked to
+ * nothing, only a bound reported on its packet can be in its record. */
 static void share_unlinked(mqtt_journeys_t *j, broker_t *b, const mqtt_snapshot_t *snap, mqtt_journey_t *rec)
 {
-    if (rec->kind != MQTT_JK_NONE || rec->origin || rec->candidate_count || rec->limit || rec->qos_finding ||
-        rec->from_client || rec->deliveries || rec->missed || rec->refused_in || rec->broker_seen)
+    if (rec->limit)
         return;
-    b->unlinked.is_delivery = true;
-    b->unlinked.shared = true;
     wmem_map_insert(j->records, snap, &b->unlinked);
     wmem_free(j->scope, rec);
 }
