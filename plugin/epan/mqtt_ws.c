@@ -692,7 +692,8 @@ void mqtt_ws_register(int proto, module_t *module)
                                    "that selected none off the ws ports [MQTT-6.0.0-4] and text messages "
                                    "[MQTT-6.0.0-1], and to tell client from server by the upgrade. It makes "
                                    "Wireshark build a protocol tree for every packet of the first pass "
-                                   "(docs/heuristics.md).",
+                                   "(docs/heuristics.md); in Wireshark also while mqttlens is disabled, so "
+                                   "that enabling it needs no reload (docs/performance.md).",
                                    &pref_ws_fields);
     ws_mqtt_handle = create_dissector_handle(dissect_ws_mqtt, proto);
     ws_mqttv31_handle = create_dissector_handle(dissect_ws_mqttv31, proto);
